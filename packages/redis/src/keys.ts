@@ -1,0 +1,70 @@
+/**
+ * Every Redis key brandq uses is built here. Keys that one Lua script touches together
+ * share a hash tag (`{...}`), so each script works on Redis Cluster.
+ */
+export const KEY_PREFIX = 'brandq';
+
+/** BullMQ prefix: the hash tag keeps all of a queue's keys in one Cluster slot. */
+export const QUEUE_PREFIX = '{brandq}';
+
+/** Run ids become part of keys and job ids: keep them to a safe alphabet. */
+export function assertSafeId(id: string, what = 'id'): string {
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(id)) {
+    throw new Error(`invalid ${what} "${id}": use 1-100 letters, digits, '.', '_' or '-'`);
+  }
+  return id;
+}
+
+export function runKeys(runId: string) {
+  const base = `${KEY_PREFIX}:{run:${assertSafeId(runId, 'run id')}}`;
+  return {
+    /** Hash: source, status, totals, timestamps. */
+    meta: `${base}:meta`,
+    /** Hash: brand key -> result JSON (the source of truth for export). */
+    results: `${base}:results`,
+    /** Hash: brand key -> failure JSON. */
+    failed: `${base}:failed`,
+    /** Hash: brand key -> skip reason JSON (input validation). */
+    skipped: `${base}:skipped`,
+    /** Hash: brand key -> job payload, the run's full list of brands. */
+    brands: `${base}:brands`,
+    /** Hash: cost ledger counters (micro-dollars, calls, tokens). */
+    ledger: `${base}:ledger`,
+    /** Sorted set: budget reservation id -> expiry (server ms). */
+    reservations: `${base}:reservations`,
+    /** Hash: reservation id -> reserved micro-dollars. */
+    reservationAmounts: `${base}:reservation-amounts`,
+  };
+}
+
+export type RunKeys = ReturnType<typeof runKeys>;
+
+/** Index of runs: sorted set of run ids by creation time, and source -> latest run id. */
+export const runIndexKeys = {
+  all: `${KEY_PREFIX}:runs`,
+  bySource: `${KEY_PREFIX}:runs:by-source`,
+};
+
+export function limiterKeys(provider: string) {
+  const base = `${KEY_PREFIX}:{limiter:${assertSafeId(provider, 'provider')}}`;
+  return {
+    /** Hash: request token bucket (tokens, updated-at). */
+    bucket: `${base}:bucket`,
+    /** Sorted set: token-window entries (permit id -> server ms) for the sliding TPM window. */
+    window: `${base}:window`,
+    /** Hash: permit id -> tokens reserved in the window. */
+    windowTokens: `${base}:window-tokens`,
+    /** Sorted set: concurrency leases (permit id -> expiry server ms). */
+    leases: `${base}:leases`,
+    /** String: next launch slot (server ms) for staggering. */
+    stagger: `${base}:stagger`,
+    /** String: fleet-wide cooldown until (server ms). */
+    cooldown: `${base}:cooldown`,
+    /** Hash: counters for statistics. */
+    stats: `${base}:stats`,
+    /** Hash: last provider-reported remaining/reset figures. */
+    remote: `${base}:remote`,
+  };
+}
+
+export type LimiterKeys = ReturnType<typeof limiterKeys>;
