@@ -1,0 +1,87 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '@brandq/config';
+import { CostLedger, formatCostSummary, llmLabelFor, microsToUsd, type LedgerSnapshot } from '@brandq/ledger';
+import { RunStore, type RunMeta } from '@brandq/runs';
+
+const BAR_WIDTH = 28;
+
+function money(micros: number): string {
+  return `$${microsToUsd(micros).toFixed(2)}`;
+}
+
+function duration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '--:--';
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return `${h > 0 ? `${h}:` : ''}${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`;
+}
+
+/** One progress line from the fleet's shared state: the same figures on every machine. */
+export function renderProgress(run: RunMeta, ledger: LedgerSnapshot, nowMs: number): string {
+  const done = run.succeeded + run.failed;
+  const ratio = run.total === 0 ? 1 : done / run.total;
+  const filled = Math.round(ratio * BAR_WIDTH);
+  const elapsedMs = (run.finishedAt ?? nowMs) - run.createdAt;
+  const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
+  const etaMs = rate > 0 ? ((run.total - done) / rate) * 1000 : Number.NaN;
+  const budget = ledger.budgetMicros > 0 ? `/${money(ledger.budgetMicros)}` : '';
+  return (
+    `${String(Math.floor(ratio * 100)).padStart(3)}%|${'█'.repeat(filled)}${' '.repeat(BAR_WIDTH - filled)}| ${done}/${run.total} ` +
+    `[${duration(elapsedMs)}<${duration(etaMs)}, ${rate.toFixed(2)} brands/s] ` +
+    `Success: ${run.succeeded} | Failed: ${run.failed} | ${money(ledger.spentMicros)}${budget}`
+  );
+}
+
+function statusLine(run: RunMeta, ledger: LedgerSnapshot): string | undefined {
+  if (run.status === 'budget_exhausted') {
+    return `[BUDGET] Budget limit reached: ${money(ledger.spentMicros + ledger.reservedMicros)} / ${money(ledger.budgetMicros)}`;
+  }
+  if (run.status === 'paused') return `[PAUSED] ${run.statusReason ?? 'run paused'}`;
+  if (run.status === 'cancelled') return '[CANCELLED] run cancelled';
+  return undefined;
+}
+
+/**
+ * Shows a run's progress until it stops running. Ctrl+C only detaches: workers go on.
+ * On a TTY the line redraws in place; otherwise a line is printed every few seconds.
+ */
+export async function followRun(redis: Redis, runId: string, config: Config, out: NodeJS.WriteStream = process.stdout): Promise<RunMeta | undefined> {
+  const runs = new RunStore(redis);
+  const ledger = new CostLedger(redis);
+  const tty = out.isTTY === true;
+  let detached = false;
+  const onSigint = () => {
+    detached = true;
+  };
+  process.once('SIGINT', onSigint);
+  let lastPrinted = 0;
+  let run: RunMeta | undefined;
+  try {
+    for (;;) {
+      run = await runs.getRun(runId);
+      if (!run) throw new Error(`run ${runId} not found`);
+      const snapshot = await ledger.snapshot(runId);
+      const now = Date.now();
+      const line = renderProgress(run, snapshot, now);
+      const finished = run.status !== 'running';
+      if (tty) out.write(`\r${line}\x1b[K`);
+      else if (finished || detached || now - lastPrinted >= 5000) {
+        out.write(`${line}\n`);
+        lastPrinted = now;
+      }
+      if (finished || detached) {
+        if (tty) out.write('\n');
+        const status = statusLine(run, snapshot);
+        if (status) out.write(`${status}\n`);
+        if (detached) out.write(`detached; workers continue. Watch again with: pnpm status --run ${runId} --follow\n`);
+        out.write(`${formatCostSummary(snapshot, llmLabelFor(config.OPENAI_BASE_URL))}\n`);
+        return run;
+      }
+      await new Promise((r) => setTimeout(r, tty ? 250 : 500));
+    }
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}

@@ -1,0 +1,51 @@
+import { resolve } from 'node:path';
+import type { Config } from '@brandq/config';
+import { brandsFromSheetValues, columnIndex, columnLetter, parseA1Range, readCsvBrands, type BrandInput, type SkippedRow } from '@brandq/input';
+import type { BrandSource } from '@brandq/queue';
+import { SheetsClient } from '@brandq/sheets';
+
+export interface SourceSpec {
+  csv?: string | undefined;
+  sheet?: string | undefined;
+  range: string;
+  column?: string | undefined;
+  resultColumn?: string | undefined;
+  limit?: number | undefined;
+}
+
+export interface LoadedSource {
+  source: BrandSource;
+  /** Identity of the source across runs, so `--resume` finds the previous run. */
+  sourceKey: string;
+  brands: BrandInput[];
+  skipped: SkippedRow[];
+}
+
+export function sheetsClientFor(config: Config): SheetsClient {
+  return new SheetsClient({
+    rootUrl: config.GOOGLE_SHEETS_ROOT_URL,
+    accessToken: config.GOOGLE_SHEETS_ACCESS_TOKEN,
+    keyFile: config.GOOGLE_APPLICATION_CREDENTIALS,
+  });
+}
+
+export async function loadSource(spec: SourceSpec, config: Config): Promise<LoadedSource> {
+  const limit = spec.limit === undefined ? {} : { limit: spec.limit };
+  if (spec.csv) {
+    const path = resolve(spec.csv);
+    const { brands, skipped } = await readCsvBrands(path, { ...limit, ...(spec.column ? { column: spec.column } : {}) });
+    return { source: { type: 'csv', path }, sourceKey: `csv:${path}`, brands, skipped };
+  }
+  if (!spec.sheet) throw new Error('no source given');
+  const range = parseA1Range(spec.range);
+  const sheetTitle = range.sheet ?? 'Sheet1';
+  const values = await sheetsClientFor(config).readValues(spec.sheet, spec.range);
+  const { brands, skipped } = brandsFromSheetValues(values, { range: spec.range, ...limit });
+  const resultColumn = spec.resultColumn ?? columnLetter(columnIndex(range.endColumn ?? range.startColumn) + 1);
+  return {
+    source: { type: 'sheet', spreadsheetId: spec.sheet, sheetTitle, resultColumn },
+    sourceKey: `sheet:${spec.sheet}:${spec.range}`,
+    brands,
+    skipped,
+  };
+}

@@ -1,0 +1,51 @@
+import OpenAI from 'openai';
+import {
+  BadRequestError,
+  BrandqError,
+  QuotaExhaustedError,
+  RateLimitedError,
+  TransientError,
+  UnauthorizedError,
+  parseRetryAfter,
+} from '@brandq/errors';
+
+interface OpenRouterErrorBody {
+  metadata?: { reason?: string; limit_source?: string };
+}
+
+/** Maps a failed chat completion (OpenAI or OpenRouter through the `openai` SDK) to the error model. */
+export function classifyLlmError(error: unknown): BrandqError {
+  if (error instanceof BrandqError) return error;
+  const base = { provider: 'llm' as const, cause: error };
+  if (error instanceof OpenAI.APIConnectionError) {
+    // Includes APIConnectionTimeoutError: no answer, so a retry can succeed.
+    return new TransientError(`LLM endpoint unreachable: ${error.message}`, base);
+  }
+  if (!(error instanceof OpenAI.APIError) || error.status === undefined) {
+    return new TransientError(`LLM call failed: ${error instanceof Error ? error.message : String(error)}`, base);
+  }
+  const status = error.status;
+  const opts = { ...base, status };
+  const body = (error.error ?? {}) as OpenRouterErrorBody;
+  const retryAfterMs = parseRetryAfter(error.headers, error.message);
+  const withWait = retryAfterMs === undefined ? opts : { ...opts, retryAfterMs };
+
+  if (status === 429) {
+    if (error.code === 'insufficient_quota') {
+      return new QuotaExhaustedError('LLM quota exhausted (insufficient_quota): add credits or raise the limit with the provider, then resume the run', opts);
+    }
+    return new RateLimitedError(`LLM rate limit (HTTP 429): ${error.message}`, withWait);
+  }
+  if (status === 402) {
+    if (body.metadata?.reason === 'in_flight_budget_exhausted') {
+      return new RateLimitedError(`LLM in-flight budget exhausted (HTTP 402): ${error.message}`, withWait);
+    }
+    return new QuotaExhaustedError(
+      `LLM credits exhausted (HTTP 402${body.metadata?.limit_source ? `, ${body.metadata.limit_source}` : ''}): top up or raise the key limit, then resume the run`,
+      opts,
+    );
+  }
+  if (status === 401 || status === 403) return new UnauthorizedError(`LLM refused the API key (HTTP ${status}): ${error.message}`, opts);
+  if (status === 408 || status === 409 || status >= 500) return new TransientError(`LLM server error (HTTP ${status}): ${error.message}`, withWait);
+  return new BadRequestError(`LLM rejected the request (HTTP ${status}): ${error.message}`, opts);
+}

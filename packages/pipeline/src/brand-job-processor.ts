@@ -1,0 +1,166 @@
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { BrandqError, TransientError, isBrandqError } from '@brandq/errors';
+import type { Logger } from '@brandq/logger';
+import type { BrandJobData } from '@brandq/queue';
+import type { RunStatus, RunStore } from '@brandq/runs';
+import type { BrandCheckpoint, BrandPipeline } from './brand-pipeline.js';
+import { exponentialBackoffMs } from './backoff.js';
+
+/** What a job carries between attempts besides the brand: paid-for work and its history. */
+export interface BrandJobState {
+  checkpoint?: BrandCheckpoint;
+  rateLimitHits?: number;
+  history?: AttemptRecord[];
+}
+
+export interface AttemptRecord {
+  at: string;
+  kind: string;
+  message: string;
+  provider?: string | undefined;
+  waitMs?: number;
+}
+
+export type StoredJobData = BrandJobData & BrandJobState;
+
+export interface ProcessorOptions {
+  pipeline: BrandPipeline;
+  runs: RunStore;
+  logger: Logger;
+  /** Rate-limit waits a job may take before it fails with RATE_LIMIT_EXHAUSTED. */
+  rateLimitMaxAttempts: number;
+  rateLimitBackoffBaseMs: number;
+  /** How long a job of a paused run waits before looking again. */
+  pausedRecheckMs: number;
+}
+
+const HELD_STATUSES: ReadonlySet<RunStatus> = new Set(['paused', 'budget_exhausted']);
+
+/**
+ * The BullMQ processor for one brand job. Provider waits go through BullMQ (the job moves
+ * to delayed), never a sleep that holds a worker slot; every outcome leaves a readable
+ * reason in the run and in the job's logs.
+ */
+export function createBrandJobProcessor(options: ProcessorOptions) {
+  const { pipeline, runs, logger } = options;
+
+  return async function processBrandJob(job: Job<StoredJobData>, token?: string): Promise<{ key: string; fresh: boolean }> {
+    const data = job.data;
+    const run = await runs.getRun(data.runId);
+    if (!run) throw new UnrecoverableError(`run ${data.runId} does not exist (deleted?)`);
+    if (run.status === 'cancelled') return { key: data.key, fresh: false };
+    if (HELD_STATUSES.has(run.status)) {
+      await holdJob(job, token, options.pausedRecheckMs);
+    }
+
+    try {
+      const outcome = await pipeline.process(data, {
+        checkpoint: data.checkpoint ?? {},
+        saveCheckpoint: async (checkpoint) => {
+          data.checkpoint = checkpoint;
+          await job.updateData(data);
+        },
+      });
+      return { key: data.key, fresh: outcome.fresh };
+    } catch (caught) {
+      const error: BrandqError = isBrandqError(caught)
+        ? caught
+        : new TransientError(caught instanceof Error ? caught.message : String(caught), { cause: caught });
+      return handleFailure(job, token, error);
+    }
+  };
+
+  async function handleFailure(job: Job<StoredJobData>, token: string | undefined, error: BrandqError): Promise<never> {
+    const data = job.data;
+    const record: AttemptRecord = { at: new Date().toISOString(), kind: error.kind, message: error.message, provider: error.provider };
+
+    switch (error.kind) {
+      case 'rate_limited': {
+        const hits = (data.rateLimitHits ?? 0) + 1;
+        const waitMs = error.retryAfterMs ?? exponentialBackoffMs(hits, options.rateLimitBackoffBaseMs);
+        if (hits >= options.rateLimitMaxAttempts) {
+          const reason = `RATE_LIMIT_EXHAUSTED: ${error.provider ?? 'provider'} still rate limited after ${hits} attempts (last wait ${waitMs} ms)`;
+          await fail(job, error, reason, { code: 'RATE_LIMIT_EXHAUSTED', provider: error.provider, attempts: hits, lastWaitMs: waitMs });
+          throw new UnrecoverableError(reason);
+        }
+        data.rateLimitHits = hits;
+        await remember(job, { ...record, waitMs });
+        await delay(job, token, waitMs);
+        throw new DelayedError();
+      }
+      case 'budget_exhausted': {
+        await runs.setStatus(data.runId, 'budget_exhausted', error.message);
+        await remember(job, record);
+        await holdJob(job, token, options.pausedRecheckMs);
+        throw new DelayedError();
+      }
+      case 'quota_exhausted': {
+        await runs.setStatus(data.runId, 'paused', error.message);
+        logger.error({ runId: data.runId, provider: error.provider }, `run paused: ${error.message}`);
+        await remember(job, record);
+        await holdJob(job, token, options.pausedRecheckMs);
+        throw new DelayedError();
+      }
+      case 'unauthorized': {
+        // One refused key stops the whole run here, instead of failing every brand one by one.
+        await runs.setStatus(data.runId, 'paused', error.message);
+        logger.error({ runId: data.runId, provider: error.provider }, `run paused: ${error.message}`);
+        await remember(job, record);
+        await holdJob(job, token, options.pausedRecheckMs);
+        throw new DelayedError();
+      }
+      case 'transient':
+      case 'limiter_unavailable': {
+        await remember(job, record);
+        const attempts = job.opts.attempts ?? 1;
+        if (job.attemptsMade + 1 >= attempts) await fail(job, error, `${error.message} (after ${attempts} attempts)`);
+        throw error;
+      }
+      default: {
+        await fail(job, error, error.message);
+        throw new UnrecoverableError(`${error.kind}: ${error.message}`);
+      }
+    }
+  }
+
+  async function remember(job: Job<StoredJobData>, record: AttemptRecord): Promise<void> {
+    const data = job.data;
+    data.history = [...(data.history ?? []), record].slice(-20);
+    await job.updateData(data);
+    await job.log(`${record.at} ${record.kind}${record.provider ? ` (${record.provider})` : ''}: ${record.message}${record.waitMs !== undefined ? `; waiting ${record.waitMs} ms` : ''}`);
+  }
+
+  async function fail(job: Job<StoredJobData>, error: BrandqError, reason: string, extra: Record<string, unknown> = {}): Promise<void> {
+    const data = job.data;
+    await remember(job, { at: new Date().toISOString(), kind: error.kind, message: reason, provider: error.provider });
+    await runs.recordFailure({
+      runId: data.runId,
+      key: data.key,
+      brand: data.name,
+      rowNumber: data.rowNumber,
+      kind: error.kind,
+      reason,
+      attempts: job.attemptsMade + 1,
+      failedAt: new Date().toISOString(),
+      details: { ...error.toJSON(), ...extra, history: data.history ?? [] },
+    });
+  }
+}
+
+async function delay(job: Job, token: string | undefined, waitMs: number): Promise<void> {
+  await job.moveToDelayed(Date.now() + Math.max(1, Math.round(waitMs)), token);
+}
+
+/** Parks a job of a held run; it stays queued (delayed), never failed. */
+async function holdJob(job: Job, token: string | undefined, recheckMs: number): Promise<never> {
+  await delay(job, token, recheckMs);
+  throw new DelayedError();
+}
+
+/** BullMQ backoff for ordinary retries: the provider's wait when it gave one, else exponential with jitter. */
+export function brandBackoffStrategy(baseMs: number) {
+  return (attemptsMade: number, _type: string | undefined, err: Error | undefined): number => {
+    const asked = isBrandqError(err) ? err.retryAfterMs : undefined;
+    return Math.max(asked ?? 0, exponentialBackoffMs(attemptsMade, baseMs));
+  };
+}

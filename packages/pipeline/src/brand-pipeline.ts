@@ -1,0 +1,178 @@
+import { BadOutputError, RateLimitedError, type Provider } from '@brandq/errors';
+import type { CostLedger, ModelPrice, PaidProvider, Reservation } from '@brandq/ledger';
+import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
+import { LlmBadAnswer, buildBrandPrompt, countPromptTokens, type LlmAnswer, type LlmClient } from '@brandq/llm';
+import type { Logger } from '@brandq/logger';
+import type { BrandJobData } from '@brandq/queue';
+import type { BrandResult, RunStore } from '@brandq/runs';
+import type { SheetsClient } from '@brandq/sheets';
+import { creditsForDepth, searchQueryFor, type SearchOutcome, type TavilySearchClient } from '@brandq/tavily';
+import type { GatePermit, ProviderGate } from './provider-gate.js';
+import { resultCells, resultRange } from './result-row.js';
+
+export interface PipelineDeps {
+  runs: RunStore;
+  ledger: CostLedger;
+  search: TavilySearchClient;
+  llm: LlmClient;
+  sheets?: SheetsClient | undefined;
+  gate: ProviderGate;
+  llmPrice: ModelPrice;
+  tavilyUsdPerCredit: number;
+  logger: Logger;
+}
+
+/** Work already paid for in an earlier attempt of the same job, so a retry does not pay twice. */
+export interface BrandCheckpoint {
+  search?: SearchOutcome;
+}
+
+export interface ProcessContext {
+  checkpoint: BrandCheckpoint;
+  saveCheckpoint(checkpoint: BrandCheckpoint): Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface ProcessOutcome {
+  result: BrandResult;
+  /** False when the brand already had a result and no call was made. */
+  fresh: boolean;
+}
+
+/**
+ * One brand, end to end: search, extract, store, write back. Every provider call passes
+ * the shared limiter (rate, tokens, concurrency, cooldown) and the run's budget; failures
+ * arrive here already classified and leave classified.
+ */
+export class BrandPipeline {
+  constructor(private readonly deps: PipelineDeps) {}
+
+  async process(brand: BrandJobData, ctx: ProcessContext): Promise<ProcessOutcome> {
+    const { runs } = this.deps;
+    const existing = await runs.getResult(brand.runId, brand.key);
+    if (existing) {
+      await this.writeBack(brand, existing, ctx.signal);
+      return { result: existing, fresh: false };
+    }
+
+    const search = ctx.checkpoint.search ?? (await this.search(brand, ctx.signal));
+    if (!ctx.checkpoint.search) await ctx.saveCheckpoint({ ...ctx.checkpoint, search });
+
+    const answer = await this.extract(brand, search, ctx.signal);
+    const urls = new Set(search.hits.map((h) => h.url));
+    const result: BrandResult = {
+      key: brand.key,
+      brand: brand.name,
+      rowNumber: brand.rowNumber,
+      ...answer.facts,
+      // Only sources we actually showed the model: an answer cannot invent or inject links.
+      sources: answer.facts.sources.filter((u) => urls.has(u)),
+      processedAt: new Date().toISOString(),
+    };
+    await runs.recordSuccess({ runId: brand.runId, ...result });
+    await this.writeBack(brand, result, ctx.signal);
+    return { result, fresh: true };
+  }
+
+  private async search(brand: BrandJobData, signal?: AbortSignal): Promise<SearchOutcome> {
+    const { search, tavilyUsdPerCredit } = this.deps;
+    const worstCase = tavilyCostMicros(creditsForDepth(search.depth), tavilyUsdPerCredit);
+    return this.paidCall('tavily', brand.runId, { worstCaseMicros: worstCase, signal }, async () => {
+      const outcome = await search.search(searchQueryFor(brand.name, brand.hints));
+      return { value: outcome, usage: { costMicros: tavilyCostMicros(outcome.credits, tavilyUsdPerCredit), credits: outcome.credits } };
+    });
+  }
+
+  /** One LLM call, and one repair call with the validation error when the answer is unusable. */
+  private async extract(brand: BrandJobData, search: SearchOutcome, signal?: AbortSignal): Promise<LlmAnswer> {
+    let repairNote: string | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const messages = buildBrandPrompt(brand.name, brand.hints, search.hits, repairNote);
+      const answer = await this.llmCall(brand, messages, signal);
+      if (!(answer instanceof LlmBadAnswer)) return answer;
+      repairNote = answer.error.message;
+      if (attempt === 1) throw answer.error;
+      this.deps.logger.warn({ brand: brand.name, reason: repairNote }, 'LLM answer rejected, asking once more');
+    }
+    throw new BadOutputError('unreachable', { provider: 'llm' });
+  }
+
+  private async llmCall(brand: BrandJobData, messages: Parameters<LlmClient['extractFacts']>[0], signal?: AbortSignal): Promise<LlmAnswer | LlmBadAnswer> {
+    const { llm, llmPrice, gate } = this.deps;
+    const promptTokens = countPromptTokens(messages);
+    const tokens = promptTokens + llm.maxOutputTokens;
+    const worstCase = llmCostMicros(llmPrice, promptTokens, llm.maxOutputTokens);
+    return this.paidCall('llm', brand.runId, { tokens, worstCaseMicros: worstCase, signal }, async () => {
+      const answer = await llm.extractFacts(messages, signal);
+      await gate.syncFromHeaders('llm', answer.headers);
+      const { usage } = answer;
+      const costMicros = usage.costUsd !== undefined ? Math.round(usage.costUsd * 1_000_000) : llmCostMicros(llmPrice, usage.promptTokens, usage.completionTokens);
+      return {
+        value: answer,
+        usedTokens: usage.promptTokens + usage.completionTokens,
+        usage: { costMicros, inputTokens: usage.promptTokens, outputTokens: usage.completionTokens },
+      };
+    });
+  }
+
+  private async writeBack(brand: BrandJobData, result: BrandResult, signal?: AbortSignal): Promise<void> {
+    const { sheets, gate } = this.deps;
+    if (brand.source.type !== 'sheet' || !sheets) return;
+    const { spreadsheetId, sheetTitle, resultColumn } = brand.source;
+    const permit = await gate.acquire('sheets', signal ? { signal } : {});
+    await this.settleAfter(permit, 'sheets', async () => {
+      await sheets.writeValues(spreadsheetId, [{ range: resultRange(sheetTitle, resultColumn, brand.rowNumber), values: [resultCells(result)] }]);
+      return { usedTokens: 0 };
+    });
+  }
+
+  /**
+   * The order matters: the limiter first (it may wait), then the budget (never waits), then
+   * the call. A refused budget gives the limiter permit back; a failed call gives the money back.
+   */
+  private async paidCall<T>(
+    provider: PaidProvider & Provider,
+    runId: string,
+    opts: { tokens?: number; worstCaseMicros: number; signal?: AbortSignal | undefined },
+    call: () => Promise<{ value: T; usedTokens?: number; usage: { costMicros: number; inputTokens?: number; outputTokens?: number; credits?: number } }>,
+  ): Promise<T> {
+    const { gate, ledger } = this.deps;
+    const permit = await gate.acquire(provider, { ...(opts.tokens === undefined ? {} : { tokens: opts.tokens }), ...(opts.signal ? { signal: opts.signal } : {}) });
+    let reservation: Reservation;
+    try {
+      reservation = await ledger.reserve(runId, provider, opts.worstCaseMicros);
+    } catch (error) {
+      await permit.release();
+      throw error;
+    }
+    let outcome: Awaited<ReturnType<typeof call>>;
+    try {
+      outcome = await this.settleAfter(permit, provider, async () => {
+        const done = await call();
+        return { usedTokens: done.usedTokens ?? 0, done };
+      }).then((r) => r.done);
+    } catch (error) {
+      await ledger.release(reservation);
+      throw error;
+    }
+    await ledger.settle(reservation, outcome.usage);
+    return outcome.value;
+  }
+
+  /** Runs a call under a permit: settle on any answer, count a 429 fleet-wide. */
+  private async settleAfter<R extends { usedTokens: number }>(permit: GatePermit, provider: Provider, call: () => Promise<R>): Promise<R> {
+    try {
+      const result = await call();
+      await permit.settle({ usedTokens: result.usedTokens });
+      return result;
+    } catch (error) {
+      // The request reached the provider (or may have): it counts against the request rate,
+      // but a rejected request consumed no tokens.
+      await permit.settle({ usedTokens: 0 });
+      if (error instanceof RateLimitedError) {
+        await this.deps.gate.cooldown(provider, error.retryAfterMs ?? 1000);
+      }
+      throw error;
+    }
+  }
+}

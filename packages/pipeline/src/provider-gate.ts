@@ -1,0 +1,21 @@
+import type { Provider } from '@brandq/errors';
+
+/** A right to make one provider call, given by the shared limiter. */
+export interface GatePermit {
+  /** The call was made: book its real token usage and free the concurrency slot. */
+  settle(usage?: { usedTokens?: number }): Promise<void>;
+  /** The call was never sent: give everything back. */
+  release(): Promise<void>;
+}
+
+/**
+ * What the pipeline needs from the shared limiter. Kept narrow so the pipeline does not
+ * care whether the limits live in Redis (the fleet) or in memory (a unit test).
+ */
+export interface ProviderGate {
+  acquire(provider: Provider, request: { tokens?: number; signal?: AbortSignal }): Promise<GatePermit>;
+  /** A provider said 429: hold every worker until the wait is over. */
+  cooldown(provider: Provider, retryAfterMs: number): Promise<void>;
+  /** Correct the shared state from the provider's own rate-limit headers. */
+  syncFromHeaders(provider: Provider, headers: Headers | Record<string, string>): Promise<void>;
+}

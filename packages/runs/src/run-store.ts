@@ -1,0 +1,160 @@
+import type { Redis } from 'ioredis';
+import { defineScripts, runIndexKeys, runKeys } from '@brandq/redis';
+import type { BrandJobData, BrandSource } from '@brandq/queue';
+import type { BrandFailure, BrandResult, RunMeta, RunStatus, SkippedBrand } from './run-types.js';
+
+const SCRIPTS = [{ name: 'brandqRecordOutcome', file: new URL('../lua/record-outcome.lua', import.meta.url), numberOfKeys: 3 }] as const;
+
+interface ScriptedRedis extends Redis {
+  brandqRecordOutcome(meta: string, results: string, failed: string, outcome: 'success' | 'failure', key: string, payload: string): Promise<[number, number, number, RunStatus]>;
+}
+
+export interface NewRun {
+  id: string;
+  source: BrandSource;
+  sourceKey: string;
+  brands: BrandJobData[];
+  skipped: SkippedBrand[];
+}
+
+export interface OutcomeRecorded {
+  /** False when the brand already had a final result (a duplicate delivery). */
+  recorded: boolean;
+  succeeded: number;
+  failed: number;
+  status: RunStatus;
+}
+
+/**
+ * A run's state lives in Redis and is updated per brand, so a crash at any moment loses
+ * nothing: the meta hash (status, counters, timestamps), the brands of the run, their
+ * results, failures and skipped rows.
+ */
+export class RunStore {
+  private readonly redis: ScriptedRedis;
+
+  constructor(redis: Redis) {
+    defineScripts(redis, SCRIPTS);
+    this.redis = redis as ScriptedRedis;
+  }
+
+  /** Creates the run with all its brands in one MULTI: a run never exists half-written. */
+  async createRun(run: NewRun): Promise<RunMeta> {
+    const keys = runKeys(run.id);
+    const now = await this.serverTimeMs();
+    const tx = this.redis.multi();
+    tx.hset(keys.meta, {
+      id: run.id,
+      source: JSON.stringify(run.source),
+      sourceKey: run.sourceKey,
+      status: run.brands.length === 0 ? 'completed' : 'running',
+      total: run.brands.length,
+      succeeded: 0,
+      failed: 0,
+      skipped: run.skipped.length,
+      createdAt: now,
+      updatedAt: now,
+    });
+    for (let i = 0; i < run.brands.length; i += 1000) {
+      const chunk = run.brands.slice(i, i + 1000);
+      tx.hset(keys.brands, Object.fromEntries(chunk.map((b) => [b.key, JSON.stringify(b)])));
+    }
+    run.skipped.forEach((s) => tx.hset(keys.skipped, `row-${s.rowNumber}`, JSON.stringify(s)));
+    tx.zadd(runIndexKeys.all, now, run.id);
+    tx.hset(runIndexKeys.bySource, run.sourceKey, run.id);
+    await tx.exec();
+    const meta = await this.getRun(run.id);
+    if (!meta) throw new Error(`run ${run.id} vanished right after creation`);
+    return meta;
+  }
+
+  async getRun(runId: string): Promise<RunMeta | undefined> {
+    const raw = await this.redis.hgetall(runKeys(runId).meta);
+    if (!raw.id) return undefined;
+    return parseMeta(raw);
+  }
+
+  async listRuns(limit = 20): Promise<RunMeta[]> {
+    const ids = await this.redis.zrevrange(runIndexKeys.all, 0, limit - 1);
+    const metas = await Promise.all(ids.map((id) => this.getRun(id)));
+    return metas.filter((m): m is RunMeta => m !== undefined);
+  }
+
+  async latestRunForSource(sourceKey: string): Promise<string | undefined> {
+    return (await this.redis.hget(runIndexKeys.bySource, sourceKey)) ?? undefined;
+  }
+
+  async setStatus(runId: string, status: RunStatus, reason?: string): Promise<void> {
+    const now = await this.serverTimeMs();
+    await this.redis.hset(runKeys(runId).meta, { status, updatedAt: now, statusReason: reason ?? '' });
+  }
+
+  recordSuccess(result: BrandResult & { runId: string }): Promise<OutcomeRecorded> {
+    const { runId, ...stored } = result;
+    return this.recordOutcome(runId, 'success', stored.key, JSON.stringify(stored));
+  }
+
+  recordFailure(failure: BrandFailure & { runId: string }): Promise<OutcomeRecorded> {
+    const { runId, ...stored } = failure;
+    return this.recordOutcome(runId, 'failure', stored.key, JSON.stringify(stored));
+  }
+
+  async getResult(runId: string, key: string): Promise<BrandResult | undefined> {
+    const raw = await this.redis.hget(runKeys(runId).results, key);
+    return raw === null ? undefined : (JSON.parse(raw) as BrandResult);
+  }
+
+  results(runId: string): AsyncGenerator<BrandResult> {
+    return this.scanHash<BrandResult>(runKeys(runId).results);
+  }
+
+  failures(runId: string): AsyncGenerator<BrandFailure> {
+    return this.scanHash<BrandFailure>(runKeys(runId).failed);
+  }
+
+  skipped(runId: string): AsyncGenerator<SkippedBrand> {
+    return this.scanHash<SkippedBrand>(runKeys(runId).skipped);
+  }
+
+  brands(runId: string): AsyncGenerator<BrandJobData> {
+    return this.scanHash<BrandJobData>(runKeys(runId).brands);
+  }
+
+  private async recordOutcome(runId: string, outcome: 'success' | 'failure', key: string, payload: string): Promise<OutcomeRecorded> {
+    const keys = runKeys(runId);
+    const [recorded, succeeded, failed, status] = await this.redis.brandqRecordOutcome(keys.meta, keys.results, keys.failed, outcome, key, payload);
+    return { recorded: recorded === 1, succeeded, failed, status };
+  }
+
+  private async *scanHash<T>(key: string): AsyncGenerator<T> {
+    let cursor = '0';
+    do {
+      const [next, entries] = await this.redis.hscan(key, cursor, 'COUNT', 500);
+      cursor = next;
+      for (let i = 1; i < entries.length; i += 2) yield JSON.parse(entries[i] as string) as T;
+    } while (cursor !== '0');
+  }
+
+  private async serverTimeMs(): Promise<number> {
+    const [seconds, micros] = await this.redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+}
+
+function parseMeta(raw: Record<string, string>): RunMeta {
+  const meta: RunMeta = {
+    id: raw.id ?? '',
+    source: JSON.parse(raw.source ?? '{}') as BrandSource,
+    sourceKey: raw.sourceKey ?? '',
+    status: (raw.status ?? 'running') as RunStatus,
+    total: Number(raw.total ?? 0),
+    succeeded: Number(raw.succeeded ?? 0),
+    failed: Number(raw.failed ?? 0),
+    skipped: Number(raw.skipped ?? 0),
+    createdAt: Number(raw.createdAt ?? 0),
+    updatedAt: Number(raw.updatedAt ?? 0),
+  };
+  if (raw.finishedAt) meta.finishedAt = Number(raw.finishedAt);
+  if (raw.statusReason) meta.statusReason = raw.statusReason;
+  return meta;
+}

@@ -1,0 +1,3 @@
+export { SheetsClient } from './sheets-client.js';
+export type { SheetsClientOptions, CellWrite } from './sheets-client.js';
+export { classifySheetsError } from './classify-sheets-error.js';
