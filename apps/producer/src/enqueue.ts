@@ -56,10 +56,9 @@ runCli(USAGE, async () => {
     return 0;
   }
   if (Boolean(args.csv) === Boolean(args.sheet)) throw new UsageError('give exactly one of --csv or --sheet');
-  const budget = args.budget === undefined ? 0 : Number(args.budget);
-  if (!Number.isFinite(budget) || budget < 0) throw new UsageError(`--budget must be a number of dollars, got "${args.budget}"`);
-
   const config = loadConfig();
+  const budget = args.budget === undefined ? config.BUDGET_USD : Number(args.budget);
+  if (!Number.isFinite(budget) || budget < 0) throw new UsageError(`--budget must be a number of dollars, got "${args.budget}"`);
   const loaded = await loadSource(
     { csv: args.csv, sheet: args.sheet, range: args.range ?? 'Brands!A2:A', column: args.column, resultColumn: args['result-column'], limit: positiveInt(args.limit, '--limit') },
     config,

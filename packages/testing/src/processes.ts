@@ -16,11 +16,16 @@ export interface SpawnedProcess {
  * Spawns a TypeScript entry point of this repository as a real OS process (through tsx,
  * with the workspace's source condition), the way `pnpm worker` does.
  */
-export function spawnTs(entry: string, args: string[] = [], env: Record<string, string | undefined> = {}): SpawnedProcess {
+export function spawnTs(
+  entry: string,
+  args: string[] = [],
+  env: Record<string, string | undefined> = {},
+  stdio: 'pipe' | 'inherit' = 'pipe',
+): SpawnedProcess {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', '--conditions=@brandq/source', entry, ...args],
-    { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', stdio, stdio] },
   );
   let text = '';
   const append = (chunk: Buffer) => {

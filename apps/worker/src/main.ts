@@ -1,0 +1,120 @@
+import { parseArgs } from 'node:util';
+import { Worker } from 'bullmq';
+import { loadConfig, type Config } from '@brandq/config';
+import { ConfigError, isBrandqError } from '@brandq/errors';
+import { CostLedger, type ModelPrice } from '@brandq/ledger';
+import { LlmClient } from '@brandq/llm';
+import { createLogger } from '@brandq/logger';
+import { BrandPipeline, brandBackoffStrategy, createBrandJobProcessor, type StoredJobData } from '@brandq/pipeline';
+import { BRAND_QUEUE, BACKOFF_TYPE } from '@brandq/queue';
+import { QUEUE_PREFIX, createRedis, pings, redactUrl } from '@brandq/redis';
+import { RunStore } from '@brandq/runs';
+import { SheetsClient } from '@brandq/sheets';
+import { TavilySearchClient } from '@brandq/tavily';
+import { createProviderGate } from './provider-gate.js';
+
+function llmPrice(config: Config): ModelPrice {
+  const price = config.LLM_PRICING[config.OPENAI_MODEL];
+  if (price) return price;
+  if (/openrouter\.ai/i.test(config.OPENAI_BASE_URL)) return { inputPerMillion: 0, outputPerMillion: 0 };
+  throw new ConfigError(`LLM_PRICING: no price for model "${config.OPENAI_MODEL}"; add it, e.g. {"${config.OPENAI_MODEL}":{"inputPerMillion":0.15,"outputPerMillion":0.6}}`);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { concurrency: { type: 'string' } }, strict: true });
+  const config = loadConfig();
+  const concurrency = values.concurrency === undefined ? config.WORKER_CONCURRENCY : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`--concurrency must be a positive integer, got "${values.concurrency}"`);
+  const logger = createLogger({ name: 'worker', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  const price = llmPrice(config);
+
+  if (!(await pings(config.REDIS_URL, 3000))) {
+    logger.warn({ redis: redactUrl(config.REDIS_URL) }, 'Redis is not answering yet; the worker keeps retrying to connect');
+  }
+  const client = createRedis(config.REDIS_URL, 'client');
+  const blocking = createRedis(config.REDIS_URL, 'worker');
+  for (const conn of [client, blocking]) conn.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
+
+  const runs = new RunStore(client);
+  const gate = createProviderGate(client, config, logger);
+  const pipeline = new BrandPipeline({
+    runs,
+    ledger: new CostLedger(client),
+    search: new TavilySearchClient({
+      apiKey: config.TAVILY_API_KEY,
+      baseUrl: config.TAVILY_BASE_URL,
+      depth: config.TAVILY_SEARCH_DEPTH,
+      maxResults: config.TAVILY_MAX_RESULTS,
+      timeoutSeconds: config.TAVILY_TIMEOUT_SECONDS,
+    }),
+    llm: new LlmClient({
+      apiKey: config.OPENAI_API_KEY,
+      baseURL: config.OPENAI_BASE_URL,
+      model: config.OPENAI_MODEL,
+      maxOutputTokens: config.OPENAI_MAX_OUTPUT_TOKENS,
+      timeoutMs: config.OPENAI_TIMEOUT_SECONDS * 1000,
+      referer: config.OPENROUTER_REFERER,
+      title: config.OPENROUTER_TITLE,
+    }),
+    sheets: new SheetsClient({
+      rootUrl: config.GOOGLE_SHEETS_ROOT_URL,
+      accessToken: config.GOOGLE_SHEETS_ACCESS_TOKEN,
+      keyFile: config.GOOGLE_APPLICATION_CREDENTIALS,
+    }),
+    gate,
+    llmPrice: price,
+    tavilyUsdPerCredit: config.TAVILY_COST_PER_CREDIT,
+    logger,
+  });
+  const processor = createBrandJobProcessor({
+    pipeline,
+    runs,
+    logger,
+    rateLimitMaxAttempts: config.OPENAI_RETRY_MAX_ATTEMPTS,
+    rateLimitBackoffBaseMs: config.OPENAI_BACKOFF_BASE_SECONDS * 1000,
+    pausedRecheckMs: 30_000,
+  });
+  const backoff = brandBackoffStrategy(config.JOB_BACKOFF_BASE_SECONDS * 1000);
+
+  const worker = new Worker<StoredJobData>(BRAND_QUEUE, processor, {
+    connection: blocking,
+    prefix: QUEUE_PREFIX,
+    concurrency,
+    settings: { backoffStrategy: (attemptsMade, type, err) => (type === BACKOFF_TYPE ? backoff(attemptsMade, type, err) : -1) },
+  });
+  worker.on('completed', (job) => logger.info({ runId: job.data.runId, brand: job.data.name, jobId: job.id }, 'brand done'));
+  worker.on('failed', (job, err) => {
+    if (!job) return;
+    logger.warn({ runId: job.data.runId, brand: job.data.name, jobId: job.id, attemptsMade: job.attemptsMade, err: isBrandqError(err) ? err.toJSON() : err.message }, 'brand attempt failed');
+  });
+  worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
+  logger.info({ concurrency, queue: BRAND_QUEUE, pid: process.pid }, 'worker started');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: finishing active jobs');
+    // Finish what is running if it ends within the grace period; otherwise hand the jobs
+    // back (their locks lapse and another worker picks them up).
+    const grace = setTimeout(() => {
+      logger.warn('grace period over: handing active jobs back');
+      void worker.close(true);
+    }, config.SHUTDOWN_GRACE_SECONDS * 1000);
+    grace.unref();
+    await worker.close();
+    clearTimeout(grace);
+    await gate.close();
+    await Promise.all([client.quit().catch(() => client.disconnect()), blocking.quit().catch(() => blocking.disconnect())]);
+    logger.info('worker stopped');
+    logger.flush();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,203 @@
+export type ProviderName = 'openai' | 'tavily' | 'sheets';
+
+/** What a fault did to a request; `null` on entries served normally. */
+export type FaultKind = 'status' | 'timeout' | 'malformed' | 'reset' | 'bad-json-content';
+
+/** One range written by a Sheets write call. */
+export interface SheetWrite {
+  range: string;
+  updatedRange: string;
+  updatedCells: number;
+  valueInputOption: string;
+  /** USER_ENTERED made Sheets evaluate at least one `=...` value as a formula. */
+  formulaWritten: boolean;
+}
+
+/**
+ * One HTTP request as the fake provider saw it. Entries are pushed when a request
+ * arrives (status 0 while in flight) and completed in place, so hanging requests
+ * are visible too.
+ */
+export interface LedgerEntry {
+  id: number;
+  provider: ProviderName;
+  /** Epoch ms when the request arrived; also the instant the fake's limiter attributes it to. */
+  at: number;
+  /** Epoch ms when the answer was sent or the socket closed; null while in flight. */
+  completedAt: number | null;
+  method: string;
+  path: string;
+  /** Brand (LLM), query (Tavily) or range(s) (Sheets): what faults match against. */
+  subject: string | null;
+  /** LLM: the `Brand:` line; Tavily: brand found in the query (quoted text or a known brand). */
+  brand: string | null;
+  /** HTTP status sent; 0 when no HTTP answer was sent (timeout fault, reset, still in flight). */
+  status: number;
+  authorized: boolean;
+  /** Counted by the fake's own rate limiter (401/400/429-by-limiter answers are not). */
+  admitted: boolean;
+  /** Tokens charged to the fake's TPM window at admission (LLM only, else 0). */
+  rateLimitTokens: number;
+  fault: FaultKind | null;
+  /** Error code in the answer (`rate_limit_exceeded`, `insufficient_quota`, ...), if any. */
+  errorCode: string | null;
+  /** On 429s (and other faults announcing a wait): the wait the fake announced. */
+  retryAfterMs: number | null;
+  /** Epoch ms until which the announced cooldown lasts (decision time + retryAfterMs). */
+  cooldownUntil: number | null;
+  rateLimitType: 'requests' | 'tokens' | null;
+  /** Integer micro-dollars billed; only 2xx answers bill. */
+  costMicros: number;
+  // LLM
+  model?: string;
+  promptTokens?: number;
+  completionTokens?: number;
+  finishReason?: string;
+  // Tavily
+  query?: string;
+  searchDepth?: string;
+  credits?: number;
+  // Sheets
+  spreadsheetId?: string;
+  valueInputOption?: string;
+  formulaWritten?: boolean;
+  writes?: SheetWrite[];
+}
+
+export type NewLedgerEntry = Pick<LedgerEntry, 'provider' | 'at' | 'method' | 'path'>;
+
+/**
+ * The ledger is an Array subclass so tests can use it like the plain array the
+ * fake fills (`ledger.length`, `ledger.filter(...)`) and still call summary
+ * helpers on it. Species is Array so map/filter return plain arrays and never
+ * call this constructor with a length.
+ */
+export class Ledger extends Array<LedgerEntry> {
+  static override get [Symbol.species](): ArrayConstructor {
+    return Array;
+  }
+
+  private nextId = 1;
+
+  /** Rebuilds a ledger from entries fetched over HTTP (`GET /__fake/ledger`). */
+  static fromEntries(entries: readonly LedgerEntry[]): Ledger {
+    const ledger = new Ledger();
+    for (const e of entries) ledger.push(e);
+    ledger.nextId = entries.reduce((max, e) => Math.max(max, e.id), 0) + 1;
+    return ledger;
+  }
+
+  open(init: NewLedgerEntry): LedgerEntry {
+    const entry: LedgerEntry = {
+      id: this.nextId++,
+      ...init,
+      completedAt: null,
+      subject: null,
+      brand: null,
+      status: 0,
+      authorized: false,
+      admitted: false,
+      rateLimitTokens: 0,
+      fault: null,
+      errorCode: null,
+      retryAfterMs: null,
+      cooldownUntil: null,
+      rateLimitType: null,
+      costMicros: 0,
+    };
+    this.push(entry);
+    return entry;
+  }
+
+  reset(): void {
+    this.length = 0;
+  }
+
+  /** Total billed micro-dollars (2xx answers only). */
+  billedMicros(): number {
+    let sum = 0;
+    for (const e of this) sum += e.costMicros;
+    return sum;
+  }
+
+  /** Requests about `brand`: exact LLM brand, or a Tavily query mentioning it (case-insensitive). */
+  requestsFor(brand: string): LedgerEntry[] {
+    const needle = brand.toLowerCase();
+    return this.filter((e) => e.brand === brand || (e.query?.toLowerCase().includes(needle) ?? false));
+  }
+
+  withStatus(status: number): LedgerEntry[] {
+    return this.filter((e) => e.status === status);
+  }
+
+  /** Largest number of admitted requests inside any sliding window of `windowMs`. */
+  maxRequestsInAnyWindow(windowMs: number, include: (e: LedgerEntry) => boolean = (e) => e.admitted): number {
+    return maxInAnyWindow(this.filter(include), windowMs, () => 1);
+  }
+
+  /** Largest sum of tokens charged at admission inside any sliding window of `windowMs`. */
+  maxTokensInAnyWindow(windowMs: number, include: (e: LedgerEntry) => boolean = (e) => e.admitted): number {
+    return maxInAnyWindow(this.filter(include), windowMs, (e) => e.rateLimitTokens);
+  }
+
+  /**
+   * Requests that arrived while a cooldown announced by an earlier 429 was still
+   * running. The cooldown starts when that 429 was sent (the client cannot know
+   * earlier); `graceMs` tolerates requests that were already on the wire.
+   */
+  cooldownViolations(graceMs = 0): LedgerEntry[] {
+    const cooldowns = this.filter((c) => c.cooldownUntil !== null && c.completedAt !== null);
+    return this.filter((e) =>
+      cooldowns.some(
+        (c) => c !== e && e.at > (c.completedAt ?? 0) + graceMs && e.at < (c.cooldownUntil ?? 0),
+      ),
+    );
+  }
+
+  summary(): LedgerSummary {
+    const byStatus: Record<string, number> = {};
+    for (const e of this) byStatus[String(e.status)] = (byStatus[String(e.status)] ?? 0) + 1;
+    return {
+      requests: this.length,
+      admitted: this.filter((e) => e.admitted).length,
+      byStatus,
+      billedMicros: this.billedMicros(),
+      promptTokens: this.reduce((s, e) => s + (e.status >= 200 && e.status < 300 ? (e.promptTokens ?? 0) : 0), 0),
+      completionTokens: this.reduce(
+        (s, e) => s + (e.status >= 200 && e.status < 300 ? (e.completionTokens ?? 0) : 0),
+        0,
+      ),
+      credits: this.reduce((s, e) => s + (e.status >= 200 && e.status < 300 ? (e.credits ?? 0) : 0), 0),
+    };
+  }
+}
+
+export interface LedgerSummary {
+  requests: number;
+  admitted: number;
+  byStatus: Record<string, number>;
+  billedMicros: number;
+  /** Billed (2xx) tokens and credits. */
+  promptTokens: number;
+  completionTokens: number;
+  credits: number;
+}
+
+/** Two-pointer max over windows [t, t + windowMs), the same half-open rule as SlidingWindow. */
+function maxInAnyWindow(entries: LedgerEntry[], windowMs: number, weight: (e: LedgerEntry) => number): number {
+  const sorted = [...entries].sort((a, b) => a.at - b.at);
+  let best = 0;
+  let sum = 0;
+  let start = 0;
+  for (const e of sorted) {
+    sum += weight(e);
+    while (start < sorted.length) {
+      const first = sorted[start];
+      if (!first || e.at - first.at < windowMs) break;
+      sum -= weight(first);
+      start++;
+    }
+    best = Math.max(best, sum);
+  }
+  return best;
+}
