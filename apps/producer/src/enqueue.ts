@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '@brandq/config';
-import { CostLedger, usdToMicros } from '@brandq/ledger';
+import { CostLedger, microsToUsd, usdToMicros } from '@brandq/ledger';
 import { createBrandQueue } from '@brandq/queue';
 import { RunStore, newRunId } from '@brandq/runs';
 import { connectRedis } from './connect.js';
 import { enqueueRun } from './enqueue-run.js';
-import { loadSource } from './load-source.js';
+import { loadSource, sourceKeyFor } from './load-source.js';
+import { requeueRun } from './resume-run.js';
+import { skipAlreadyProcessed } from './skip-processed.js';
 import { followRun } from './follow.js';
 import { UsageError, runCli } from './run-cli.js';
 
@@ -18,7 +20,11 @@ const USAGE = `usage: pnpm enqueue (--csv <file> | --sheet <spreadsheetId>) [opt
   --result-column <col>   first sheet column for results (default: right of the range)
   --limit <n>             only the first n valid brands
   --run <id>              run id (default: generated); enqueueing an existing run adds what is missing
-  --budget <usd>          hard budget for the run's paid calls
+  --budget <usd>          hard budget for the run's paid calls (with --resume: replaces the old one)
+  --resume                continue the latest run of this source (or --run): processed brands are
+                          skipped, the cost so far is carried
+  --force                 reprocess brands that already have results in an earlier run of this source
+  --retry-failed          re-enqueue the failed brands of --run
   --follow / --no-follow  show live progress until the run ends (default: on a TTY)`;
 
 function positiveInt(value: string | undefined, flag: string): number | undefined {
@@ -42,6 +48,9 @@ runCli(USAGE, async () => {
         run: { type: 'string' },
         budget: { type: 'string' },
         follow: { type: 'boolean' },
+        resume: { type: 'boolean' },
+        force: { type: 'boolean' },
+        'retry-failed': { type: 'boolean' },
         'no-follow': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -55,29 +64,53 @@ runCli(USAGE, async () => {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (Boolean(args.csv) === Boolean(args.sheet)) throw new UsageError('give exactly one of --csv or --sheet');
+  if (args.resume && args.force) throw new UsageError('--resume and --force conflict: --resume skips processed brands, --force reprocesses them');
+  const retryFailed = args['retry-failed'] === true;
+  if (retryFailed && !args.run) throw new UsageError('--retry-failed needs --run <id>');
+  const continuing = args.resume === true || retryFailed;
+  if (!continuing && Boolean(args.csv) === Boolean(args.sheet)) throw new UsageError('give exactly one of --csv or --sheet');
+  if (args.resume && !args.run && !args.csv && !args.sheet) throw new UsageError('--resume needs the source (--csv or --sheet) or --run');
+
   const config = loadConfig();
-  const budget = args.budget === undefined ? config.BUDGET_USD : Number(args.budget);
-  if (!Number.isFinite(budget) || budget < 0) throw new UsageError(`--budget must be a number of dollars, got "${args.budget}"`);
-  const loaded = await loadSource(
-    { csv: args.csv, sheet: args.sheet, range: args.range ?? 'Brands!A2:A', column: args.column, resultColumn: args['result-column'], limit: positiveInt(args.limit, '--limit') },
-    config,
-  );
-  for (const skip of loaded.skipped) process.stderr.write(`skipped row ${skip.rowNumber}: ${skip.message}\n`);
+  const budget = args.budget === undefined ? undefined : Number(args.budget);
+  if (budget !== undefined && (!Number.isFinite(budget) || budget < 0)) throw new UsageError(`--budget must be a number of dollars, got "${args.budget}"`);
+  const spec = { csv: args.csv, sheet: args.sheet, range: args.range ?? 'Brands!A2:A', column: args.column, resultColumn: args['result-column'], limit: positiveInt(args.limit, '--limit') };
+  const retention = { keepCompleted: config.JOB_KEEP_COMPLETED, keepFailed: config.JOB_KEEP_FAILED };
 
   const redis = await connectRedis(config);
   const queue = createBrandQueue(redis);
   try {
     const runs = new RunStore(redis);
-    const runId = args.run ?? newRunId();
-    const { run, enqueued } = await enqueueRun(
-      { runs, ledger: new CostLedger(redis), queue },
-      { runId, loaded, budgetMicros: usdToMicros(budget), attempts: config.JOB_ATTEMPTS, retention: { keepCompleted: config.JOB_KEEP_COMPLETED, keepFailed: config.JOB_KEEP_FAILED } },
-    );
-    process.stdout.write(`run ${run.id}: ${enqueued} brands enqueued, ${loaded.skipped.length} rows skipped\n`);
+    const ledger = new CostLedger(redis);
+    let runId: string;
+    if (continuing) {
+      const found = args.run ?? (await runs.latestRunForSource(sourceKeyFor(spec)));
+      if (!found) throw new UsageError(`no earlier run of ${sourceKeyFor(spec)} to resume`);
+      const previous = await runs.getRun(found);
+      if (!previous) throw new UsageError(`run ${found} not found`);
+      runId = found;
+      const before = await ledger.snapshot(runId);
+      if (budget !== undefined) await ledger.setBudget(runId, usdToMicros(budget));
+      const { requeued, reopened } = await requeueRun(runs, queue, runId, { retryFailed, attempts: config.JOB_ATTEMPTS, retention });
+      process.stdout.write(
+        `${retryFailed ? 'retrying failed brands of' : 'resuming'} run ${runId}: processed ${previous.succeeded + previous.failed}/${previous.total} ` +
+          `(success ${previous.succeeded}, failed ${previous.failed}), cost so far $${microsToUsd(before.spentMicros).toFixed(2)}` +
+          `${budget !== undefined ? `, new budget $${budget.toFixed(2)}` : ''}; ${requeued} brands queued${retryFailed ? ` (${reopened} reopened)` : ''}\n`,
+      );
+    } else {
+      const loaded = await loadSource(spec, config);
+      if (!args.force) await skipAlreadyProcessed(runs, loaded);
+      for (const skip of loaded.skipped) process.stderr.write(`skipped row ${skip.rowNumber}: ${skip.message}\n`);
+      runId = args.run ?? newRunId();
+      const { enqueued } = await enqueueRun(
+        { runs, ledger, queue },
+        { runId, loaded, budgetMicros: usdToMicros(budget ?? config.BUDGET_USD), attempts: config.JOB_ATTEMPTS, retention },
+      );
+      process.stdout.write(`run ${runId}: ${enqueued} brands enqueued, ${loaded.skipped.length} rows skipped\n`);
+    }
     const follow = args['no-follow'] ? false : (args.follow ?? process.stdout.isTTY === true);
-    if (follow) await followRun(redis, run.id, config);
-    else process.stdout.write(`start workers with: pnpm worker    watch with: pnpm status --run ${run.id} --follow\n`);
+    if (follow) await followRun(redis, runId, config);
+    else process.stdout.write(`start workers with: pnpm worker    watch with: pnpm status --run ${runId} --follow\n`);
   } finally {
     await queue.close();
     redis.disconnect();

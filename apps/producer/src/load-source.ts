@@ -29,12 +29,18 @@ export function sheetsClientFor(config: Config): SheetsClient {
   });
 }
 
+/** Identity of a source across runs: the absolute CSV path, or the spreadsheet and range. */
+export function sourceKeyFor(spec: Pick<SourceSpec, 'csv' | 'sheet' | 'range'>): string {
+  return spec.csv ? `csv:${resolve(spec.csv)}` : `sheet:${spec.sheet ?? ''}:${spec.range}`;
+}
+
 export async function loadSource(spec: SourceSpec, config: Config): Promise<LoadedSource> {
   const limit = spec.limit === undefined ? {} : { limit: spec.limit };
+  const sourceKey = sourceKeyFor(spec);
   if (spec.csv) {
     const path = resolve(spec.csv);
     const { brands, skipped } = await readCsvBrands(path, { ...limit, ...(spec.column ? { column: spec.column } : {}) });
-    return { source: { type: 'csv', path }, sourceKey: `csv:${path}`, brands, skipped };
+    return { source: { type: 'csv', path }, sourceKey, brands, skipped };
   }
   if (!spec.sheet) throw new Error('no source given');
   const range = parseA1Range(spec.range);
@@ -44,7 +50,7 @@ export async function loadSource(spec: SourceSpec, config: Config): Promise<Load
   const resultColumn = spec.resultColumn ?? columnLetter(columnIndex(range.endColumn ?? range.startColumn) + 1);
   return {
     source: { type: 'sheet', spreadsheetId: spec.sheet, sheetTitle, resultColumn },
-    sourceKey: `sheet:${spec.sheet}:${spec.range}`,
+    sourceKey,
     brands,
     skipped,
   };

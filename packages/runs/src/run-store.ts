@@ -3,10 +3,14 @@ import { defineScripts, runIndexKeys, runKeys } from '@brandq/redis';
 import type { BrandJobData, BrandSource } from '@brandq/queue';
 import type { BrandFailure, BrandResult, RunMeta, RunStatus, SkippedBrand } from './run-types.js';
 
-const SCRIPTS = [{ name: 'brandqRecordOutcome', file: new URL('../lua/record-outcome.lua', import.meta.url), numberOfKeys: 3 }] as const;
+const SCRIPTS = [
+  { name: 'brandqRecordOutcome', file: new URL('../lua/record-outcome.lua', import.meta.url), numberOfKeys: 3 },
+  { name: 'brandqReopenBrands', file: new URL('../lua/reopen-brands.lua', import.meta.url), numberOfKeys: 2 },
+] as const;
 
 interface ScriptedRedis extends Redis {
   brandqRecordOutcome(meta: string, results: string, failed: string, outcome: 'success' | 'failure', key: string, payload: string): Promise<[number, number, number, RunStatus]>;
+  brandqReopenBrands(meta: string, failed: string, ...keys: string[]): Promise<number>;
 }
 
 export interface NewRun {
@@ -97,6 +101,26 @@ export class RunStore {
   recordFailure(failure: BrandFailure & { runId: string }): Promise<OutcomeRecorded> {
     const { runId, ...stored } = failure;
     return this.recordOutcome(runId, 'failure', stored.key, JSON.stringify(stored));
+  }
+
+  /** Failed brands back to pending and the run back to running (--retry-failed, --resume). */
+  async reopen(runId: string, failedKeys: string[]): Promise<number> {
+    const keys = runKeys(runId);
+    return this.redis.brandqReopenBrands(keys.meta, keys.failed, ...failedKeys);
+  }
+
+  /** Which of `brandKeys` already have a result in the run (HMGET in chunks, not a call per brand). */
+  async keysWithResults(runId: string, brandKeys: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    const key = runKeys(runId).results;
+    for (let i = 0; i < brandKeys.length; i += 1000) {
+      const chunk = brandKeys.slice(i, i + 1000);
+      const values = await this.redis.hmget(key, ...chunk);
+      values.forEach((v, j) => {
+        if (v !== null) found.add(chunk[j] as string);
+      });
+    }
+    return found;
   }
 
   async getResult(runId: string, key: string): Promise<BrandResult | undefined> {

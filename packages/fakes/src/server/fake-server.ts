@@ -1,0 +1,417 @@
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { drawRandomFault, FaultQueue, isStatusFault, type Fault, type FaultRates, type StatusFault } from './faults.js';
+import { isRecord, readJsonBody, sendBody } from './http-io.js';
+import { Ledger, type LedgerEntry, type ProviderName } from './ledger.js';
+import { Prng } from './prng.js';
+import { retryAfterHeaders, type RetryAfterMode } from './retry-headers.js';
+import { SlidingWindow } from './sliding-window.js';
+import { Timers } from './timers.js';
+
+/** Options every fake provider understands. */
+export interface FakeServerOptions {
+  /** Listen port on 127.0.0.1; 0 (default) picks a free one. */
+  port?: number;
+  /** Seed of the PRNG behind latency and random faults (default 1). */
+  seed?: number;
+  /** Uniform latency added before every answer (default none). */
+  latencyMs?: { min: number; max: number };
+  /** Length of the fake's own sliding rate-limit window (default 60_000). */
+  windowMs?: number;
+  /** Requests admitted per window. */
+  rpm?: number;
+  /** Required bearer key; unset accepts any non-empty key. */
+  apiKey?: string;
+  /** Retry-After forms on 429s (default 'both'). */
+  retryAfterHeaders?: RetryAfterMode;
+  /** Random faults per admitted request. */
+  faultRates?: FaultRates;
+  /** How long a `timeout` fault without `ms` hangs before closing (default 30_000). */
+  timeoutFaultMs?: number;
+}
+
+/** An HTTP answer: `body` is sent as JSON unless `raw` is given. */
+export interface Reply {
+  status: number;
+  body?: unknown;
+  raw?: string;
+  headers?: Record<string, string>;
+  /** Error code for the ledger (`rate_limit_exceeded`, ...). */
+  errorCode?: string;
+}
+
+/** What a provider parsed out of a request it serves. */
+export interface ProviderCall {
+  subject: string | null;
+  brand: string | null;
+}
+
+/** Which limiter windows a call is counted in. */
+export interface Admission {
+  /** Separate windows per bucket (Sheets reads and writes have separate quotas). */
+  bucket: string;
+  rpm: number;
+  tpm?: number;
+  /** Tokens the call charges to the TPM window. */
+  tokens?: number;
+}
+
+export interface RateLimitDecision {
+  type: 'requests' | 'tokens';
+  limit: number;
+  used: number;
+  requested: number;
+  retryAfterMs: number;
+}
+
+export interface RequestContext {
+  method: string;
+  url: URL;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+  bodyInvalid: boolean;
+  entry: LedgerEntry;
+}
+
+export interface ServeOptions {
+  /** Set by a `bad-json-content` fault. */
+  badContent?: 'not-json' | 'wrong-schema';
+}
+
+export interface WindowState {
+  requestsUsed: number;
+  tokensUsed: number;
+  requestsResetMs: number;
+  tokensResetMs: number;
+}
+
+interface BucketWindows {
+  requests: SlidingWindow;
+  tokens: SlidingWindow;
+}
+
+const DEFAULT_WINDOW_MS = 60_000;
+
+/**
+ * A real loopback HTTP server with the behaviour every fake provider shares:
+ * bearer auth, its own sliding-window rate limits, latency, scripted and random
+ * faults, a ledger of every request and the `/__fake/*` control endpoints.
+ * Subclasses only parse and answer their provider's routes.
+ */
+export abstract class FakeServer<O extends FakeServerOptions, C extends ProviderCall> {
+  readonly ledger = new Ledger();
+  protected options: O;
+  private prng: Prng;
+  private readonly faults: FaultQueue;
+  private readonly windows = new Map<string, BucketWindows>();
+  private readonly timers = new Timers();
+  private readonly server: Server;
+  private boundPort = 0;
+
+  protected constructor(
+    readonly provider: ProviderName,
+    options: O,
+  ) {
+    this.options = options;
+    this.prng = new Prng(options.seed ?? 1);
+    this.faults = new FaultQueue((subject, brand) => this.matchesBrand(subject, brand));
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        // Last resort: a bug in a fake must surface as a 500, not a hung test.
+        sendBody(res, 500, JSON.stringify({ error: { message: String(err) } }), {});
+      });
+    });
+  }
+
+  // ---- provider hooks -------------------------------------------------------
+
+  /** 401 reply when the request's credentials are refused, else null. */
+  protected abstract authorize(ctx: RequestContext): Reply | null;
+  /** Parses a provider request; a Reply answers it directly (404 unknown route, 400 bad body). */
+  protected abstract route(ctx: RequestContext): C | Reply;
+  protected abstract admission(call: C): Admission;
+  protected abstract serve(call: C, ctx: RequestContext, opts: ServeOptions): Reply;
+  protected abstract statusFaultReply(fault: StatusFault, call: C, retryAfterMs: number | null): Reply;
+  protected abstract rateLimitReply(decision: RateLimitDecision, call: C): Reply;
+
+  /** How a fault's `brand` filter matches this provider's subject. */
+  protected matchesBrand(subject: string, brand: string): boolean {
+    return subject === brand;
+  }
+
+  /** Headers on every provider answer (OpenAI's x-ratelimit-*). */
+  protected answerHeaders(_call: C | null, _now: number): Record<string, string> {
+    return {};
+  }
+
+  /** Provider-specific `/__fake/*` routes (e.g. seeding sheets). */
+  protected control(_method: string, _path: string, _body: unknown): Reply | null {
+    return null;
+  }
+
+  /** JSON-safe view of the options for `POST /__fake/config` answers. */
+  protected publicOptions(): Record<string, unknown> {
+    return { ...this.options };
+  }
+
+  // ---- public API -----------------------------------------------------------
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port ?? 0, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.boundPort = (this.server.address() as AddressInfo).port;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get origin(): string {
+    return `http://127.0.0.1:${this.boundPort}`;
+  }
+
+  configure(partial: Partial<O>): void {
+    this.options = { ...this.options, ...partial };
+    if (partial.seed !== undefined) this.prng = new Prng(partial.seed);
+    if (partial.windowMs !== undefined) {
+      for (const w of this.windows.values()) {
+        w.requests.windowMs = partial.windowMs;
+        w.tokens.windowMs = partial.windowMs;
+      }
+    }
+  }
+
+  injectFaults(faults: readonly Fault[]): void {
+    this.faults.push(faults);
+  }
+
+  get pendingFaults(): number {
+    return this.faults.size;
+  }
+
+  /** Clears ledger, limiter windows and queued faults. */
+  reset(): void {
+    this.ledger.reset();
+    this.windows.clear();
+    this.faults.clear();
+  }
+
+  async close(): Promise<void> {
+    this.timers.cancelAll();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  protected windowState(bucket: string, now: number): WindowState {
+    const w = this.bucket(bucket);
+    return {
+      requestsUsed: w.requests.used(now),
+      tokensUsed: w.tokens.used(now),
+      requestsResetMs: w.requests.resetMs(now),
+      tokensResetMs: w.tokens.resetMs(now),
+    };
+  }
+
+  // ---- request pipeline -----------------------------------------------------
+
+  private bucket(name: string): BucketWindows {
+    let w = this.windows.get(name);
+    if (!w) {
+      const windowMs = this.options.windowMs ?? DEFAULT_WINDOW_MS;
+      w = { requests: new SlidingWindow(windowMs), tokens: new SlidingWindow(windowMs) };
+      this.windows.set(name, w);
+    }
+    return w;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const at = Date.now();
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const method = req.method ?? 'GET';
+    if (url.pathname.startsWith('/__fake/')) {
+      const body = await readJsonBody(req);
+      const reply = this.handleControl(method, url.pathname, body.json);
+      sendBody(res, reply.status, JSON.stringify(reply.body ?? {}), {});
+      return;
+    }
+
+    const entry = this.ledger.open({ provider: this.provider, at, method, path: url.pathname });
+    // Drawn at arrival so the PRNG sequence follows request order, whatever the outcome.
+    const latency = this.drawLatency();
+    const parsed = await readJsonBody(req);
+    const ctx: RequestContext = { method, url, headers: req.headers, body: parsed.json, bodyInvalid: parsed.invalid, entry };
+
+    const denied = this.authorize(ctx);
+    if (denied) return this.answer(res, entry, denied, null, latency);
+    entry.authorized = true;
+
+    const routed = this.route(ctx);
+    if (isReply(routed)) return this.answer(res, entry, routed, null, latency);
+    const call = routed;
+    entry.subject = call.subject;
+    entry.brand = call.brand;
+
+    const admission = this.admission(call);
+    const decision = this.admit(admission, at);
+    if (decision) {
+      entry.rateLimitType = decision.type;
+      this.announceCooldown(entry, decision.retryAfterMs, at);
+      const reply = this.rateLimitReply(decision, call);
+      return this.answer(res, entry, withRetryHeaders(reply, this.retryMode(), decision.retryAfterMs, at), call, latency);
+    }
+    entry.admitted = true;
+    entry.rateLimitTokens = admission.tokens ?? 0;
+
+    const fault = this.faults.take(call.subject) ?? drawRandomFault(this.options.faultRates, this.prng);
+    if (fault) return this.applyFault(fault, call, ctx, res, latency, req);
+
+    return this.answer(res, entry, this.safeServe(call, ctx, {}), call, latency);
+  }
+
+  private admit(admission: Admission, at: number): RateLimitDecision | null {
+    const w = this.bucket(admission.bucket);
+    const used = w.requests.used(at);
+    if (used + 1 > admission.rpm) {
+      return { type: 'requests', limit: admission.rpm, used, requested: 1, retryAfterMs: w.requests.waitMs(at, 1, admission.rpm) };
+    }
+    const tokens = admission.tokens ?? 0;
+    if (admission.tpm !== undefined) {
+      const usedTokens = w.tokens.used(at);
+      if (usedTokens + tokens > admission.tpm) {
+        return {
+          type: 'tokens',
+          limit: admission.tpm,
+          used: usedTokens,
+          requested: tokens,
+          retryAfterMs: w.tokens.waitMs(at, tokens, admission.tpm),
+        };
+      }
+    }
+    w.requests.add(at, 1);
+    if (tokens > 0) w.tokens.add(at, tokens);
+    return null;
+  }
+
+  private async applyFault(
+    fault: Fault,
+    call: C,
+    ctx: RequestContext,
+    res: ServerResponse,
+    latency: number,
+    req: IncomingMessage,
+  ): Promise<void> {
+    const { entry } = ctx;
+    if (isStatusFault(fault)) {
+      entry.fault = 'status';
+      const retryAfterMs = fault.retryAfterMs ?? (fault.status === 429 && isRateLimitCode(fault.code) ? 1000 : null);
+      if (retryAfterMs !== null) this.announceCooldown(entry, retryAfterMs, Date.now());
+      const reply = this.statusFaultReply(fault, call, retryAfterMs);
+      const sent = retryAfterMs === null ? reply : withRetryHeaders(reply, this.retryMode(), retryAfterMs, Date.now());
+      return this.answer(res, entry, sent, call, latency);
+    }
+    entry.fault = fault.kind;
+    switch (fault.kind) {
+      case 'timeout': {
+        const clientGone = new Promise<void>((resolve) => res.once('close', () => resolve()));
+        await Promise.race([this.timers.sleep(fault.ms ?? this.options.timeoutFaultMs ?? 30_000), clientGone]);
+        req.socket.destroy();
+        entry.completedAt = Date.now();
+        return;
+      }
+      case 'reset':
+        await this.timers.sleep(latency);
+        req.socket.destroy();
+        entry.completedAt = Date.now();
+        return;
+      case 'malformed':
+        // Not billed: the client cannot read any usage from a broken body.
+        return this.answer(res, entry, { status: 200, raw: '{"id":"chatcmpl-broken","choices":[{"mess' }, call, latency);
+      case 'bad-json-content':
+        return this.answer(res, entry, this.safeServe(call, ctx, { badContent: fault.variant ?? 'not-json' }), call, latency);
+    }
+  }
+
+  private safeServe(call: C, ctx: RequestContext, opts: ServeOptions): Reply {
+    try {
+      return this.serve(call, ctx, opts);
+    } catch (err) {
+      return this.statusFaultReply({ status: 500, message: `fake ${this.provider} failed: ${String(err)}` }, call, null);
+    }
+  }
+
+  private announceCooldown(entry: LedgerEntry, retryAfterMs: number, decidedAt: number): void {
+    entry.retryAfterMs = retryAfterMs;
+    entry.cooldownUntil = decidedAt + retryAfterMs;
+  }
+
+  private async answer(
+    res: ServerResponse,
+    entry: LedgerEntry,
+    reply: Reply,
+    call: C | null,
+    latency: number,
+  ): Promise<void> {
+    await this.timers.sleep(latency);
+    const ok = reply.status >= 200 && reply.status < 300;
+    if (!ok || reply.raw !== undefined) entry.costMicros = 0;
+    entry.status = reply.status;
+    entry.errorCode = reply.errorCode ?? entry.errorCode;
+    entry.completedAt = Date.now();
+    const headers = { 'x-request-id': `req_fake_${entry.id}`, ...this.answerHeaders(call, entry.completedAt), ...reply.headers };
+    sendBody(res, reply.status, reply.raw ?? JSON.stringify(reply.body ?? {}), headers);
+  }
+
+  private drawLatency(): number {
+    const l = this.options.latencyMs;
+    if (!l || l.max <= 0) return 0;
+    return this.prng.int(Math.max(0, l.min), l.max);
+  }
+
+  private retryMode(): RetryAfterMode {
+    return this.options.retryAfterHeaders ?? 'both';
+  }
+
+  private handleControl(method: string, path: string, body: unknown): Reply {
+    if (method === 'GET' && path === '/__fake/ledger') {
+      return { status: 200, body: { provider: this.provider, entries: [...this.ledger], summary: this.ledger.summary() } };
+    }
+    if (method === 'POST' && path === '/__fake/reset') {
+      this.reset();
+      return { status: 200, body: { ok: true } };
+    }
+    if (method === 'POST' && path === '/__fake/faults') {
+      const faults = Array.isArray(body) ? body : isRecord(body) && Array.isArray(body['faults']) ? body['faults'] : null;
+      if (!faults) return { status: 400, body: { error: 'expected an array of faults or {faults:[...]}' } };
+      this.injectFaults(faults as Fault[]);
+      return { status: 200, body: { pendingFaults: this.pendingFaults } };
+    }
+    if (method === 'POST' && path === '/__fake/config') {
+      if (!isRecord(body)) return { status: 400, body: { error: 'expected a JSON object' } };
+      const { faults, clearFaults, ...options } = body;
+      if (clearFaults === true) this.faults.clear();
+      this.configure(options as Partial<O>);
+      if (Array.isArray(faults)) this.injectFaults(faults as Fault[]);
+      return { status: 200, body: { options: this.publicOptions(), pendingFaults: this.pendingFaults } };
+    }
+    return this.control(method, path, body) ?? { status: 404, body: { error: `no control route ${method} ${path}` } };
+  }
+}
+
+function isReply(value: ProviderCall | Reply): value is Reply {
+  return 'status' in value;
+}
+
+/** 429s without a code, or with a rate-limit code, announce a wait; quota/billing 429s do not. */
+function isRateLimitCode(code: string | undefined): boolean {
+  return code === undefined || code === 'rate_limit_exceeded';
+}
+
+function withRetryHeaders(reply: Reply, mode: RetryAfterMode, retryAfterMs: number, now: number): Reply {
+  return { ...reply, headers: { ...reply.headers, ...retryAfterHeaders(mode, retryAfterMs, now) } };
+}
