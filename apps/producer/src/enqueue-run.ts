@@ -21,7 +21,8 @@ export interface EnqueueRunDeps {
 const BULK_CHUNK = 500;
 
 export function jobDataFor(runId: string, loaded: LoadedSource, brand: BrandInput): BrandJobData {
-  return { runId, key: brand.key, name: brand.name, rowNumber: brand.rowNumber, hints: brand.hints, source: loaded.source };
+  const hints = Object.fromEntries(Object.entries(brand.hints).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''));
+  return { runId, key: brand.key, name: brand.name, rowNumber: brand.rowNumber, hints, source: loaded.source };
 }
 
 /**

@@ -20,7 +20,8 @@ export interface BrandInput {
   hints: BrandHints;
 }
 
-export type SkipReason = 'empty_name' | 'duplicate' | 'too_long' | 'invalid_characters';
+/** Why a row is not processed: a validation rule, or (producer) a result exists from an earlier run. */
+export type SkipReason = 'empty_name' | 'duplicate' | 'too_long' | 'invalid_characters' | 'already_processed';
 
 export interface SkippedRow {
   rowNumber: number;

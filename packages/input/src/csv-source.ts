@@ -41,29 +41,54 @@ export function parseCsvBrands(text: string, options: ParseCsvOptions = {}): Bra
   return validateBrandRows(tableToSourceRows(headers, rows, brandColumn, 2), options);
 }
 
+const PARSE_OPTIONS = { bom: true, relax_column_count: true, skip_empty_lines: false } as const;
+
 function parseRecords(text: string, source: string): string[][] {
   try {
-    return parse(text, { bom: true, relax_column_count: true, skip_empty_lines: false });
+    return parse(text, PARSE_OPTIONS);
   } catch (error) {
-    if (error instanceof CsvError) throw malformedCsv(error, source);
+    if (error instanceof CsvError) throw malformedCsv(error, text, source);
     throw error;
   }
 }
 
-const CSV_PROBLEMS: Record<string, string> = {
-  CSV_QUOTE_NOT_CLOSED: 'a quoted field is never closed',
-  CSV_INVALID_CLOSING_QUOTE: 'unexpected text after the closing quote of a field',
-  INVALID_OPENING_QUOTE: 'a quote inside an unquoted field (quote the whole field and double the inner quotes)',
-};
-
-function malformedCsv(error: CsvError, source: string): BadInputError {
-  const line = typeof error['lines'] === 'number' ? error['lines'] : undefined;
-  const problem = CSV_PROBLEMS[error.code] ?? error.message;
+function malformedCsv(error: CsvError, text: string, source: string): BadInputError {
+  const line = problemLine(error, text);
+  const problem =
+    error.code === 'CSV_QUOTE_NOT_CLOSED'
+      ? 'a quoted field is never closed'
+      : error.code === 'CSV_INVALID_CLOSING_QUOTE'
+        ? 'unexpected text after the closing quote of a field'
+        : error.code === 'INVALID_OPENING_QUOTE'
+          ? 'a quote inside an unquoted field (quote the whole field and double the inner quotes)'
+          : error.message;
   const where = line === undefined ? '' : ` at line ${line}`;
   return new BadInputError(`${source} is not valid CSV${where}: ${problem}`, {
     cause: error,
     details: { source, line, csvError: error.code },
   });
+}
+
+/**
+ * The line to look at. csv-parse reports where it gave up, which for an unclosed quote is
+ * the end of the file; the useful line is where that record starts, found by re-reading the
+ * records before it.
+ */
+function problemLine(error: CsvError, text: string): number | undefined {
+  const line = typeof error['lines'] === 'number' ? error['lines'] : undefined;
+  const goodRecords = typeof error['records'] === 'number' ? error['records'] : undefined;
+  if (error.code !== 'CSV_QUOTE_NOT_CLOSED' || goodRecords === undefined) return line;
+  if (goodRecords === 0) return 1;
+  let lastGoodLine: number | undefined;
+  parse(text, {
+    ...PARSE_OPTIONS,
+    to: goodRecords,
+    on_record: (record, context) => {
+      lastGoodLine = context.lines;
+      return record;
+    },
+  });
+  return lastGoodLine === undefined ? line : lastGoodLine + 1;
 }
 
 function isBlank(record: readonly string[] | undefined): boolean {

@@ -79,6 +79,7 @@ function cleanHints(hints: Record<string, string | undefined> | undefined): Bran
   const cleaned: BrandHints = {};
   for (const [hint, value] of Object.entries(hints ?? {})) {
     const text = stripInvisibleFormatting(value ?? '')
+      // eslint-disable-next-line no-control-regex -- matching control characters is the point
       .replace(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g, '')
       .trim();
     if (text !== '') cleaned[hint] = text;

@@ -46,6 +46,8 @@ export interface ProviderCall {
   brand: string | null;
 }
 
+export type RouteResult<C> = { call: C } | { reply: Reply };
+
 /** Which limiter windows a call is counted in. */
 export interface Admission {
   /** Separate windows per bucket (Sheets reads and writes have separate quotas). */
@@ -127,8 +129,8 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
 
   /** 401 reply when the request's credentials are refused, else null. */
   protected abstract authorize(ctx: RequestContext): Reply | null;
-  /** Parses a provider request; a Reply answers it directly (404 unknown route, 400 bad body). */
-  protected abstract route(ctx: RequestContext): C | Reply;
+  /** Parses a provider request; `{ reply }` answers it directly (404 unknown route, 400 bad body). */
+  protected abstract route(ctx: RequestContext): RouteResult<C>;
   protected abstract admission(call: C): Admission;
   protected abstract serve(call: C, ctx: RequestContext, opts: ServeOptions): Reply;
   protected abstract statusFaultReply(fault: StatusFault, call: C, retryAfterMs: number | null): Reply;
@@ -150,7 +152,7 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
   }
 
   /** JSON-safe view of the options for `POST /__fake/config` answers. */
-  protected publicOptions(): Record<string, unknown> {
+  protected publicOptions(): O {
     return { ...this.options };
   }
 
@@ -171,9 +173,13 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
     return this.boundPort;
   }
 
+  /** `http://127.0.0.1:PORT`; the `/__fake/*` control endpoints live here. */
   get origin(): string {
     return `http://127.0.0.1:${this.boundPort}`;
   }
+
+  /** The base URL to hand to the provider's SDK. */
+  abstract get url(): string;
 
   configure(partial: Partial<O>): void {
     this.options = { ...this.options, ...partial };
@@ -252,8 +258,8 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
     entry.authorized = true;
 
     const routed = this.route(ctx);
-    if (isReply(routed)) return this.answer(res, entry, routed, null, latency);
-    const call = routed;
+    if ('reply' in routed) return this.answer(res, entry, routed.reply, null, latency);
+    const { call } = routed;
     entry.subject = call.subject;
     entry.brand = call.brand;
 
@@ -379,7 +385,7 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
 
   private handleControl(method: string, path: string, body: unknown): Reply {
     if (method === 'GET' && path === '/__fake/ledger') {
-      return { status: 200, body: { provider: this.provider, entries: [...this.ledger], summary: this.ledger.summary() } };
+      return { status: 200, body: { provider: this.provider, entries: this.ledger.entries(), summary: this.ledger.summary() } };
     }
     if (method === 'POST' && path === '/__fake/reset') {
       this.reset();
@@ -401,10 +407,6 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
     }
     return this.control(method, path, body) ?? { status: 404, body: { error: `no control route ${method} ${path}` } };
   }
-}
-
-function isReply(value: ProviderCall | Reply): value is Reply {
-  return 'status' in value;
 }
 
 /** 429s without a code, or with a rate-limit code, announce a wait; quota/billing 429s do not. */

@@ -67,24 +67,40 @@ export interface LedgerEntry {
 export type NewLedgerEntry = Pick<LedgerEntry, 'provider' | 'at' | 'method' | 'path'>;
 
 /**
- * The ledger is an Array subclass so tests can use it like the plain array the
- * fake fills (`ledger.length`, `ledger.filter(...)`) and still call summary
- * helpers on it. Species is Array so map/filter return plain arrays and never
- * call this constructor with a length.
+ * Every request a fake received, in arrival order, with summary helpers.
+ * `entries()` returns a copy of the list (the entry objects are live: in-flight
+ * requests complete in place).
  */
-export class Ledger extends Array<LedgerEntry> {
-  static override get [Symbol.species](): ArrayConstructor {
-    return Array;
-  }
-
+export class Ledger implements Iterable<LedgerEntry> {
+  private list: LedgerEntry[] = [];
   private nextId = 1;
 
   /** Rebuilds a ledger from entries fetched over HTTP (`GET /__fake/ledger`). */
   static fromEntries(entries: readonly LedgerEntry[]): Ledger {
     const ledger = new Ledger();
-    for (const e of entries) ledger.push(e);
+    ledger.list = [...entries];
     ledger.nextId = entries.reduce((max, e) => Math.max(max, e.id), 0) + 1;
     return ledger;
+  }
+
+  entries(): LedgerEntry[] {
+    return [...this.list];
+  }
+
+  get length(): number {
+    return this.list.length;
+  }
+
+  [Symbol.iterator](): Iterator<LedgerEntry> {
+    return this.list[Symbol.iterator]();
+  }
+
+  filter(predicate: (e: LedgerEntry) => boolean): LedgerEntry[] {
+    return this.list.filter(predicate);
+  }
+
+  toJSON(): LedgerEntry[] {
+    return this.list;
   }
 
   open(init: NewLedgerEntry): LedgerEntry {
@@ -105,12 +121,12 @@ export class Ledger extends Array<LedgerEntry> {
       rateLimitType: null,
       costMicros: 0,
     };
-    this.push(entry);
+    this.list.push(entry);
     return entry;
   }
 
   reset(): void {
-    this.length = 0;
+    this.list = [];
   }
 
   /** Total billed micro-dollars (2xx answers only). */
@@ -162,12 +178,9 @@ export class Ledger extends Array<LedgerEntry> {
       admitted: this.filter((e) => e.admitted).length,
       byStatus,
       billedMicros: this.billedMicros(),
-      promptTokens: this.reduce((s, e) => s + (e.status >= 200 && e.status < 300 ? (e.promptTokens ?? 0) : 0), 0),
-      completionTokens: this.reduce(
-        (s, e) => s + (e.status >= 200 && e.status < 300 ? (e.completionTokens ?? 0) : 0),
-        0,
-      ),
-      credits: this.reduce((s, e) => s + (e.status >= 200 && e.status < 300 ? (e.credits ?? 0) : 0), 0),
+      promptTokens: sumBilled(this.list, (e) => e.promptTokens),
+      completionTokens: sumBilled(this.list, (e) => e.completionTokens),
+      credits: sumBilled(this.list, (e) => e.credits),
     };
   }
 }
@@ -181,6 +194,12 @@ export interface LedgerSummary {
   promptTokens: number;
   completionTokens: number;
   credits: number;
+}
+
+function sumBilled(entries: LedgerEntry[], pick: (e: LedgerEntry) => number | undefined): number {
+  let sum = 0;
+  for (const e of entries) if (e.status >= 200 && e.status < 300) sum += pick(e) ?? 0;
+  return sum;
 }
 
 /** Two-pointer max over windows [t, t + windowMs), the same half-open rule as SlidingWindow. */

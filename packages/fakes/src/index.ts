@@ -1,0 +1,17 @@
+export { startFakeOpenAI, startFakeTavily, startFakeSheets, startFakes, type Fakes, type FakesOptions } from './start.js';
+export type { FakeOpenAIServer, FakeOpenAIOptions, LlmPricing } from './openai/fake-openai.js';
+export type { FakeTavilyServer, FakeTavilyOptions, SearchDepth } from './tavily/fake-tavily.js';
+export type { FakeSheetsServer, FakeSheetsOptions } from './sheets/fake-sheets.js';
+export type { FakeServerOptions } from './server/fake-server.js';
+export type { RetryAfterMode } from './server/retry-headers.js';
+export type { Fault, FaultRates, StatusFault } from './server/faults.js';
+export { Ledger, type LedgerEntry, type LedgerSummary, type SheetWrite } from './server/ledger.js';
+export { RemoteFake } from './remote.js';
+
+// Ground truth the system's tests compare brandq's output and accounting against.
+export { expectedFacts, type BrandFacts } from './openai/facts.js';
+export { expectedContent } from './openai/completion.js';
+export { countChatPromptTokens, type ChatMessageInput } from './openai/tokens.js';
+export { llmCostMicros, DEFAULT_LLM_PRICING } from './openai/fake-openai.js';
+export { expectedSearchResults, brandFromQuery, type TavilyResult } from './tavily/search-results.js';
+export { TAVILY_CREDITS } from './tavily/fake-tavily.js';

@@ -1,0 +1,247 @@
+import {
+  FakeServer,
+  type Admission,
+  type FakeServerOptions,
+  type ProviderCall,
+  type RateLimitDecision,
+  type Reply,
+  type RequestContext,
+  type RouteResult,
+  type ServeOptions,
+} from '../server/fake-server.js';
+import { formatResetDuration, formatTryAgainIn } from '../server/durations.js';
+import type { StatusFault } from '../server/faults.js';
+import { isRecord } from '../server/http-io.js';
+import { completeText, type CompletionText } from './completion.js';
+import { llmErrorReply, llmFaultError, maskKey, type LlmFlavor } from './openai-errors.js';
+import { readPrompt, type PromptFacts } from './prompt.js';
+import { countChatPromptTokens, type ChatMessageInput } from './tokens.js';
+
+/** USD per million tokens (= micro-dollars per token). */
+export interface LlmPricing {
+  inputPerMillion: number;
+  outputPerMillion: number;
+}
+
+export interface FakeOpenAIOptions extends FakeServerOptions {
+  /** Tokens (prompt + completion of the answer) admitted per window. */
+  tpm?: number;
+  /** 'openrouter': usage.cost in answers, OpenRouter error shape, no x-ratelimit-* on successes. */
+  flavor?: LlmFlavor;
+  pricing?: LlmPricing;
+  /** Organization named in 429 messages. */
+  organization?: string;
+}
+
+export const DEFAULT_LLM_PRICING: LlmPricing = { inputPerMillion: 0.15, outputPerMillion: 0.6 };
+const DEFAULT_RPM = 10_000;
+const DEFAULT_TPM = 10_000_000;
+const CHAT_PATHS = new Set(['/v1/chat/completions', '/chat/completions', '/api/v1/chat/completions']);
+
+interface ChatCall extends ProviderCall {
+  model: string;
+  prompt: PromptFacts;
+  promptTokens: number;
+  maxTokens: number | null;
+  /** The normal answer, computed up front because its size is what the TPM window charges. */
+  answer: CompletionText;
+}
+
+/** Micro-dollars for a call: price per million tokens in USD equals micro-dollars per token. */
+export function llmCostMicros(pricing: LlmPricing, promptTokens: number, completionTokens: number): number {
+  return Math.round(promptTokens * pricing.inputPerMillion + completionTokens * pricing.outputPerMillion);
+}
+
+/** OpenAI-compatible (and OpenRouter-flavoured) chat completions. */
+export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
+  constructor(options: FakeOpenAIOptions = {}) {
+    super('openai', options);
+  }
+
+  private get flavor(): LlmFlavor {
+    return this.options.flavor ?? 'openai';
+  }
+
+  private get rpm(): number {
+    return this.options.rpm ?? DEFAULT_RPM;
+  }
+
+  private get tpm(): number {
+    return this.options.tpm ?? DEFAULT_TPM;
+  }
+
+  /** baseURL for the openai SDK (OpenRouter's `/api/v1` prefix is accepted too). */
+  get url(): string {
+    return `${this.origin}/v1`;
+  }
+
+  protected authorize(ctx: RequestContext): Reply | null {
+    const header = ctx.headers.authorization ?? '';
+    const key = header.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : '';
+    if (key === '') {
+      return this.error(401, {
+        message: this.flavor === 'openrouter' ? 'No auth credentials found' : "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+        code: null,
+      });
+    }
+    const expected = this.options.apiKey;
+    if (expected !== undefined && key !== expected) {
+      return this.error(401, {
+        message:
+          this.flavor === 'openrouter'
+            ? 'User not found.'
+            : `Incorrect API key provided: ${maskKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+        code: 'invalid_api_key',
+      });
+    }
+    return null;
+  }
+
+  protected route(ctx: RequestContext): RouteResult<ChatCall> {
+    if (ctx.method !== 'POST' || !CHAT_PATHS.has(ctx.url.pathname)) {
+      return { reply: this.error(404, { message: `Invalid URL (${ctx.method} ${ctx.url.pathname})`, code: null }) };
+    }
+    const body = ctx.body;
+    if (ctx.bodyInvalid || !isRecord(body)) {
+      return {
+        reply: this.error(400, {
+          message: 'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly.)',
+          code: null,
+        }),
+      };
+    }
+    const model = body['model'];
+    if (typeof model !== 'string' || model === '') return { reply: this.missing('model') };
+    ctx.entry.model = model;
+    const messages = body['messages'];
+    if (!Array.isArray(messages) || messages.length === 0 || !messages.every(isMessage)) {
+      return { reply: this.missing('messages') };
+    }
+    if (body['stream'] === true) {
+      return { reply: this.error(400, { message: 'The fake does not support stream: true.', code: null, param: 'stream' }) };
+    }
+    const maxTokens = readMaxTokens(body);
+    const prompt = readPrompt(messages);
+    const promptTokens = countChatPromptTokens(messages);
+    const answer = completeText(prompt, maxTokens);
+    return {
+      call: { subject: prompt.brand, brand: prompt.brand, model, prompt, promptTokens, maxTokens, answer },
+    };
+  }
+
+  protected admission(call: ChatCall): Admission {
+    return { bucket: 'default', rpm: this.rpm, tpm: this.tpm, tokens: call.promptTokens + call.answer.completionTokens };
+  }
+
+  protected serve(call: ChatCall, ctx: RequestContext, opts: ServeOptions): Reply {
+    const answer = opts.badContent ? completeText(call.prompt, call.maxTokens, opts.badContent) : call.answer;
+    const { entry } = ctx;
+    const costMicros = llmCostMicros(this.options.pricing ?? DEFAULT_LLM_PRICING, call.promptTokens, answer.completionTokens);
+    entry.promptTokens = call.promptTokens;
+    entry.completionTokens = answer.completionTokens;
+    entry.finishReason = answer.finishReason;
+    entry.costMicros = costMicros;
+    const usage: Record<string, number> = {
+      prompt_tokens: call.promptTokens,
+      completion_tokens: answer.completionTokens,
+      total_tokens: call.promptTokens + answer.completionTokens,
+    };
+    if (this.flavor === 'openrouter') usage['cost'] = costMicros / 1_000_000;
+    return {
+      status: 200,
+      body: {
+        id: `${this.flavor === 'openrouter' ? 'gen' : 'chatcmpl'}-fake${entry.id}`,
+        object: 'chat.completion',
+        created: Math.floor(entry.at / 1000),
+        model: call.model,
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: answer.content, refusal: null },
+            logprobs: null,
+            finish_reason: answer.finishReason,
+          },
+        ],
+        usage,
+      },
+    };
+  }
+
+  protected statusFaultReply(fault: StatusFault, call: ChatCall, retryAfterMs: number | null): Reply {
+    const message = this.rateLimitMessage(call.model, 'requests', this.rpm, this.windowState('default', Date.now()).requestsUsed, 1, retryAfterMs ?? 1000);
+    return llmErrorReply(this.flavor, llmFaultError(this.flavor, fault, message));
+  }
+
+  protected rateLimitReply(d: RateLimitDecision, call: ChatCall): Reply {
+    if (this.flavor === 'openrouter') {
+      const reply = this.error(429, { message: 'Rate limit exceeded', code: 'rate_limit_exceeded', metadata: { error_type: 'rate_limit_exceeded' } });
+      return {
+        ...reply,
+        headers: {
+          'x-ratelimit-limit': String(d.limit),
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': String(Date.now() + d.retryAfterMs),
+        },
+      };
+    }
+    return this.error(429, {
+      message: this.rateLimitMessage(call.model, d.type, d.limit, d.used, d.requested, d.retryAfterMs),
+      type: d.type,
+      code: 'rate_limit_exceeded',
+    });
+  }
+
+  protected override answerHeaders(_call: ChatCall | null, now: number): Record<string, string> {
+    // OpenRouter sends no x-ratelimit-* on ordinary answers.
+    if (this.flavor === 'openrouter') return {};
+    const w = this.windowState('default', now);
+    return {
+      'x-ratelimit-limit-requests': String(this.rpm),
+      'x-ratelimit-limit-tokens': String(this.tpm),
+      'x-ratelimit-remaining-requests': String(Math.max(0, this.rpm - w.requestsUsed)),
+      'x-ratelimit-remaining-tokens': String(Math.max(0, this.tpm - w.tokensUsed)),
+      'x-ratelimit-reset-requests': formatResetDuration(w.requestsResetMs),
+      'x-ratelimit-reset-tokens': formatResetDuration(w.tokensResetMs),
+    };
+  }
+
+  private rateLimitMessage(
+    model: string,
+    type: 'requests' | 'tokens',
+    limit: number,
+    used: number,
+    requested: number,
+    waitMs: number,
+  ): string {
+    const what = type === 'requests' ? 'requests per min (RPM)' : 'tokens per min (TPM)';
+    const org = this.options.organization ?? 'org-fake';
+    return `Rate limit reached for ${model} in organization ${org} on ${what}: Limit ${limit}, Used ${used}, Requested ${requested}. Please try again in ${formatTryAgainIn(waitMs)}.`;
+  }
+
+  private missing(param: string): Reply {
+    return this.error(400, { message: `Missing required parameter: '${param}'.`, code: 'missing_required_parameter', param });
+  }
+
+  private error(
+    status: number,
+    e: { message: string; code: string | null; type?: string; param?: string; metadata?: Record<string, unknown> },
+  ): Reply {
+    return llmErrorReply(this.flavor, {
+      status,
+      message: e.message,
+      type: e.type ?? 'invalid_request_error',
+      code: e.code,
+      param: e.param ?? null,
+      ...(e.metadata ? { metadata: e.metadata } : {}),
+    });
+  }
+}
+
+function isMessage(value: unknown): value is ChatMessageInput {
+  return isRecord(value) && typeof value['role'] === 'string';
+}
+
+function readMaxTokens(body: Record<string, unknown>): number | null {
+  const value = body['max_completion_tokens'] ?? body['max_tokens'];
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : null;
+}

@@ -1,0 +1,11 @@
+export { normalizeBrandKey } from './brand-key.js';
+export type { BrandHints, BrandInput, BrandList, BrandListOptions, SkippedRow, SkipReason, SourceRow } from './brand-list.js';
+export { validateBrandRows, MAX_BRAND_NAME_LENGTH } from './validate-brand-rows.js';
+export { readCsvBrands, parseCsvBrands } from './csv-source.js';
+export type { CsvBrandOptions, ParseCsvOptions } from './csv-source.js';
+export { brandsFromSheetValues } from './sheet-source.js';
+export type { SheetCell, SheetValuesOptions } from './sheet-source.js';
+export { parseA1Range, columnLetter, columnIndex } from './a1-range.js';
+export type { A1Range } from './a1-range.js';
+export { neutralizeCell } from './neutralize-cell.js';
+export { toCsv } from './to-csv.js';
