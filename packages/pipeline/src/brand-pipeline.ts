@@ -1,4 +1,4 @@
-import { BadOutputError, RateLimitedError, type Provider } from '@brandq/errors';
+import { BadOutputError, RateLimitedError, isBrandqError, type Provider } from '@brandq/errors';
 import type { CostLedger, ModelPrice, PaidProvider, Reservation } from '@brandq/ledger';
 import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
 import { LlmBadAnswer, buildBrandPrompt, countPromptTokens, type LlmAnswer, type LlmClient } from '@brandq/llm';
@@ -9,6 +9,7 @@ import type { SheetsClient } from '@brandq/sheets';
 import { creditsForDepth, searchQueryFor, type SearchOutcome, type TavilySearchClient } from '@brandq/tavily';
 import type { GatePermit, ProviderGate } from './provider-gate.js';
 import { resultCells, resultRange } from './result-row.js';
+import { silentObserver, type PipelineObserver } from './pipeline-observer.js';
 
 export interface PipelineDeps {
   runs: RunStore;
@@ -20,6 +21,7 @@ export interface PipelineDeps {
   llmPrice: ModelPrice;
   tavilyUsdPerCredit: number;
   logger: Logger;
+  observer?: PipelineObserver;
 }
 
 /** Work already paid for in an earlier attempt of the same job, so a retry does not pay twice. */
@@ -45,7 +47,11 @@ export interface ProcessOutcome {
  * arrive here already classified and leave classified.
  */
 export class BrandPipeline {
-  constructor(private readonly deps: PipelineDeps) {}
+  private readonly observer: PipelineObserver;
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.observer = deps.observer ?? silentObserver;
+  }
 
   async process(brand: BrandJobData, ctx: ProcessContext): Promise<ProcessOutcome> {
     const { runs } = this.deps;
@@ -156,20 +162,25 @@ export class BrandPipeline {
       throw error;
     }
     await ledger.settle(reservation, outcome.usage);
+    this.observer.booked(runId, provider, outcome.usage);
     return outcome.value;
   }
 
   /** Runs a call under a permit: settle on any answer, count a 429 fleet-wide. */
   private async settleAfter<R extends { usedTokens: number }>(permit: GatePermit, provider: Provider, call: () => Promise<R>): Promise<R> {
+    const started = performance.now();
     try {
       const result = await call();
+      this.observer.providerCall(provider, (performance.now() - started) / 1000, 'ok');
       await permit.settle({ usedTokens: result.usedTokens });
       return result;
     } catch (error) {
+      this.observer.providerCall(provider, (performance.now() - started) / 1000, isBrandqError(error) ? error.kind : 'error');
       // The request reached the provider (or may have): it counts against the request rate,
       // but a rejected request consumed no tokens.
       await permit.settle({ usedTokens: 0 });
       if (error instanceof RateLimitedError) {
+        this.observer.rateLimited(provider);
         await this.deps.gate.cooldown(provider, error.retryAfterMs ?? 1000);
       }
       throw error;

@@ -5,3 +5,5 @@ export { RESULT_COLUMNS, resultCells, resultRange } from './result-row.js';
 export { createBrandJobProcessor, brandBackoffStrategy } from './brand-job-processor.js';
 export type { ProcessorOptions, StoredJobData, BrandJobState, AttemptRecord } from './brand-job-processor.js';
 export { exponentialBackoffMs } from './backoff.js';
+export { silentObserver } from './pipeline-observer.js';
+export type { PipelineObserver } from './pipeline-observer.js';

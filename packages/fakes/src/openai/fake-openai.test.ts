@@ -114,7 +114,7 @@ describe('fake OpenAI chat completions through the openai SDK', () => {
   });
 
   it('enforces rpm on its sliding window with an OpenAI 429 and Retry-After headers', async () => {
-    const { server, client } = await start({ rpm: 2, windowMs: 2000 });
+    const { server, client } = await start({ rpm: 2, windowMs: 10_000 });
     const body = { model: MODEL, messages: messagesFor('Globex') };
     await client.chat.completions.create(body);
     await client.chat.completions.create(body);
@@ -130,14 +130,14 @@ describe('fake OpenAI chat completions through the openai SDK', () => {
     );
     const retryMs = Number(e.headers?.get('retry-after-ms'));
     expect(retryMs).toBeGreaterThan(0);
-    expect(retryMs).toBeLessThanOrEqual(2000);
+    expect(retryMs).toBeLessThanOrEqual(10_000);
     expect(e.headers?.get('retry-after')).toBe(String(Math.ceil(retryMs / 1000)));
     expect(e.headers?.get('x-ratelimit-remaining-requests')).toBe('0');
 
     const rejected = server.ledger.entries()[2];
     expect(rejected).toMatchObject({ status: 429, admitted: false, rateLimitType: 'requests', retryAfterMs: retryMs });
-    expect(server.ledger.maxRequestsInAnyWindow(2000)).toBe(2);
-    expect(server.ledger.maxRequestsInAnyWindow(2000, () => true)).toBe(3);
+    expect(server.ledger.maxRequestsInAnyWindow(10_000)).toBe(2);
+    expect(server.ledger.maxRequestsInAnyWindow(10_000, () => true)).toBe(3);
     expect(server.ledger.billedMicros()).toBe(2 * (server.ledger.entries()[0]?.costMicros ?? 0));
   });
 
@@ -145,7 +145,7 @@ describe('fake OpenAI chat completions through the openai SDK', () => {
     const messages = messagesFor('Initech');
     const perCall =
       countChatPromptTokens(messages) + encode(expectedContent({ brand: 'Initech', urls: [] })).length;
-    const { server, client } = await start({ tpm: perCall * 2 + 1, windowMs: 2000 });
+    const { server, client } = await start({ tpm: perCall * 2 + 1, windowMs: 10_000 });
     await client.chat.completions.create({ model: MODEL, messages });
     await client.chat.completions.create({ model: MODEL, messages });
     const e = (await rejection(client.chat.completions.create({ model: MODEL, messages }))) as RateLimitError;
@@ -155,19 +155,20 @@ describe('fake OpenAI chat completions through the openai SDK', () => {
     expect(e.message).toContain(
       `on tokens per min (TPM): Limit ${perCall * 2 + 1}, Used ${perCall * 2}, Requested ${perCall}. Please try again in`,
     );
-    expect(server.ledger.maxTokensInAnyWindow(2000)).toBe(perCall * 2);
+    expect(server.ledger.maxTokensInAnyWindow(10_000)).toBe(perCall * 2);
   });
 
-  it.each<[RetryAfterMode, (h: Headers) => void]>([
+  it.each<[RetryAfterMode, (h: Headers, sentAt: number) => void]>([
     ['seconds', (h) => (expect(h.get('retry-after')).toBe('2'), expect(h.get('retry-after-ms')).toBeNull())],
     ['ms', (h) => (expect(h.get('retry-after-ms')).toBe('1500'), expect(h.get('retry-after')).toBeNull())],
     ['both', (h) => (expect(h.get('retry-after')).toBe('2'), expect(h.get('retry-after-ms')).toBe('1500'))],
     [
       'date',
-      (h) => {
+      (h, sentAt) => {
+        // HTTP dates have 1 s resolution and are rounded up, never early.
         const when = Date.parse(h.get('retry-after') ?? '');
-        expect(when).toBeGreaterThanOrEqual(Date.now() + 500);
-        expect(when).toBeLessThanOrEqual(Date.now() + 3000);
+        expect(when).toBeGreaterThanOrEqual(sentAt + 1500);
+        expect(when).toBeLessThanOrEqual(Date.now() + 2500);
         expect(h.get('retry-after-ms')).toBeNull();
       },
     ],
@@ -175,10 +176,11 @@ describe('fake OpenAI chat completions through the openai SDK', () => {
   ])('sends Retry-After in %s form', async (mode, check) => {
     const { server, client } = await start({ retryAfterHeaders: mode });
     server.injectFaults([{ status: 429, retryAfterMs: 1500 }]);
+    const sentAt = Date.now();
     const e = (await rejection(client.chat.completions.create({ model: MODEL, messages: messagesFor('A') }))) as RateLimitError;
     expect(e).toBeInstanceOf(RateLimitError);
     expect(e.message).toContain('Please try again in 1.5s.');
-    check(e.headers as Headers);
+    check(e.headers as Headers, sentAt);
     expect(server.ledger.entries()[0]).toMatchObject({ status: 429, retryAfterMs: 1500, fault: 'status' });
   });
 
@@ -273,7 +275,7 @@ describe('fake OpenAI chat completions through the openai SDK', () => {
 
   it('speaks OpenRouter: usage.cost, 402 with limit_source, OpenRouter-shaped 429', async () => {
     const pricing = { inputPerMillion: 2, outputPerMillion: 8 };
-    fake = await startFakeOpenAI({ flavor: 'openrouter', pricing, rpm: 1, windowMs: 2000 });
+    fake = await startFakeOpenAI({ flavor: 'openrouter', pricing, rpm: 1, windowMs: 10_000 });
     const client = new OpenAI({ apiKey: 'sk-or-test', baseURL: `${fake.origin}/api/v1`, maxRetries: 0 });
     const messages = messagesFor('Soylent');
     const { data, response } = await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages }).withResponse();

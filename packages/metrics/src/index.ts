@@ -1,0 +1,3 @@
+export { BrandqMetrics } from './brandq-metrics.js';
+export type { MetricSources } from './brandq-metrics.js';
+export { startMetricsServer } from './metrics-server.js';

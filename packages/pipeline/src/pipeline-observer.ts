@@ -1,0 +1,18 @@
+import type { Provider } from '@brandq/errors';
+import type { CallUsage, PaidProvider } from '@brandq/ledger';
+
+/** Hooks for metrics; the pipeline stays free of any metrics library. */
+export interface PipelineObserver {
+  /** A provider call finished: `outcome` is `ok` or the failure class. */
+  providerCall(provider: Provider, seconds: number, outcome: string): void;
+  /** Money and tokens booked for a call of `runId`. */
+  booked(runId: string, provider: PaidProvider, usage: CallUsage): void;
+  /** A provider answered 429. */
+  rateLimited(provider: Provider): void;
+}
+
+export const silentObserver: PipelineObserver = {
+  providerCall: () => undefined,
+  booked: () => undefined,
+  rateLimited: () => undefined,
+};
