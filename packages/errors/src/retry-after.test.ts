@@ -14,12 +14,15 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter({ 'retry-after': 'Sun, 22 Nov 2026 10:00:07 GMT' }, undefined, NOW)).toBe(7000);
   });
 
-  it('falls back to the rate-limit reset headers, taking the later one', () => {
-    expect(parseRetryAfter({ 'x-ratelimit-reset-requests': '1s', 'x-ratelimit-reset-tokens': '6m0s' }, undefined, NOW)).toBe(360_000);
+  it('falls back to the reset header of the exhausted window', () => {
+    expect(parseRetryAfter({ 'x-ratelimit-reset-requests': '1s', 'x-ratelimit-reset-tokens': '6m0s', 'x-ratelimit-remaining-tokens': '0' }, undefined, NOW)).toBe(360_000);
+    expect(parseRetryAfter({ 'x-ratelimit-reset-requests': '1s', 'x-ratelimit-reset-tokens': '6m0s', 'x-ratelimit-remaining-requests': '0' }, undefined, NOW)).toBe(1000);
+    expect(parseRetryAfter({ 'x-ratelimit-reset-requests': '1s', 'x-ratelimit-reset-tokens': '6m0s' }, undefined, NOW)).toBe(1000);
     expect(parseRetryAfter({ 'x-ratelimit-reset': String(NOW + 3000) }, undefined, NOW)).toBe(3000);
   });
 
-  it("reads OpenAI's 'Please try again in 26.604s' message", () => {
+  it("reads OpenAI's 'Please try again in 26.604s' message before the reset headers", () => {
+    expect(parseRetryAfter({ 'x-ratelimit-reset-tokens': '59.999s' }, 'Please try again in 2.5s.', NOW)).toBe(2500);
     const message = 'Rate limit reached for gpt-4 in organization org-x on tokens per min (TPM): Limit 10000, Used 9348, Requested 5086. Please try again in 26.604s.';
     expect(parseRetryAfter(undefined, message, NOW)).toBe(26_604);
     expect(parseRetryAfter(new Headers(), 'Please try again in 120ms.', NOW)).toBe(120);

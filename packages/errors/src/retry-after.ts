@@ -1,7 +1,7 @@
 /**
  * How long a provider asked us to wait, from whichever signal it sent. Order of trust:
- * `retry-after-ms`, `retry-after` (seconds or an HTTP date), the rate-limit reset headers,
- * then OpenAI's "Please try again in 26.604s" message. Undefined when none is present.
+ * `retry-after-ms`, `retry-after` (seconds or an HTTP date), OpenAI's "Please try again in
+ * 26.604s" message, then the rate-limit reset headers. Undefined when none is present.
  */
 export type HeaderLookup = { get(name: string): string | null } | Record<string, string | string[] | undefined>;
 
@@ -44,12 +44,21 @@ export function parseRetryAfter(
     if (Number.isFinite(date)) return Math.max(0, date - nowMs);
   }
 
-  const resets = ['x-ratelimit-reset-requests', 'x-ratelimit-reset-tokens']
-    .map((name) => header(headers, name))
-    .filter((v): v is string => v !== undefined)
-    .map(parseDuration)
-    .filter((v): v is number => v !== undefined);
-  if (resets.length > 0) return Math.max(...resets);
+  if (message) {
+    const m = /try again in\s+((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)/i.exec(message);
+    if (m?.[1]) return parseDuration(m[1]);
+  }
+
+  // Reset headers say when a window refills: the exhausted one is the wait that matters.
+  const dims = (['requests', 'tokens'] as const)
+    .map((dim) => ({
+      exhausted: header(headers, `x-ratelimit-remaining-${dim}`)?.trim() === '0',
+      resetMs: parseDuration(header(headers, `x-ratelimit-reset-${dim}`) ?? ''),
+    }))
+    .filter((d): d is { exhausted: boolean; resetMs: number } => d.resetMs !== undefined);
+  const exhausted = dims.filter((d) => d.exhausted);
+  if (exhausted.length > 0) return Math.max(...exhausted.map((d) => d.resetMs));
+  if (dims.length > 0) return Math.min(...dims.map((d) => d.resetMs));
 
   const epochReset = header(headers, 'x-ratelimit-reset');
   if (epochReset !== undefined && /^\d+$/.test(epochReset.trim())) {
@@ -57,11 +66,6 @@ export function parseRetryAfter(
     // OpenRouter sends epoch milliseconds; some providers send epoch seconds.
     const atMs = n > 1e12 ? n : n * 1000;
     return Math.max(0, atMs - nowMs);
-  }
-
-  if (message) {
-    const m = /try again in\s+((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)/i.exec(message);
-    if (m?.[1]) return parseDuration(m[1]);
   }
   return undefined;
 }

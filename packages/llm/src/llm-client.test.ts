@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BadRequestError, QuotaExhaustedError, RateLimitedError, TransientError, UnauthorizedError } from '@brandq/errors';
+import { countChatPromptTokens, expectedFacts, startFakeOpenAI, type FakeOpenAIServer } from '@brandq/fakes';
+import { LlmBadAnswer, LlmClient } from './llm-client.js';
+import { buildBrandPrompt } from './prompt.js';
+import { countPromptTokens } from './token-count.js';
+
+let fake: FakeOpenAIServer;
+beforeAll(async () => {
+  fake = await startFakeOpenAI({ apiKey: 'sk-right', retryAfterHeaders: 'none' });
+});
+afterAll(() => fake.close());
+
+const client = (apiKey = 'sk-right', maxOutputTokens = 400) =>
+  new LlmClient({ apiKey, baseURL: fake.url, model: 'gpt-4o-mini', maxOutputTokens, timeoutMs: 5000 });
+const hits = [{ title: 'Acme', url: 'https://acme.example.com/about', content: 'Acme makes shoes.' }];
+const messages = buildBrandPrompt('Acme', { country: 'US' }, hits);
+
+describe('LlmClient', () => {
+  it('returns validated facts and the usage the provider billed', async () => {
+    const answer = await client().extractFacts(messages);
+    if (answer instanceof LlmBadAnswer) throw answer.error;
+    const expected = expectedFacts('Acme');
+    expect(answer.facts).toMatchObject({ category: expected.category, country: expected.country, founded_year: expected.founded_year });
+    expect(answer.facts.sources).toEqual(['https://acme.example.com/about']);
+    expect(answer.usage.promptTokens).toBe(countChatPromptTokens(messages as never));
+    expect(answer.headers.get('x-ratelimit-limit-requests')).not.toBeNull();
+  });
+
+  it('counts prompt tokens exactly as the provider bills them', () => {
+    expect(countPromptTokens(messages)).toBe(countChatPromptTokens(messages as never));
+  });
+
+  it('reports a truncated answer as bad output, with its usage', async () => {
+    const answer = await client('sk-right', 16).extractFacts(messages);
+    expect(answer).toBeInstanceOf(LlmBadAnswer);
+    expect((answer as LlmBadAnswer).error.message).toMatch(/truncated/);
+    expect((answer as LlmBadAnswer).usage.completionTokens).toBe(16);
+  });
+
+  it('reports invalid JSON as bad output and keeps the raw answer', async () => {
+    fake.injectFaults([{ kind: 'bad-json-content' }]);
+    const answer = await client().extractFacts(messages);
+    expect(answer).toBeInstanceOf(LlmBadAnswer);
+    expect((answer as LlmBadAnswer).error.details.rawAnswer).toEqual(expect.any(String));
+  });
+
+  it('classifies provider failures once, with the wait a 429 asked for', async () => {
+    fake.injectFaults([{ status: 429, retryAfterMs: 2500 }]);
+    const limited = (await client().extractFacts(messages).catch((e: unknown) => e)) as RateLimitedError;
+    expect(limited).toBeInstanceOf(RateLimitedError);
+    // No retry headers here: the wait comes from "Please try again in 2.5s".
+    expect(limited.retryAfterMs).toBe(2500);
+
+    const cases: Array<[Parameters<FakeOpenAIServer['injectFaults']>[0][number], new (...a: never[]) => Error]> = [
+      [{ status: 429, code: 'insufficient_quota' }, QuotaExhaustedError],
+      [{ status: 402 }, QuotaExhaustedError],
+      [{ status: 500 }, TransientError],
+      [{ status: 400 }, BadRequestError],
+      [{ kind: 'reset' }, TransientError],
+    ];
+    for (const [fault, type] of cases) {
+      fake.injectFaults([fault]);
+      await expect(client().extractFacts(messages), JSON.stringify(fault)).rejects.toBeInstanceOf(type);
+    }
+    await expect(client('sk-wrong').extractFacts(messages)).rejects.toBeInstanceOf(UnauthorizedError);
+  });
+});
