@@ -139,6 +139,12 @@ export const envSchema = z.object({
   BUDGET_USD: num(0, { min: 0 }),
 
   METRICS_PORT: num(0, { min: 0, max: 65535, int: true }),
+
+  BOARD_HOST: str('127.0.0.1'),
+  BOARD_PORT: num(3000, { min: 0, max: 65535, int: true }),
+  BOARD_USER: optionalStr,
+  BOARD_PASSWORD: optionalStr,
+  BOARD_READ_ONLY: bool(false),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,0 +1,29 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+
+function sameSecret(a: string, b: string): boolean {
+  // Hash first so the comparison takes the same time whatever the lengths.
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+}
+
+/** HTTP basic auth in front of everything the board serves. */
+export function basicAuth(user: string, password: string) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const header = req.headers.authorization ?? '';
+    const [scheme, encoded] = header.split(' ');
+    if (scheme === 'Basic' && encoded) {
+      const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+      const sep = decoded.indexOf(':');
+      if (sep > 0 && sameSecret(decoded.slice(0, sep), user) && sameSecret(decoded.slice(sep + 1), password)) {
+        next();
+        return;
+      }
+    }
+    res.setHeader('WWW-Authenticate', 'Basic realm="brandq", charset="UTF-8"');
+    res.status(401).send('authentication required');
+  };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}

@@ -1,0 +1,48 @@
+import { loadConfig } from '@brandq/config';
+import { ConfigError } from '@brandq/errors';
+import { createLogger } from '@brandq/logger';
+import { createBrandQueue } from '@brandq/queue';
+import { createRedis, pings, redactUrl } from '@brandq/redis';
+import { createBoardApp } from './board-app.js';
+import { isLoopback } from './basic-auth.js';
+import { createBoardMetrics } from './board-metrics.js';
+import { createLimiterStats } from './limiter-stats.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ name: 'board', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  const credentials = config.BOARD_USER && config.BOARD_PASSWORD ? { user: config.BOARD_USER, password: config.BOARD_PASSWORD } : undefined;
+  if (!isLoopback(config.BOARD_HOST) && !credentials) {
+    // Whoever reaches Bull Board effectively holds the Redis: never serve it openly.
+    throw new ConfigError(`BOARD_HOST=${config.BOARD_HOST} is not loopback: set BOARD_USER and BOARD_PASSWORD to serve the board there`);
+  }
+  if (!(await pings(config.REDIS_URL, 3000))) throw new ConfigError(`cannot reach Redis at ${redactUrl(config.REDIS_URL)}: start redis-server or set REDIS_URL`);
+  const redis = createRedis(config.REDIS_URL, 'client');
+  const queue = createBrandQueue(redis);
+  const limiterStats = createLimiterStats(redis, config);
+  const app = createBoardApp({
+    redis,
+    queue,
+    readOnly: config.BOARD_READ_ONLY,
+    credentials,
+    limiterStats,
+    metrics: createBoardMetrics(redis, queue, limiterStats),
+  });
+  const server = app.listen(config.BOARD_PORT, config.BOARD_HOST, () => {
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.BOARD_PORT;
+    logger.info({ url: `http://${config.BOARD_HOST}:${port}/runs`, auth: Boolean(credentials), readOnly: config.BOARD_READ_ONLY }, 'board listening');
+    process.stdout.write(`board: http://${config.BOARD_HOST}:${port}/runs  (Bull Board at /admin/queues)\n`);
+  });
+  const stop = () => {
+    server.close();
+    void queue.close().then(() => redis.disconnect());
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
