@@ -10,6 +10,7 @@ export interface EnqueueRunInput {
   budgetMicros: number;
   attempts: number;
   retention: RetentionOptions;
+  noCache?: boolean;
 }
 
 export interface EnqueueRunDeps {
@@ -20,9 +21,9 @@ export interface EnqueueRunDeps {
 
 const BULK_CHUNK = 500;
 
-export function jobDataFor(runId: string, loaded: LoadedSource, brand: BrandInput): BrandJobData {
+export function jobDataFor(runId: string, loaded: LoadedSource, brand: BrandInput, noCache = false): BrandJobData {
   const hints = Object.fromEntries(Object.entries(brand.hints).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''));
-  return { runId, key: brand.key, name: brand.name, rowNumber: brand.rowNumber, hints, source: loaded.source };
+  return { runId, key: brand.key, name: brand.name, rowNumber: brand.rowNumber, hints, source: loaded.source, ...(noCache ? { noCache } : {}) };
 }
 
 /**
@@ -31,7 +32,7 @@ export function jobDataFor(runId: string, loaded: LoadedSource, brand: BrandInpu
  * adds exactly the missing jobs: BullMQ ignores ids it already holds.
  */
 export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): Promise<{ run: RunMeta; enqueued: number }> {
-  const jobs = input.loaded.brands.map((b) => jobDataFor(input.runId, input.loaded, b));
+  const jobs = input.loaded.brands.map((b) => jobDataFor(input.runId, input.loaded, b, input.noCache));
   const existing = await deps.runs.getRun(input.runId);
   const run =
     existing ??

@@ -25,6 +25,7 @@ const USAGE = `usage: pnpm enqueue (--csv <file> | --sheet <spreadsheetId>) [opt
                           skipped, the cost so far is carried
   --force                 reprocess brands that already have results in an earlier run of this source
   --retry-failed          re-enqueue the failed brands of --run
+  --no-cache              make every call even when a cached answer exists
   --follow / --no-follow  show live progress until the run ends (default: on a TTY)`;
 
 function positiveInt(value: string | undefined, flag: string): number | undefined {
@@ -51,6 +52,7 @@ runCli(USAGE, async () => {
         resume: { type: 'boolean' },
         force: { type: 'boolean' },
         'retry-failed': { type: 'boolean' },
+        'no-cache': { type: 'boolean' },
         'no-follow': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -104,7 +106,7 @@ runCli(USAGE, async () => {
       runId = args.run ?? newRunId();
       const { enqueued } = await enqueueRun(
         { runs, ledger, queue },
-        { runId, loaded, budgetMicros: usdToMicros(budget ?? config.BUDGET_USD), attempts: config.JOB_ATTEMPTS, retention },
+        { runId, loaded, budgetMicros: usdToMicros(budget ?? config.BUDGET_USD), attempts: config.JOB_ATTEMPTS, retention, noCache: args['no-cache'] === true },
       );
       process.stdout.write(`run ${runId}: ${enqueued} brands enqueued, ${loaded.skipped.length} rows skipped\n`);
     }

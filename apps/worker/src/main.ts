@@ -5,6 +5,7 @@ import { ConfigError, isBrandqError } from '@brandq/errors';
 import { CostLedger, type ModelPrice } from '@brandq/ledger';
 import { LlmClient } from '@brandq/llm';
 import { createLogger } from '@brandq/logger';
+import { ResultCache } from '@brandq/cache';
 import { BrandPipeline, brandBackoffStrategy, createBrandJobProcessor, type StoredJobData } from '@brandq/pipeline';
 import { BRAND_QUEUE, BACKOFF_TYPE } from '@brandq/queue';
 import { QUEUE_PREFIX, createRedis, pings, redactUrl } from '@brandq/redis';
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
       keyFile: config.GOOGLE_APPLICATION_CREDENTIALS,
     }),
     gate,
+    cache: config.CACHE_TTL_HOURS > 0 ? new ResultCache(client, { ttlSeconds: config.CACHE_TTL_HOURS * 3600 }) : undefined,
     llmPrice: price,
     tavilyUsdPerCredit: config.TAVILY_COST_PER_CREDIT,
     logger,

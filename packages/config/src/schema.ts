@@ -137,6 +137,7 @@ export const envSchema = z.object({
   TAVILY_COST_PER_CREDIT: num(0.008, { min: 0 }),
   LLM_PRICING: pricing,
   BUDGET_USD: num(0, { min: 0 }),
+  CACHE_TTL_HOURS: num(168, { min: 0, max: 24 * 365 }),
 
   METRICS_PORT: num(0, { min: 0, max: 65535, int: true }),
 

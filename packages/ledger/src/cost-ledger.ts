@@ -36,6 +36,10 @@ export interface CallUsage {
 
 export interface ProviderTotals {
   calls: number;
+  /** Answers served from the cache: no call, no cost. */
+  cached: number;
+  /** What the cached answers would have cost. */
+  savedMicros: number;
   costMicros: number;
   inputTokens: number;
   outputTokens: number;
@@ -95,6 +99,12 @@ export class CostLedger {
     );
   }
 
+  /** A cache hit: nothing spent, the avoided cost recorded as saved. */
+  async bookCacheHit(runId: string, provider: PaidProvider, savedMicros: number): Promise<void> {
+    const key = runKeys(runId).ledger;
+    await this.redis.multi().hincrby(key, `${provider}:cached`, 1).hincrby(key, `${provider}:saved_micros`, Math.round(savedMicros)).exec();
+  }
+
   async release(reservation: Reservation): Promise<void> {
     const keys = runKeys(reservation.runId);
     await this.redis.brandqReleaseReservation(keys.ledger, keys.reservations, keys.reservationAmounts, reservation.id);
@@ -105,6 +115,8 @@ export class CostLedger {
     const n = (field: string) => Number(raw[field] ?? 0);
     const totals = (p: PaidProvider): ProviderTotals => ({
       calls: n(`${p}:calls`),
+      cached: n(`${p}:cached`),
+      savedMicros: n(`${p}:saved_micros`),
       costMicros: n(`${p}:cost_micros`),
       inputTokens: n(`${p}:input_tokens`),
       outputTokens: n(`${p}:output_tokens`),

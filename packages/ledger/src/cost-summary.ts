@@ -15,6 +15,8 @@ export function formatCostSummary(snapshot: LedgerSnapshot, llmLabel: string): s
     `    - Output tokens: ${count(llm.outputTokens)}`,
     `  Total: ${usd(snapshot.spentMicros)}`,
   ];
+  const cached = tavily.cached + llm.cached;
+  if (cached > 0) lines.push(`  Cached: ${count(cached)} answers, saved ${usd(tavily.savedMicros + llm.savedMicros)}`);
   if (snapshot.budgetMicros > 0) {
     const pct = (100 * snapshot.spentMicros) / snapshot.budgetMicros;
     lines.push(`  Budget: ${usd(snapshot.spentMicros)} / ${usd(snapshot.budgetMicros)} (${pct.toFixed(1)}%)`);

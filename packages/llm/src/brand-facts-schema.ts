@@ -44,6 +44,9 @@ export const brandFactsSchema = z.object({
 
 export type BrandFactsAnswer = z.infer<typeof brandFactsSchema>;
 
+/** Bump when the schema or prompt changes meaning: cached answers of older versions are not reused. */
+export const BRAND_FACTS_SCHEMA_VERSION = 'brand-facts/1';
+
 /** JSON Schema sent as `response_format` (strict structured output). */
 export const brandFactsJsonSchema = {
   type: 'object',

@@ -1,7 +1,7 @@
-import { BadOutputError, RateLimitedError, isBrandqError, type Provider } from '@brandq/errors';
+import { RateLimitedError, isBrandqError, type Provider } from '@brandq/errors';
 import type { CostLedger, ModelPrice, PaidProvider, Reservation } from '@brandq/ledger';
 import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
-import { LlmBadAnswer, buildBrandPrompt, countPromptTokens, type LlmAnswer, type LlmClient } from '@brandq/llm';
+import { BRAND_FACTS_SCHEMA_VERSION, LlmBadAnswer, buildBrandPrompt, countPromptTokens, type BrandFactsAnswer, type LlmAnswer, type LlmClient } from '@brandq/llm';
 import type { Logger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
 import type { BrandResult, RunStore } from '@brandq/runs';
@@ -9,6 +9,7 @@ import type { SheetsClient } from '@brandq/sheets';
 import { creditsForDepth, searchQueryFor, type SearchOutcome, type TavilySearchClient } from '@brandq/tavily';
 import type { GatePermit, ProviderGate } from './provider-gate.js';
 import { resultCells, resultRange } from './result-row.js';
+import { cacheKeyOf, type ResultCache } from '@brandq/cache';
 import { silentObserver, type PipelineObserver } from './pipeline-observer.js';
 
 export interface PipelineDeps {
@@ -22,6 +23,8 @@ export interface PipelineDeps {
   tavilyUsdPerCredit: number;
   logger: Logger;
   observer?: PipelineObserver;
+  /** Provider answers cached by what determines them; absent = no cache. */
+  cache?: ResultCache | undefined;
 }
 
 /** Work already paid for in an earlier attempt of the same job, so a retry does not pay twice. */
@@ -64,15 +67,15 @@ export class BrandPipeline {
     const search = ctx.checkpoint.search ?? (await this.search(brand, ctx.signal));
     if (!ctx.checkpoint.search) await ctx.saveCheckpoint({ ...ctx.checkpoint, search });
 
-    const answer = await this.extract(brand, search, ctx.signal);
+    const facts = await this.extract(brand, search, ctx.signal);
     const urls = new Set(search.hits.map((h) => h.url));
     const result: BrandResult = {
       key: brand.key,
       brand: brand.name,
       rowNumber: brand.rowNumber,
-      ...answer.facts,
+      ...facts,
       // Only sources we actually showed the model: an answer cannot invent or inject links.
-      sources: answer.facts.sources.filter((u) => urls.has(u)),
+      sources: facts.sources.filter((u) => urls.has(u)),
       processedAt: new Date().toISOString(),
     };
     await runs.recordSuccess({ runId: brand.runId, ...result });
@@ -82,25 +85,57 @@ export class BrandPipeline {
 
   private async search(brand: BrandJobData, signal?: AbortSignal): Promise<SearchOutcome> {
     const { search, tavilyUsdPerCredit } = this.deps;
+    const query = searchQueryFor(brand.name, brand.hints);
     const worstCase = tavilyCostMicros(creditsForDepth(search.depth), tavilyUsdPerCredit);
-    return this.paidCall('tavily', brand.runId, { worstCaseMicros: worstCase, signal }, async () => {
-      const outcome = await search.search(searchQueryFor(brand.name, brand.hints));
-      return { value: outcome, usage: { costMicros: tavilyCostMicros(outcome.credits, tavilyUsdPerCredit), credits: outcome.credits } };
-    });
+    const paid = () =>
+      this.paidCall('tavily', brand.runId, { worstCaseMicros: worstCase, signal }, async () => {
+        const outcome = await search.search(query);
+        return { value: outcome, usage: { costMicros: tavilyCostMicros(outcome.credits, tavilyUsdPerCredit), credits: outcome.credits } };
+      });
+    return this.cached(brand, 'tavily', { query, depth: search.depth, maxResults: search.maxResults }, worstCase, paid, signal);
   }
 
-  /** One LLM call, and one repair call with the validation error when the answer is unusable. */
-  private async extract(brand: BrandJobData, search: SearchOutcome, signal?: AbortSignal): Promise<LlmAnswer> {
-    let repairNote: string | undefined;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const messages = buildBrandPrompt(brand.name, brand.hints, search.hits, repairNote);
-      const answer = await this.llmCall(brand, messages, signal);
-      if (!(answer instanceof LlmBadAnswer)) return answer;
-      repairNote = answer.error.message;
-      if (attempt === 1) throw answer.error;
-      this.deps.logger.warn({ brand: brand.name, reason: repairNote }, 'LLM answer rejected, asking once more');
+  /**
+   * One LLM call (through the cache), and one repair call, never cached, with the
+   * validation error when the answer is unusable.
+   */
+  private async extract(brand: BrandJobData, search: SearchOutcome, signal?: AbortSignal): Promise<BrandFactsAnswer> {
+    const { llm, llmPrice } = this.deps;
+    const messages = buildBrandPrompt(brand.name, brand.hints, search.hits);
+    const worstCase = llmCostMicros(llmPrice, countPromptTokens(messages), llm.maxOutputTokens);
+    const determinedBy = { model: llm.model, maxOutputTokens: llm.maxOutputTokens, schema: BRAND_FACTS_SCHEMA_VERSION, messages };
+    try {
+      return await this.cached(brand, 'llm', determinedBy, worstCase, async () => {
+        const answer = await this.llmCall(brand, messages, signal);
+        if (answer instanceof LlmBadAnswer) throw answer;
+        return answer.facts;
+      }, signal);
+    } catch (error) {
+      if (!(error instanceof LlmBadAnswer)) throw error;
+      this.deps.logger.warn({ brand: brand.name, reason: error.error.message }, 'LLM answer rejected, asking once more');
+      const repaired = await this.llmCall(brand, buildBrandPrompt(brand.name, brand.hints, search.hits, error.error.message), signal);
+      if (repaired instanceof LlmBadAnswer) throw repaired.error;
+      return repaired.facts;
     }
-    throw new BadOutputError('unreachable', { provider: 'llm' });
+  }
+
+  /** Serves a provider answer from the cache when allowed; a hit is booked as saved money. */
+  private async cached<T>(
+    brand: BrandJobData,
+    provider: 'tavily' | 'llm',
+    determinedBy: unknown,
+    savedMicros: number,
+    paid: () => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const { cache, ledger } = this.deps;
+    if (!cache || brand.noCache) return paid();
+    const { value, hit } = await cache.getOrCompute(provider, cacheKeyOf(determinedBy), paid, signal);
+    if (hit) {
+      await ledger.bookCacheHit(brand.runId, provider, savedMicros);
+      this.observer.cacheHit(provider);
+    }
+    return value;
   }
 
   private async llmCall(brand: BrandJobData, messages: Parameters<LlmClient['extractFacts']>[0], signal?: AbortSignal): Promise<LlmAnswer | LlmBadAnswer> {

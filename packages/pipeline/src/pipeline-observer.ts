@@ -9,10 +9,13 @@ export interface PipelineObserver {
   booked(runId: string, provider: PaidProvider, usage: CallUsage): void;
   /** A provider answered 429. */
   rateLimited(provider: Provider): void;
+  /** An answer came from the cache: no call made. */
+  cacheHit(provider: Provider): void;
 }
 
 export const silentObserver: PipelineObserver = {
   providerCall: () => undefined,
   booked: () => undefined,
   rateLimited: () => undefined,
+  cacheHit: () => undefined,
 };

@@ -20,6 +20,8 @@ export interface BrandJobData {
   rowNumber: number;
   hints: Record<string, string>;
   source: BrandSource;
+  /** Bypass the result cache (`--no-cache`): every call is made and paid. */
+  noCache?: boolean;
 }
 
 export const BRAND_QUEUE = 'brands';

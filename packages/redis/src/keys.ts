@@ -45,15 +45,25 @@ export const runIndexKeys = {
   bySource: `${KEY_PREFIX}:runs:by-source`,
 };
 
+/** A cached provider answer and the lock that makes one worker fill it. */
+export function cacheKeys(namespace: string, hash: string) {
+  const base = `${KEY_PREFIX}:cache:{${assertSafeId(namespace, 'cache namespace')}:${hash}}`;
+  return { value: `${base}:value`, lock: `${base}:lock` };
+}
+
 export function limiterKeys(provider: string) {
   const base = `${KEY_PREFIX}:{limiter:${assertSafeId(provider, 'provider')}}`;
   return {
-    /** Hash: request token bucket (tokens, updated-at). */
+    /** Hash: request token bucket (level, ts = server ms of level, holdUntil from header sync). */
     bucket: `${base}:bucket`,
-    /** Sorted set: token-window entries (permit id -> server ms) for the sliding TPM window. */
+    /** Sorted set: request log (permit id -> expiry server ms), caps requests in any sliding window. */
+    requests: `${base}:requests`,
+    /** Sorted set: token-window entries (permit or sync id -> expiry server ms). */
     window: `${base}:window`,
-    /** Hash: permit id -> tokens reserved in the window. */
+    /** Hash: token-window entry id -> tokens it holds (reserved, then settled). */
     windowTokens: `${base}:window-tokens`,
+    /** String: running sum of `windowTokens`, so admission does not sum the window each time. */
+    windowSum: `${base}:window-sum`,
     /** Sorted set: concurrency leases (permit id -> expiry server ms). */
     leases: `${base}:leases`,
     /** String: next launch slot (server ms) for staggering. */
@@ -62,8 +72,6 @@ export function limiterKeys(provider: string) {
     cooldown: `${base}:cooldown`,
     /** Hash: counters for statistics. */
     stats: `${base}:stats`,
-    /** Hash: last provider-reported remaining/reset figures. */
-    remote: `${base}:remote`,
   };
 }
 

@@ -50,6 +50,10 @@ export class TavilySearchClient {
     return this.options.depth;
   }
 
+  get maxResults(): number {
+    return this.options.maxResults;
+  }
+
   async search(query: string): Promise<SearchOutcome> {
     const { value, error, http } = await captureHttp(() =>
       this.client.search(query, {

@@ -1,0 +1,71 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { cacheKeys, defineScripts } from '@brandq/redis';
+
+const SCRIPTS = [{ name: 'brandqReleaseFillLock', file: new URL('../lua/release-fill-lock.lua', import.meta.url), numberOfKeys: 1 }] as const;
+
+interface ScriptedRedis extends Redis {
+  brandqReleaseFillLock(lock: string, token: string): Promise<number>;
+}
+
+export interface CacheOutcome<T> {
+  value: T;
+  /** True when the value came from the cache and nothing was paid. */
+  hit: boolean;
+}
+
+export interface ResultCacheOptions {
+  ttlSeconds: number;
+  /** How long one filler may hold the right to compute a key before others may try. */
+  fillLockMs?: number;
+  /** First wait of a caller that found another filler at work; doubles up to 1 s. */
+  waitStartMs?: number;
+}
+
+/** Stable hash of what determines a provider's answer (query and options, or model, prompt and schema). */
+export function cacheKeyOf(parts: unknown): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+/**
+ * Provider answers cached in Redis by what determines them. Two workers missing the same
+ * key at once make one paid call: the first takes a fill lock and computes, the others
+ * wait for its value (and take over if it dies: the lock expires).
+ */
+export class ResultCache {
+  private readonly redis: ScriptedRedis;
+  private readonly fillLockMs: number;
+  private readonly waitStartMs: number;
+
+  constructor(redis: Redis, private readonly options: ResultCacheOptions) {
+    defineScripts(redis, SCRIPTS);
+    this.redis = redis as ScriptedRedis;
+    this.fillLockMs = options.fillLockMs ?? 120_000;
+    this.waitStartMs = options.waitStartMs ?? 25;
+  }
+
+  async getOrCompute<T>(namespace: string, hash: string, compute: () => Promise<T>, signal?: AbortSignal): Promise<CacheOutcome<T>> {
+    const keys = cacheKeys(namespace, hash);
+    let waitMs = this.waitStartMs;
+    for (;;) {
+      const cached = await this.redis.get(keys.value);
+      if (cached !== null) return { value: JSON.parse(cached) as T, hit: true };
+      const token = randomUUID();
+      if ((await this.redis.set(keys.lock, token, 'PX', this.fillLockMs, 'NX')) === 'OK') {
+        try {
+          // Another filler may have finished between our GET and SET NX.
+          const late = await this.redis.get(keys.value);
+          if (late !== null) return { value: JSON.parse(late) as T, hit: true };
+          const value = await compute();
+          await this.redis.set(keys.value, JSON.stringify(value), 'EX', Math.max(1, Math.round(this.options.ttlSeconds)));
+          return { value, hit: false };
+        } finally {
+          await this.redis.brandqReleaseFillLock(keys.lock, token);
+        }
+      }
+      signal?.throwIfAborted();
+      await new Promise((r) => setTimeout(r, waitMs));
+      waitMs = Math.min(1000, waitMs * 2);
+    }
+  }
+}
