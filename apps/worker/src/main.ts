@@ -2,12 +2,13 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'bullmq';
 import { loadConfig, type Config } from '@brandq/config';
 import { ConfigError, isBrandqError } from '@brandq/errors';
-import { CostLedger, type ModelPrice } from '@brandq/ledger';
+import { CostLedger, microsToUsd, type ModelPrice } from '@brandq/ledger';
+import { BrandqMetrics, pipelineMetrics, startMetricsServer } from '@brandq/metrics';
 import { LlmClient } from '@brandq/llm';
 import { createLogger } from '@brandq/logger';
 import { ResultCache } from '@brandq/cache';
-import { BrandPipeline, brandBackoffStrategy, createBrandJobProcessor, type StoredJobData } from '@brandq/pipeline';
-import { BRAND_QUEUE, BACKOFF_TYPE } from '@brandq/queue';
+import { BrandPipeline, FinalFailure, brandBackoffStrategy, createBrandJobProcessor, type StoredJobData } from '@brandq/pipeline';
+import { BRAND_QUEUE, BACKOFF_TYPE, createBrandQueue } from '@brandq/queue';
 import { QUEUE_PREFIX, createRedis, pings, redactUrl } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
 import { SheetsClient } from '@brandq/sheets';
@@ -37,10 +38,26 @@ async function main(): Promise<void> {
   for (const conn of [client, blocking]) conn.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
 
   const runs = new RunStore(client);
+  const ledger = new CostLedger(client);
+  const queue = createBrandQueue(client);
   const gate = createProviderGate(client, config, logger);
+  const metrics = new BrandqMetrics({
+    limiter: () => gate.metricsSnapshot(),
+    queueDepth: () => queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed'),
+    budgets: async () => {
+      const out: Record<string, number> = {};
+      for (const run of await runs.listRuns(20)) {
+        if (run.status !== 'running') continue;
+        const money = await ledger.snapshot(run.id);
+        if (money.budgetMicros > 0) out[run.id] = microsToUsd(Math.max(0, money.budgetMicros - money.spentMicros));
+      }
+      return out;
+    },
+  });
   const pipeline = new BrandPipeline({
     runs,
-    ledger: new CostLedger(client),
+    ledger,
+    observer: pipelineMetrics(metrics),
     search: new TavilySearchClient({
       apiKey: config.TAVILY_API_KEY,
       baseUrl: config.TAVILY_BASE_URL,
@@ -84,13 +101,25 @@ async function main(): Promise<void> {
     concurrency,
     settings: { backoffStrategy: (attemptsMade, type, err) => (type === BACKOFF_TYPE ? backoff(attemptsMade, type, err) : -1) },
   });
-  worker.on('completed', (job) => logger.info({ runId: job.data.runId, brand: job.data.name, jobId: job.id }, 'brand done'));
+  const seconds = (job: { processedOn?: number | undefined; finishedOn?: number | undefined }) =>
+    job.processedOn && job.finishedOn ? (job.finishedOn - job.processedOn) / 1000 : 0;
+  worker.on('completed', (job, result: { fresh: boolean }) => {
+    metrics.jobsCompleted.inc({ outcome: result.fresh ? 'fresh' : 'existing' });
+    metrics.jobDuration.observe({ outcome: 'completed' }, seconds(job));
+    logger.info({ runId: job.data.runId, brand: job.data.name, jobId: job.id }, 'brand done');
+  });
   worker.on('failed', (job, err) => {
     if (!job) return;
-    logger.warn({ runId: job.data.runId, brand: job.data.name, jobId: job.id, attemptsMade: job.attemptsMade, err: isBrandqError(err) ? err.toJSON() : err.message }, 'brand attempt failed');
+    const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    const kind = isBrandqError(err) || err instanceof FinalFailure ? err.kind : 'error';
+    if (final) metrics.jobsFailed.inc({ reason: kind });
+    else metrics.retries.inc({ provider: isBrandqError(err) ? (err.provider ?? 'none') : 'none', kind });
+    metrics.jobDuration.observe({ outcome: final ? 'failed' : 'retry' }, seconds(job));
+    logger.warn({ runId: job.data.runId, brand: job.data.name, jobId: job.id, attemptsMade: job.attemptsMade, final, err: isBrandqError(err) ? err.toJSON() : err.message }, 'brand attempt failed');
   });
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
-  logger.info({ concurrency, queue: BRAND_QUEUE, pid: process.pid }, 'worker started');
+  const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT) : undefined;
+  logger.info({ concurrency, queue: BRAND_QUEUE, pid: process.pid, metricsPort: metricsServer?.port }, 'worker started');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -107,6 +136,8 @@ async function main(): Promise<void> {
     await worker.close();
     clearTimeout(grace);
     await gate.close();
+    await metricsServer?.close();
+    await queue.close();
     await Promise.all([client.quit().catch(() => client.disconnect()), blocking.quit().catch(() => blocking.disconnect())]);
     logger.info('worker stopped');
     logger.flush();

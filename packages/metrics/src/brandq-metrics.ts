@@ -30,6 +30,7 @@ export class BrandqMetrics {
   readonly tpmDeferrals: Counter<'provider'>;
   readonly limiterDeferrals: Counter<'provider' | 'reason'>;
   readonly retries: Counter<'provider' | 'kind'>;
+  readonly cacheHits: Counter<'provider'>;
   private readonly sources: MetricSources;
 
   constructor(sources: MetricSources = {}) {
@@ -46,6 +47,7 @@ export class BrandqMetrics {
     this.staggerDelays = new Counter({ name: 'brandq_stagger_delays_total', help: 'Launches delayed to keep the fleet-wide stagger spacing', labelNames: ['provider'], registers });
     this.tpmDeferrals = new Counter({ name: 'brandq_tpm_window_deferrals_total', help: 'Calls deferred because the tokens-per-minute window was full', labelNames: ['provider'], registers });
     this.limiterDeferrals = new Counter({ name: 'brandq_limiter_deferrals_total', help: 'Limiter waits by provider and reason (requests, tokens, concurrency, stagger, cooldown)', labelNames: ['provider', 'reason'], registers });
+    this.cacheHits = new Counter({ name: 'brandq_cache_hits_total', help: 'Provider answers served from the cache (no call, no cost)', labelNames: ['provider'], registers });
     this.retries = new Counter({ name: 'brandq_retries_total', help: 'Attempts that will be retried, by provider and failure class', labelNames: ['provider', 'kind'], registers });
 
     const self = this;

@@ -34,6 +34,17 @@ export interface ProcessorOptions {
   pausedRecheckMs: number;
 }
 
+/** A final failure that BullMQ must not retry, carrying its class for metrics and Bull Board. */
+export class FinalFailure extends UnrecoverableError {
+  constructor(
+    readonly kind: string,
+    message: string,
+  ) {
+    super(`${kind}: ${message}`);
+    this.name = 'UnrecoverableError';
+  }
+}
+
 const HELD_STATUSES: ReadonlySet<RunStatus> = new Set(['paused', 'budget_exhausted']);
 
 /**
@@ -47,7 +58,7 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
   return async function processBrandJob(job: Job<StoredJobData>, token?: string): Promise<{ key: string; fresh: boolean }> {
     const data = job.data;
     const run = await runs.getRun(data.runId);
-    if (!run) throw new UnrecoverableError(`run ${data.runId} does not exist (deleted?)`);
+    if (!run) throw new FinalFailure('bad_input', `run ${data.runId} does not exist (deleted?)`);
     if (run.status === 'cancelled') return { key: data.key, fresh: false };
     if (HELD_STATUSES.has(run.status)) {
       await holdJob(job, token, options.pausedRecheckMs);
@@ -81,7 +92,7 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
         if (hits >= options.rateLimitMaxAttempts) {
           const reason = `RATE_LIMIT_EXHAUSTED: ${error.provider ?? 'provider'} still rate limited after ${hits} attempts (last wait ${waitMs} ms)`;
           await fail(job, error, reason, { code: 'RATE_LIMIT_EXHAUSTED', provider: error.provider, attempts: hits, lastWaitMs: waitMs });
-          throw new UnrecoverableError(reason);
+          throw new FinalFailure('rate_limit_exhausted', reason);
         }
         data.rateLimitHits = hits;
         await remember(job, { ...record, waitMs });
@@ -118,7 +129,7 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
       }
       default: {
         await fail(job, error, error.message);
-        throw new UnrecoverableError(`${error.kind}: ${error.message}`);
+        throw new FinalFailure(error.kind, error.message);
       }
     }
   }

@@ -1,0 +1,74 @@
+import { ConfigError } from '@brandq/errors';
+import { assertSafeId } from '@brandq/redis';
+import type { ProviderLimits, ResolvedLimits } from './types.js';
+
+function check(provider: string, name: string, value: number, ok: boolean): number {
+  if (!Number.isFinite(value) || !ok) {
+    throw new ConfigError(`limiter: invalid ${name} ${value} for provider "${provider}"`, { details: { provider, [name]: value } });
+  }
+  return value;
+}
+
+/** Fills in the defaults and rejects limits that would make the rules meaningless. */
+export function resolveLimits(provider: string, limits: ProviderLimits): ResolvedLimits {
+  assertSafeId(provider, 'provider');
+  const rpm = check(provider, 'rpm', limits.rpm, limits.rpm > 0);
+  const burst = check(provider, 'burst', limits.burst, limits.burst >= 1);
+  const tpm = limits.tpm === undefined ? 0 : check(provider, 'tpm', limits.tpm, limits.tpm > 0);
+  const headroom = limits.tpmHeadroom ?? 0;
+  check(provider, 'tpmHeadroom', headroom, headroom >= 0 && headroom < 1);
+  const maxConcurrency =
+    limits.maxConcurrency === undefined ? 0 : check(provider, 'maxConcurrency', limits.maxConcurrency, Number.isInteger(limits.maxConcurrency) && limits.maxConcurrency >= 1);
+  const finalize = limits.finalizeConcurrency ?? maxConcurrency;
+  check(provider, 'finalizeConcurrency', finalize, Number.isInteger(finalize) && finalize >= (maxConcurrency > 0 ? 1 : 0));
+  const windowMs = limits.windowMs ?? 60_000;
+  check(provider, 'windowMs', windowMs, windowMs >= 10);
+  const leaseMs = limits.leaseMs ?? 30_000;
+  check(provider, 'leaseMs', leaseMs, leaseMs >= 30);
+  const staggerMs = limits.staggerMs ?? 0;
+  check(provider, 'staggerMs', staggerMs, staggerMs >= 0);
+  const jitterRatio = limits.jitterRatio ?? 0.2;
+  check(provider, 'jitterRatio', jitterRatio, jitterRatio >= 0 && jitterRatio <= 1);
+  const jitterCapMs = limits.jitterCapMs ?? 3000;
+  check(provider, 'jitterCapMs', jitterCapMs, jitterCapMs >= 0);
+  const safetyMarginMs = limits.safetyMarginMs ?? 200;
+  check(provider, 'safetyMarginMs', safetyMarginMs, safetyMarginMs >= 0);
+  const fallbackTokens = limits.fallbackTokens ?? 0;
+  check(provider, 'fallbackTokens', fallbackTokens, fallbackTokens >= 0);
+  return {
+    rpm,
+    burst,
+    tpm,
+    effectiveTpm: tpm > 0 ? Math.max(1, Math.floor(tpm * (1 - headroom))) : 0,
+    fallbackTokens: Math.ceil(fallbackTokens),
+    maxConcurrency,
+    // A finalize cap above the default cap would be no cap at all.
+    finalizeConcurrency: maxConcurrency > 0 ? Math.min(finalize, maxConcurrency) : 0,
+    staggerMs,
+    jitterRatio,
+    jitterCapMs,
+    leaseMs,
+    windowMs,
+    safetyMarginMs,
+  };
+}
+
+/**
+ * One process's share when Redis is down and the operator chose `local-share`: every rate
+ * divided by the number of processes, so the fleet together stays at the limit. Caps that
+ * cannot go below one (burst, concurrency) stay at one, and spacing is multiplied.
+ */
+export function shareLimits(limits: ResolvedLimits, processes: number): ResolvedLimits {
+  const n = Math.max(1, Math.floor(processes));
+  const maxConcurrency = limits.maxConcurrency > 0 ? Math.max(1, Math.floor(limits.maxConcurrency / n)) : 0;
+  return {
+    ...limits,
+    rpm: limits.rpm / n,
+    burst: Math.max(1, Math.floor(limits.burst / n)),
+    tpm: limits.tpm > 0 ? limits.tpm / n : 0,
+    effectiveTpm: limits.effectiveTpm > 0 ? Math.max(1, Math.floor(limits.effectiveTpm / n)) : 0,
+    maxConcurrency,
+    finalizeConcurrency: maxConcurrency > 0 ? Math.max(1, Math.min(maxConcurrency, Math.floor(limits.finalizeConcurrency / n))) : 0,
+    staggerMs: limits.staggerMs * n,
+  };
+}

@@ -1,0 +1,287 @@
+import type { AdmissionDecision, AdmissionRequest, LimiterStore, SettleRequest } from './limiter-store.js';
+import { priorityCap } from './limiter-store.js';
+import type { CooldownRequest, DeferralReason, LimiterStats, RateLimitSnapshot, ResolvedLimits, SettleOutcome } from './types.js';
+import { DEFERRAL_REASONS } from './types.js';
+
+interface ProviderState {
+  level: number | undefined;
+  ts: number;
+  holdUntil: number;
+  /** Request log: id -> expiry. */
+  requests: Map<string, number>;
+  /** Token window: id -> expiry and tokens. */
+  window: Map<string, { expiry: number; tokens: number }>;
+  windowSum: number;
+  /** Leases: id -> expiry. */
+  leases: Map<string, number>;
+  nextSlot: number;
+  cooldownUntil: number;
+  holdMsEwma: number | undefined;
+  counters: Record<string, number>;
+}
+
+export interface MemoryLimiterStoreOptions {
+  /** Clock in ms; monotonic wall time by default. Tests may pass a fake clock. */
+  now?: () => number;
+}
+
+let syncSeq = 0;
+
+/**
+ * The limiter rules for one process, in memory: the same algorithm as the Lua scripts
+ * (see lua/acquire.lua), used for tests, single-process runs and the `local-share`
+ * fallback when Redis is down. Keep the two in step.
+ */
+export class MemoryLimiterStore implements LimiterStore {
+  private readonly states = new Map<string, ProviderState>();
+  private readonly now: () => number;
+
+  constructor(options: MemoryLimiterStoreOptions = {}) {
+    this.now = options.now ?? (() => Math.floor(performance.timeOrigin + performance.now()));
+  }
+
+  private state(provider: string): ProviderState {
+    let s = this.states.get(provider);
+    if (!s) {
+      s = {
+        level: undefined,
+        ts: 0,
+        holdUntil: 0,
+        requests: new Map(),
+        window: new Map(),
+        windowSum: 0,
+        leases: new Map(),
+        nextSlot: 0,
+        cooldownUntil: 0,
+        holdMsEwma: undefined,
+        counters: {},
+      };
+      this.states.set(provider, s);
+    }
+    return s;
+  }
+
+  private count(s: ProviderState, name: string, by = 1): void {
+    s.counters[name] = (s.counters[name] ?? 0) + by;
+  }
+
+  private level(s: ProviderState, limits: ResolvedLimits, now: number): number {
+    let level = s.level ?? limits.burst;
+    if (s.level !== undefined && now > s.ts) level += (now - s.ts) * (limits.rpm / limits.windowMs);
+    return Math.min(level, limits.burst);
+  }
+
+  private trim(s: ProviderState, now: number): void {
+    for (const [id, expiry] of s.requests) if (expiry <= now) s.requests.delete(id);
+    for (const [id, entry] of s.window) {
+      if (entry.expiry <= now) {
+        s.window.delete(id);
+        s.windowSum -= entry.tokens;
+      }
+    }
+    if (s.window.size === 0) s.windowSum = 0;
+  }
+
+  async acquire(provider: string, limits: ResolvedLimits, request: AdmissionRequest): Promise<AdmissionDecision> {
+    const s = this.state(provider);
+    const now = this.now();
+    const tpm = limits.effectiveTpm;
+    if (tpm > 0 && request.tokens > tpm) return { kind: 'too-large', effectiveTpm: tpm };
+
+    let bestWait = 0;
+    let bestReason: DeferralReason | undefined;
+    const consider = (wait: number, reason: DeferralReason) => {
+      if (wait > bestWait) {
+        bestWait = wait;
+        bestReason = reason;
+      }
+    };
+
+    if (s.cooldownUntil > now) consider(s.cooldownUntil - now, 'cooldown');
+
+    const rate = limits.rpm / limits.windowMs;
+    const level = this.level(s, limits, now);
+    if (s.holdUntil > now) consider(s.holdUntil - now, 'requests');
+    if (level < 1) consider(Math.ceil((1 - level) / rate), 'requests');
+
+    this.trim(s, now);
+    const maxInLog = Math.max(1, Math.floor(limits.rpm));
+    if (s.requests.size >= maxInLog) {
+      const expiries = [...s.requests.values()].sort((a, b) => a - b);
+      consider((expiries[s.requests.size - maxInLog] ?? now) - now, 'requests');
+    }
+
+    const reserve = tpm > 0 ? request.tokens : 0;
+    if (reserve > 0 && s.windowSum + reserve > tpm) {
+      const need = s.windowSum + reserve - tpm;
+      const entries = [...s.window.values()].sort((a, b) => a.expiry - b.expiry);
+      let freed = 0;
+      let wait = limits.windowMs;
+      for (const entry of entries) {
+        freed += entry.tokens;
+        if (freed >= need) {
+          wait = entry.expiry - now;
+          break;
+        }
+      }
+      consider(Math.max(1, wait), 'tokens');
+    }
+
+    const cap = priorityCap(limits, request.priority);
+    if (cap > 0) {
+      for (const [id, expiry] of s.leases) {
+        if (expiry <= now) {
+          s.leases.delete(id);
+          this.count(s, 'leasesReclaimed');
+        }
+      }
+      if (s.leases.size >= cap) {
+        const expiries = [...s.leases.values()].sort((a, b) => a - b);
+        const poll = Math.max(10, Math.min(1000, Math.floor((s.holdMsEwma ?? 200) / 4)));
+        consider(Math.max(1, Math.min(poll, (expiries[s.leases.size - cap] ?? now) - now)), 'concurrency');
+      }
+    }
+
+    if (limits.staggerMs > 0 && s.nextSlot > now) consider(s.nextSlot - now, 'stagger');
+
+    if (bestReason) {
+      this.count(s, `deferrals:${bestReason}`);
+      return { kind: 'wait', waitMs: Math.ceil(bestWait), reason: bestReason };
+    }
+
+    s.level = level - 1;
+    s.ts = now;
+    const expiry = now + limits.windowMs + limits.safetyMarginMs;
+    s.requests.set(request.id, expiry);
+    if (reserve > 0) {
+      s.window.set(request.id, { expiry, tokens: reserve });
+      s.windowSum += reserve;
+      this.count(s, 'tokensReserved', reserve);
+    }
+    let leaseUntilMs = 0;
+    if (cap > 0) {
+      leaseUntilMs = now + limits.leaseMs;
+      s.leases.set(request.id, leaseUntilMs);
+    }
+    if (limits.staggerMs > 0) s.nextSlot = now + limits.staggerMs;
+    this.count(s, 'calls');
+    this.count(s, 'totalWaitMs', Math.floor(request.waitedMs));
+    return { kind: 'admitted', nowMs: now, leaseUntilMs, tokens: reserve };
+  }
+
+  async settle(provider: string, limits: ResolvedLimits, request: SettleRequest): Promise<SettleOutcome> {
+    const s = this.state(provider);
+    let tokenDelta = 0;
+    const used = request.usedTokens;
+    if (limits.tpm > 0 && used !== undefined) {
+      const entry = s.window.get(request.id);
+      if (entry) {
+        tokenDelta = used - entry.tokens;
+        entry.tokens = used;
+        s.windowSum += tokenDelta;
+      } else if (used > 0) {
+        s.window.set(request.id, { expiry: this.now() + limits.windowMs + limits.safetyMarginMs, tokens: used });
+        s.windowSum += used;
+        tokenDelta = used;
+      }
+      this.count(s, 'tokensUsed', used);
+    }
+    const leaseHeld = s.leases.delete(request.id);
+    if (request.holdMs !== undefined) {
+      s.holdMsEwma = Math.floor(s.holdMsEwma === undefined ? request.holdMs : s.holdMsEwma * 0.8 + request.holdMs * 0.2);
+    }
+    this.count(s, 'settled');
+    return { leaseHeld, tokenDelta };
+  }
+
+  async release(provider: string, limits: ResolvedLimits, id: string): Promise<SettleOutcome> {
+    const s = this.state(provider);
+    const entry = s.window.get(id);
+    let refunded = 0;
+    if (entry) {
+      s.window.delete(id);
+      s.windowSum -= entry.tokens;
+      refunded = entry.tokens;
+    }
+    if (s.requests.delete(id) && s.level !== undefined) s.level = Math.min(limits.burst, s.level + 1);
+    const leaseHeld = s.leases.delete(id);
+    this.count(s, 'released');
+    return { leaseHeld, tokenDelta: -refunded };
+  }
+
+  async renew(provider: string, limits: ResolvedLimits, id: string): Promise<number> {
+    const s = this.state(provider);
+    if (!s.leases.has(id)) return 0;
+    const until = this.now() + limits.leaseMs;
+    s.leases.set(id, until);
+    return until;
+  }
+
+  async cooldown(provider: string, request: CooldownRequest): Promise<number> {
+    const s = this.state(provider);
+    const now = this.now();
+    const until = request.retryAfterMs !== undefined ? now + request.retryAfterMs : (request.untilMs ?? 0);
+    this.count(s, 'cooldowns');
+    if (until > s.cooldownUntil && until > now) s.cooldownUntil = Math.ceil(until);
+    return s.cooldownUntil > now ? s.cooldownUntil : 0;
+  }
+
+  async syncHeaders(provider: string, limits: ResolvedLimits, snapshot: RateLimitSnapshot): Promise<void> {
+    const s = this.state(provider);
+    const now = this.now();
+    const remaining = snapshot.remainingRequests;
+    if (remaining !== undefined) {
+      let level = this.level(s, limits, now);
+      if (remaining < level) {
+        level = remaining;
+        this.count(s, 'headerCorrections');
+      }
+      const reset = snapshot.resetRequestsMs ?? -1;
+      if (remaining < 1 && reset > 0) s.holdUntil = Math.max(s.holdUntil, now + reset);
+      s.level = level;
+      s.ts = now;
+    }
+    const remainingTokens = snapshot.remainingTokens;
+    if (limits.tpm > 0 && remainingTokens !== undefined) {
+      this.trim(s, now);
+      const ours = limits.tpm - s.windowSum;
+      if (remainingTokens < ours) {
+        const synthetic = Math.ceil(ours - remainingTokens);
+        const reset = snapshot.resetTokensMs ?? -1;
+        syncSeq += 1;
+        s.window.set(`sync:${syncSeq}`, { expiry: now + (reset > 0 ? reset : limits.windowMs), tokens: synthetic });
+        s.windowSum += synthetic;
+        this.count(s, 'headerCorrections');
+      }
+    }
+  }
+
+  async stats(provider: string): Promise<LimiterStats> {
+    const s = this.state(provider);
+    const now = this.now();
+    const live = <T>(values: Iterable<T>, expiry: (v: T) => number) => [...values].filter((v) => expiry(v) > now);
+    const c = (name: string) => s.counters[name] ?? 0;
+    const calls = c('calls');
+    const deferrals = Object.fromEntries(DEFERRAL_REASONS.map((r) => [r, c(`deferrals:${r}`)])) as Record<DeferralReason, number>;
+    return {
+      calls,
+      totalWaitMs: c('totalWaitMs'),
+      avgWaitMs: calls > 0 ? c('totalWaitMs') / calls : 0,
+      deferrals,
+      activeLeases: live(s.leases.values(), (e) => e).length,
+      tokensInWindow: live(s.window.values(), (e) => e.expiry).reduce((sum, e) => sum + e.tokens, 0),
+      requestsInWindow: live(s.requests.values(), (e) => e).length,
+      nextSlotAtMs: s.nextSlot,
+      cooldownUntilMs: s.cooldownUntil,
+      holdUntilMs: s.holdUntil,
+      settled: c('settled'),
+      released: c('released'),
+      cooldowns: c('cooldowns'),
+      leasesReclaimed: c('leasesReclaimed'),
+      headerCorrections: c('headerCorrections'),
+      tokensReserved: c('tokensReserved'),
+      tokensUsed: c('tokensUsed'),
+      nowMs: now,
+    };
+  }
+}

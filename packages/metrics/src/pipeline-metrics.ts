@@ -1,0 +1,27 @@
+import type { BrandqMetrics } from './brandq-metrics.js';
+
+interface BookedUsage {
+  costMicros: number;
+  inputTokens?: number;
+  outputTokens?: number;
+}
+
+/** The pipeline's observer hooks, feeding the worker's Prometheus metrics. */
+export function pipelineMetrics(metrics: BrandqMetrics) {
+  return {
+    providerCall(provider: string, seconds: number, outcome: string): void {
+      metrics.providerLatency.observe({ provider, outcome }, seconds);
+    },
+    booked(runId: string, provider: string, usage: BookedUsage): void {
+      metrics.costDollars.inc({ provider, run: runId }, usage.costMicros / 1_000_000);
+      if (usage.inputTokens) metrics.tokens.inc({ provider, direction: 'input' }, usage.inputTokens);
+      if (usage.outputTokens) metrics.tokens.inc({ provider, direction: 'output' }, usage.outputTokens);
+    },
+    rateLimited(provider: string): void {
+      metrics.rateLimitEvents.inc({ provider });
+    },
+    cacheHit(provider: string): void {
+      metrics.cacheHits.inc({ provider });
+    },
+  };
+}
