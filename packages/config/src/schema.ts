@@ -131,6 +131,8 @@ export const envSchema = z.object({
   TAVILY_MAX_CONCURRENCY: num(10, { min: 1, max: 10_000, int: true }),
   SHEETS_RPM_LIMIT: num(60, { min: 1 }),
   SHEETS_RPM_BURST: num(10, { min: 1, int: true }),
+  SHEETS_FLUSH_ROWS: num(50, { min: 1, max: 10_000, int: true }),
+  SHEETS_FLUSH_SECONDS: num(5, { min: 0.1, max: 3600 }),
   LIMITER_LEASE_SECONDS: num(30, { min: 1, max: 3600 }),
   STAGGER_JITTER_CAP_SECONDS: num(3, { min: 0, max: 60 }),
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { LimiterUnavailableError } from '@brandq/errors';
-import { defineScripts, limiterKeys, redactUrl } from '@brandq/redis';
+import { defineScripts, limiterKeys } from '@brandq/redis';
 import type { AdmissionDecision, AdmissionRequest, LimiterStore, SettleRequest } from './limiter-store.js';
 import { priorityCap } from './limiter-store.js';
 import type { CooldownRequest, DeferralReason, LimiterStats, RateLimitSnapshot, ResolvedLimits, SettleOutcome } from './types.js';
@@ -68,7 +68,7 @@ export class RedisLimiterStore implements LimiterStore {
       const { host, port } = this.redis.options;
       const reason = err instanceof Error ? err.message : String(err);
       throw new LimiterUnavailableError(
-        `limiter ${what}: Redis at ${redactUrl(`${host ?? '?'}:${port ?? '?'}`)} is unreachable (${reason}); ` +
+        `limiter ${what}: Redis at ${host ?? '?'}:${port ?? '?'} is unreachable (${reason}); ` +
           'failing closed rather than admitting calls without the shared limits',
         { cause: err },
       );

@@ -34,8 +34,16 @@ export function runKeys(runId: string) {
     reservations: `${base}:reservations`,
     /** Hash: reservation id -> reserved micro-dollars. */
     reservationAmounts: `${base}:reservation-amounts`,
+    /** Stream: result rows waiting to be written to the run's sheet in a batch. */
+    sheetWrites: `${base}:sheet-writes`,
   };
 }
+
+/** The one sheet flusher of the fleet: its lease, and the runs with rows waiting. */
+export const sheetFlusherKeys = {
+  lease: `${KEY_PREFIX}:sheet-flusher:lease`,
+  pendingRuns: `${KEY_PREFIX}:sheet-flusher:pending-runs`,
+};
 
 export type RunKeys = ReturnType<typeof runKeys>;
 
