@@ -11,7 +11,7 @@ import { BrandPipeline, FinalFailure, brandBackoffStrategy, createBrandJobProces
 import { BRAND_QUEUE, BACKOFF_TYPE, createBrandQueue } from '@brandq/queue';
 import { QUEUE_PREFIX, createRedis, pings, redactUrl } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
-import { SheetsClient } from '@brandq/sheets';
+import { SheetFlusher, SheetWriteQueue, SheetsClient } from '@brandq/sheets';
 import { TavilySearchClient } from '@brandq/tavily';
 import { createProviderGate } from './provider-gate.js';
 
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   for (const conn of [client, blocking]) conn.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
 
   const runs = new RunStore(client);
+  const sheetWrites = new SheetWriteQueue(client);
   const ledger = new CostLedger(client);
   const queue = createBrandQueue(client);
   const gate = createProviderGate(client, config, logger);
@@ -74,11 +75,7 @@ async function main(): Promise<void> {
       referer: config.OPENROUTER_REFERER,
       title: config.OPENROUTER_TITLE,
     }),
-    sheets: new SheetsClient({
-      rootUrl: config.GOOGLE_SHEETS_ROOT_URL,
-      accessToken: config.GOOGLE_SHEETS_ACCESS_TOKEN,
-      keyFile: config.GOOGLE_APPLICATION_CREDENTIALS,
-    }),
+    sheetWrites,
     gate,
     cache: config.CACHE_TTL_HOURS > 0 ? new ResultCache(client, { ttlSeconds: config.CACHE_TTL_HOURS * 3600 }) : undefined,
     llmPrice: price,
@@ -99,6 +96,11 @@ async function main(): Promise<void> {
     connection: blocking,
     prefix: QUEUE_PREFIX,
     concurrency,
+    lockDuration: config.JOB_LOCK_SECONDS * 1000,
+    stalledInterval: config.JOB_LOCK_SECONDS * 1000,
+    // A job whose worker was killed is retried from its checkpoint; only a job that keeps
+    // killing workers should fail for stalling.
+    maxStalledCount: 5,
     settings: { backoffStrategy: (attemptsMade, type, err) => (type === BACKOFF_TYPE ? backoff(attemptsMade, type, err) : -1) },
   });
   const seconds = (job: { processedOn?: number | undefined; finishedOn?: number | undefined }) =>
@@ -113,6 +115,12 @@ async function main(): Promise<void> {
     const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     const kind = isBrandqError(err) || err instanceof FinalFailure ? err.kind : 'error';
     if (final) metrics.jobsFailed.inc({ reason: kind });
+    if (final && !isBrandqError(err) && !(err instanceof FinalFailure)) {
+      // Failed by BullMQ itself (stalled too often, lock lost): the processor never recorded it.
+      void runs
+        .recordFailure({ runId: job.data.runId, key: job.data.key, brand: job.data.name, rowNumber: job.data.rowNumber, kind: 'stalled', reason: err.message, attempts: job.attemptsMade, failedAt: new Date().toISOString() })
+        .catch((e: unknown) => logger.error({ err: String(e) }, 'could not record failure'));
+    }
     else metrics.retries.inc({ provider: isBrandqError(err) ? (err.provider ?? 'none') : 'none', kind });
     metrics.jobDuration.observe({ outcome: final ? 'failed' : 'retry' }, seconds(job));
     logger.warn({ runId: job.data.runId, brand: job.data.name, jobId: job.id, attemptsMade: job.attemptsMade, final, err: isBrandqError(err) ? err.toJSON() : err.message }, 'brand attempt failed');
@@ -120,6 +128,16 @@ async function main(): Promise<void> {
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
   const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT) : undefined;
   logger.info({ concurrency, queue: BRAND_QUEUE, pid: process.pid, metricsPort: metricsServer?.port }, 'worker started');
+  // Every worker runs one; only the holder of the fleet-wide lease writes queued sheet rows.
+  const sheetFlusher = new SheetFlusher({
+    redis: client,
+    sheets: new SheetsClient({ rootUrl: config.GOOGLE_SHEETS_ROOT_URL, accessToken: config.GOOGLE_SHEETS_ACCESS_TOKEN, keyFile: config.GOOGLE_APPLICATION_CREDENTIALS }),
+    gate,
+    flushRows: config.SHEETS_FLUSH_ROWS,
+    flushSeconds: config.SHEETS_FLUSH_SECONDS,
+    logger,
+  });
+  sheetFlusher.start();
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -135,6 +153,8 @@ async function main(): Promise<void> {
     grace.unref();
     await worker.close();
     clearTimeout(grace);
+    // After the jobs (they queue rows), before the gate and Redis (the flush needs both).
+    await sheetFlusher.stop();
     await gate.close();
     await metricsServer?.close();
     await queue.close();

@@ -115,6 +115,7 @@ export const envSchema = z.object({
   JOB_KEEP_COMPLETED: num(1000, { min: 0, int: true }),
   JOB_KEEP_FAILED: num(10_000, { min: 0, int: true }),
   SHUTDOWN_GRACE_SECONDS: num(25, { min: 0, max: 3600 }),
+  JOB_LOCK_SECONDS: num(30, { min: 1, max: 3600 }),
 
   OPENAI_MAX_CONCURRENCY: num(3, { min: 1, max: 10_000, int: true }),
   FINALIZE_LOWERS_CONCURRENCY: bool(true),

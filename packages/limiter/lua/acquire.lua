@@ -110,9 +110,11 @@ if tpm > 0 then
   end
   reserve = tokens
   local sum = tonumber(redis.call('GET', windowSumKey)) or 0
-  if reserve > 0 and sum + reserve > tpm then
+  -- A call without an estimate still needs some room: its usage is charged at settle.
+  local room = math.max(reserve, 1)
+  if sum + room > tpm then
     -- Wait until enough of the oldest entries have expired to make room.
-    local need = sum + reserve - tpm
+    local need = sum + room - tpm
     local entries = redis.call('ZRANGE', windowKey, 0, -1, 'WITHSCORES')
     local freed, wait = 0, windowMs
     for i = 1, #entries, 2 do

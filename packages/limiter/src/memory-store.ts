@@ -112,8 +112,10 @@ export class MemoryLimiterStore implements LimiterStore {
     }
 
     const reserve = tpm > 0 ? request.tokens : 0;
-    if (reserve > 0 && s.windowSum + reserve > tpm) {
-      const need = s.windowSum + reserve - tpm;
+    // A call without an estimate still needs some room: its usage is charged at settle.
+    const room = Math.max(reserve, 1);
+    if (tpm > 0 && s.windowSum + room > tpm) {
+      const need = s.windowSum + room - tpm;
       const entries = [...s.window.values()].sort((a, b) => a.expiry - b.expiry);
       let freed = 0;
       let wait = limits.windowMs;

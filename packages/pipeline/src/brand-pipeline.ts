@@ -5,7 +5,7 @@ import { BRAND_FACTS_SCHEMA_VERSION, LlmBadAnswer, buildBrandPrompt, countPrompt
 import type { Logger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
 import type { BrandResult, RunStore } from '@brandq/runs';
-import type { SheetsClient } from '@brandq/sheets';
+import type { CellWrite } from '@brandq/sheets';
 import { creditsForDepth, searchQueryFor, type SearchOutcome, type TavilySearchClient } from '@brandq/tavily';
 import type { GatePermit, ProviderGate } from './provider-gate.js';
 import { resultCells, resultRange } from './result-row.js';
@@ -17,7 +17,8 @@ export interface PipelineDeps {
   ledger: CostLedger;
   search: TavilySearchClient;
   llm: LlmClient;
-  sheets?: SheetsClient | undefined;
+  /** Where sheet rows go to be written in batches by the fleet's one flusher. */
+  sheetWrites?: SheetWriteSink | undefined;
   gate: ProviderGate;
   llmPrice: ModelPrice;
   tavilyUsdPerCredit: number;
@@ -25,6 +26,10 @@ export interface PipelineDeps {
   observer?: PipelineObserver;
   /** Provider answers cached by what determines them; absent = no cache. */
   cache?: ResultCache | undefined;
+}
+
+export interface SheetWriteSink {
+  enqueue(runId: string, spreadsheetId: string, write: CellWrite): Promise<void>;
 }
 
 /** Work already paid for in an earlier attempt of the same job, so a retry does not pay twice. */
@@ -60,7 +65,7 @@ export class BrandPipeline {
     const { runs } = this.deps;
     const existing = await runs.getResult(brand.runId, brand.key);
     if (existing) {
-      await this.writeBack(brand, existing, ctx.signal);
+      await this.writeBack(brand, existing);
       return { result: existing, fresh: false };
     }
 
@@ -79,7 +84,7 @@ export class BrandPipeline {
       processedAt: new Date().toISOString(),
     };
     await runs.recordSuccess({ runId: brand.runId, ...result });
-    await this.writeBack(brand, result, ctx.signal);
+    await this.writeBack(brand, result);
     return { result, fresh: true };
   }
 
@@ -156,15 +161,11 @@ export class BrandPipeline {
     });
   }
 
-  private async writeBack(brand: BrandJobData, result: BrandResult, signal?: AbortSignal): Promise<void> {
-    const { sheets, gate } = this.deps;
-    if (brand.source.type !== 'sheet' || !sheets) return;
+  private async writeBack(brand: BrandJobData, result: BrandResult): Promise<void> {
+    const { sheetWrites } = this.deps;
+    if (brand.source.type !== 'sheet' || !sheetWrites) return;
     const { spreadsheetId, sheetTitle, resultColumn } = brand.source;
-    const permit = await gate.acquire('sheets', signal ? { signal } : {});
-    await this.settleAfter(permit, 'sheets', async () => {
-      await sheets.writeValues(spreadsheetId, [{ range: resultRange(sheetTitle, resultColumn, brand.rowNumber), values: [resultCells(result)] }]);
-      return { usedTokens: 0 };
-    });
+    await sheetWrites.enqueue(brand.runId, spreadsheetId, { range: resultRange(sheetTitle, resultColumn, brand.rowNumber), values: [resultCells(result)] });
   }
 
   /**

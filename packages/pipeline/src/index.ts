@@ -1,5 +1,5 @@
 export { BrandPipeline } from './brand-pipeline.js';
-export type { PipelineDeps, BrandCheckpoint, ProcessContext, ProcessOutcome } from './brand-pipeline.js';
+export type { PipelineDeps, BrandCheckpoint, ProcessContext, ProcessOutcome, SheetWriteSink } from './brand-pipeline.js';
 export type { ProviderGate, GatePermit } from './provider-gate.js';
 export { RESULT_COLUMNS, resultCells, resultRange } from './result-row.js';
 export { createBrandJobProcessor, brandBackoffStrategy, FinalFailure } from './brand-job-processor.js';

@@ -3,9 +3,9 @@ import type { Provider } from '@brandq/errors';
 /** A right to make one provider call, given by the shared limiter. */
 export interface GatePermit {
   /** The call was made: book its real token usage and free the concurrency slot. */
-  settle(usage?: { usedTokens?: number }): Promise<void>;
+  settle(usage?: { usedTokens?: number }): Promise<unknown>;
   /** The call was never sent: give everything back. */
-  release(): Promise<void>;
+  release(): Promise<unknown>;
 }
 
 /**

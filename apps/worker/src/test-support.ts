@@ -1,0 +1,55 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Fakes } from '@brandq/fakes';
+import type { RunMeta, RunStore } from '@brandq/runs';
+import { spawnTs, waitForExit, type SpawnedProcess } from '@brandq/testing';
+
+/** Limits far out of the way, for tests about something other than the limiter. */
+export const OPEN_LIMITS = {
+  OPENAI_RPM_LIMIT: '100000',
+  OPENAI_RPM_BURST: '1000',
+  OPENAI_TPM_LIMIT: '100000000',
+  OPENAI_MAX_CONCURRENCY: '64',
+  TAVILY_RPM_LIMIT: '100000',
+  TAVILY_RPM_BURST: '1000',
+  TAVILY_MAX_CONCURRENCY: '64',
+  SHEETS_RPM_LIMIT: '6000',
+  SHEETS_RPM_BURST: '100',
+};
+
+export function workerEnv(fakes: Fakes, redisUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...fakes.env, REDIS_URL: redisUrl, LOG_FORMAT: 'json', LOG_LEVEL: 'warn', JOB_LOCK_SECONDS: '3', ...OPEN_LIMITS, ...extra };
+}
+
+export async function writeBrandsCsv(dir: string, names: readonly string[], file = 'brands.csv'): Promise<string> {
+  const path = join(dir, file);
+  await writeFile(path, `brand\n${names.map((n) => (/[",]/.test(n) ? `"${n.replace(/"/g, '""')}"` : n)).join('\n')}\n`);
+  return path;
+}
+
+export async function enqueue(args: string[], env: Record<string, string>): Promise<SpawnedProcess> {
+  const proc = spawnTs('apps/producer/src/enqueue.ts', [...args, '--no-follow'], env);
+  const code = await waitForExit(proc, 60_000);
+  if (code !== 0) throw new Error(`enqueue ${args.join(' ')} exited ${code}:\n${proc.output()}`);
+  return proc;
+}
+
+/** Polls the run until `done(run)` holds (the run's state in Redis is the condition, not time). */
+export async function waitForRun(runs: RunStore, runId: string, done: (run: RunMeta) => boolean, timeoutMs: number): Promise<RunMeta> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await runs.getRun(runId);
+    if (run && done(run)) return run;
+    if (Date.now() > deadline) throw new Error(`run ${runId} did not reach the expected state in ${timeoutMs} ms: ${JSON.stringify(run)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export function startWorkers(n: number, env: Record<string, string>, concurrency = 8): SpawnedProcess[] {
+  return Array.from({ length: n }, () => spawnTs('apps/worker/src/main.ts', ['--concurrency', String(concurrency)], env));
+}
+
+export async function stopWorkers(workers: SpawnedProcess[]): Promise<void> {
+  for (const w of workers) w.kill('SIGTERM');
+  await Promise.all(workers.map((w) => waitForExit(w, 30_000).catch(() => w.kill('SIGKILL'))));
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { jitteredDelay } from './jitter.js';
+import { resolveLimits, shareLimits } from './limits.js';
+
+describe('limits', () => {
+  it('fills in defaults and the effective token limit', () => {
+    expect(resolveLimits('llm', { rpm: 60, burst: 10, tpm: 30_000, tpmHeadroom: 0.15, maxConcurrency: 3, finalizeConcurrency: 2 })).toMatchObject({
+      effectiveTpm: 25_500,
+      maxConcurrency: 3,
+      finalizeConcurrency: 2,
+      staggerMs: 0,
+      jitterRatio: 0.2,
+      jitterCapMs: 3000,
+      leaseMs: 30_000,
+      windowMs: 60_000,
+    });
+    expect(resolveLimits('x', { rpm: 1, burst: 1, maxConcurrency: 2, finalizeConcurrency: 5 }).finalizeConcurrency).toBe(2);
+    expect(() => resolveLimits('a:b', { rpm: 1, burst: 1 })).toThrow(/invalid provider/);
+  });
+
+  it('splits every rate across processes for the local share, so the fleet total stays at the limit', () => {
+    const shared = shareLimits(resolveLimits('llm', { rpm: 60, burst: 10, tpm: 30_000, tpmHeadroom: 0.15, maxConcurrency: 3, staggerMs: 100 }), 3);
+    expect(shared).toMatchObject({ rpm: 20, burst: 3, effectiveTpm: 8500, maxConcurrency: 1, staggerMs: 300 });
+  });
+});
+
+describe('jitteredDelay', () => {
+  it('spreads by +/- ratio, capped, never below 1 ms', () => {
+    expect(jitteredDelay(1000, 0.2, 3000, () => 0)).toBe(800);
+    expect(jitteredDelay(1000, 0.2, 3000, () => 1)).toBe(1200);
+    expect(jitteredDelay(60_000, 0.2, 3000, () => 1)).toBe(63_000);
+    expect(jitteredDelay(1, 0.9, 3000, () => 0)).toBe(1);
+    for (let i = 0; i < 100; i++) {
+      const d = jitteredDelay(500, 0.2, 3000);
+      expect(d).toBeGreaterThanOrEqual(400);
+      expect(d).toBeLessThanOrEqual(600);
+    }
+  });
+});

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryLimiterStore } from './memory-store.js';
+import { resolveLimits } from './limits.js';
+import { describeStoreBehaviour } from './test-store-behaviour.js';
+
+describeStoreBehaviour('memory store', () => new MemoryLimiterStore());
+
+describe('memory store with a fake clock', () => {
+  it('refills continuously from the burst, never above it', async () => {
+    let now = 1_000_000;
+    const store = new MemoryLimiterStore({ now: () => now });
+    const limits = resolveLimits('clock', { rpm: 60, burst: 2, windowMs: 60_000, safetyMarginMs: 0 });
+    const take = () => store.acquire('clock', limits, { id: String(now) + Math.random(), tokens: 0, priority: 'default', waitedMs: 0 });
+    expect((await take()).kind).toBe('admitted');
+    expect((await take()).kind).toBe('admitted');
+    expect(await take()).toEqual({ kind: 'wait', waitMs: 1000, reason: 'requests' });
+    now += 500;
+    expect(await take()).toEqual({ kind: 'wait', waitMs: 500, reason: 'requests' });
+    now += 500;
+    expect((await take()).kind).toBe('admitted');
+    now += 3_600_000;
+    expect((await take()).kind).toBe('admitted');
+    expect((await take()).kind).toBe('admitted');
+    expect((await take()).kind).toBe('wait');
+  });
+});

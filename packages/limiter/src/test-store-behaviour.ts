@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { AdmissionDecision, AdmissionRequest, LimiterStore } from './limiter-store.js';
+import { resolveLimits } from './limits.js';
+import type { Priority, ProviderLimits, ResolvedLimits } from './types.js';
+
+let seq = 0;
+
+/** A fresh provider name per test, so tests never share state. */
+function provider(): string {
+  seq += 1;
+  return `spec-${process.pid}-${seq}`;
+}
+
+function request(tokens = 0, priority: Priority = 'default'): AdmissionRequest {
+  return { id: randomUUID(), tokens, priority, waitedMs: 0 };
+}
+
+function admittedId(decision: AdmissionDecision, req: AdmissionRequest): string {
+  expect(decision).toMatchObject({ kind: 'admitted' });
+  return req.id;
+}
+
+function waitOf(decision: AdmissionDecision): { waitMs: number; reason: string } {
+  if (decision.kind !== 'wait') throw new Error(`expected a wait, got ${JSON.stringify(decision)}`);
+  return decision;
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The limiter rules as behaviour specs, run against every store. Assertions are on what
+ * the store answers (admitted or the wait it computed), with bounds loose enough for a
+ * loaded machine: a wait may only be shorter than its ideal by the time that passed.
+ */
+export function describeStoreBehaviour(name: string, makeStore: () => LimiterStore): void {
+  describe(`${name}: limiter rules`, () => {
+    const setup = (limits: ProviderLimits) => {
+      const store = makeStore();
+      const p = provider();
+      const resolved: ResolvedLimits = resolveLimits(p, { safetyMarginMs: 0, ...limits });
+      const acquire = (tokens = 0, priority: Priority = 'default') => {
+        const req = request(tokens, priority);
+        return store.acquire(p, resolved, req).then((decision) => ({ req, decision }));
+      };
+      return { store, p, limits: resolved, acquire };
+    };
+
+    it('request bucket: admits the burst at once, then paces at rpm per window', async () => {
+      // 60 per 6 s = one request every 100 ms.
+      const { acquire } = setup({ rpm: 60, burst: 3, windowMs: 6000 });
+      for (let i = 0; i < 3; i++) expect((await acquire()).decision.kind).toBe('admitted');
+      const w = waitOf((await acquire()).decision);
+      expect(w.reason).toBe('requests');
+      expect(w.waitMs).toBeGreaterThan(0);
+      expect(w.waitMs).toBeLessThanOrEqual(100);
+      await pause(w.waitMs + 5);
+      expect((await acquire()).decision.kind).toBe('admitted');
+    });
+
+    it('request log: no sliding window ever holds more than rpm, whatever the burst refilled', async () => {
+      // The bucket alone would admit 4 now and 1 more after 250 ms; the log holds the 5th for the window.
+      const { acquire } = setup({ rpm: 4, burst: 4, windowMs: 1000 });
+      for (let i = 0; i < 4; i++) expect((await acquire()).decision.kind).toBe('admitted');
+      await pause(300);
+      const w = waitOf((await acquire()).decision);
+      expect(w.reason).toBe('requests');
+      expect(w.waitMs).toBeGreaterThan(300);
+      expect(w.waitMs).toBeLessThanOrEqual(700);
+    });
+
+    it('token window: headroom lowers the limit, settle refunds and charges the difference', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, tpm: 1000, tpmHeadroom: 0.2, windowMs: 3000 });
+      expect(limits.effectiveTpm).toBe(800);
+      expect((await acquire(801)).decision).toEqual({ kind: 'too-large', effectiveTpm: 800 });
+
+      const first = await acquire(500);
+      admittedId(first.decision, first.req);
+      const blocked = waitOf((await acquire(400)).decision);
+      expect(blocked.reason).toBe('tokens');
+      expect(blocked.waitMs).toBeGreaterThan(2000);
+      expect(blocked.waitMs).toBeLessThanOrEqual(3000);
+
+      // Refund: the call used 200 of its 500, so 400 more now fit (200 + 400 <= 800).
+      expect(await store.settle(p, limits, { id: first.req.id, usedTokens: 200, holdMs: 10 })).toMatchObject({ tokenDelta: -300 });
+      const second = await acquire(400);
+      admittedId(second.decision, second.req);
+      expect((await store.stats(p)).tokensInWindow).toBe(600);
+
+      // Charge: it used 700, more than reserved; the window now holds 900 > 800.
+      expect(await store.settle(p, limits, { id: second.req.id, usedTokens: 700, holdMs: 10 })).toMatchObject({ tokenDelta: 300 });
+      const stats = await store.stats(p);
+      expect(stats.tokensInWindow).toBe(900);
+      expect(stats.tokensReserved).toBe(900);
+      expect(stats.tokensUsed).toBe(900);
+      expect(waitOf((await acquire(1)).decision).reason).toBe('tokens');
+    });
+
+    it('token window: usage of a call that reserved nothing still counts', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, tpm: 1000, windowMs: 3000 });
+      const a = await acquire(0);
+      await store.settle(p, limits, { id: admittedId(a.decision, a.req), usedTokens: 950, holdMs: 5 });
+      expect(waitOf((await acquire(100)).decision).reason).toBe('tokens');
+      // Without an estimate a call still needs room; once usage fills the window it waits too.
+      const b = await acquire(0);
+      await store.settle(p, limits, { id: admittedId(b.decision, b.req), usedTokens: 60, holdMs: 5 });
+      expect(waitOf((await acquire(0)).decision).reason).toBe('tokens');
+    });
+
+    it('release refunds tokens, the request and the lease of a call never made', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 1, burst: 1, tpm: 1000, maxConcurrency: 1, windowMs: 60_000 });
+      const a = await acquire(700);
+      admittedId(a.decision, a.req);
+      expect(waitOf((await acquire(100)).decision).reason).toBe('requests');
+      expect(await store.release(p, limits, a.req.id)).toMatchObject({ leaseHeld: true, tokenDelta: -700 });
+      const stats = await store.stats(p);
+      expect(stats).toMatchObject({ tokensInWindow: 0, requestsInWindow: 0, activeLeases: 0, released: 1 });
+      expect((await acquire(1000)).decision.kind).toBe('admitted');
+    });
+
+    it('concurrency: a fleet-wide cap, and a lower one for the finalize class', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, maxConcurrency: 3, finalizeConcurrency: 2, leaseMs: 10_000 });
+      const a = await acquire();
+      const b = await acquire();
+      admittedId(a.decision, a.req);
+      admittedId(b.decision, b.req);
+      const f = waitOf((await acquire(0, 'finalize')).decision);
+      expect(f.reason).toBe('concurrency');
+      expect(f.waitMs).toBeGreaterThan(0);
+      expect(f.waitMs).toBeLessThanOrEqual(1000);
+      const c = await acquire();
+      admittedId(c.decision, c.req);
+      expect(waitOf((await acquire()).decision).reason).toBe('concurrency');
+      expect((await store.stats(p)).activeLeases).toBe(3);
+
+      await store.settle(p, limits, { id: a.req.id, usedTokens: undefined, holdMs: 40 });
+      expect(waitOf((await acquire(0, 'finalize')).decision).reason).toBe('concurrency');
+      await store.settle(p, limits, { id: b.req.id, usedTokens: undefined, holdMs: 40 });
+      expect((await acquire(0, 'finalize')).decision.kind).toBe('admitted');
+    });
+
+    it('lease: a holder that stops renewing loses its slot after leaseMs; renewing keeps it', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, maxConcurrency: 1, leaseMs: 300 });
+      const dead = await acquire();
+      admittedId(dead.decision, dead.req);
+      const w = waitOf((await acquire()).decision);
+      expect(w.reason).toBe('concurrency');
+      expect(w.waitMs).toBeLessThanOrEqual(300);
+      await pause(350);
+      const next = await acquire();
+      admittedId(next.decision, next.req);
+      expect((await store.stats(p)).leasesReclaimed).toBe(1);
+      expect(await store.renew(p, limits, dead.req.id)).toBe(0);
+
+      // A live holder renewing every 100 ms keeps the slot well past leaseMs.
+      for (let i = 0; i < 5; i++) {
+        await pause(100);
+        expect(await store.renew(p, limits, next.req.id)).toBeGreaterThan(0);
+      }
+      expect(waitOf((await acquire()).decision).reason).toBe('concurrency');
+      expect(await store.settle(p, limits, { id: next.req.id, usedTokens: undefined, holdMs: 500 })).toMatchObject({ leaseHeld: true });
+    });
+
+    it('stagger: launches keep the minimum spacing', async () => {
+      const { store, p, acquire } = setup({ rpm: 1000, burst: 100, staggerMs: 300 });
+      expect((await acquire()).decision.kind).toBe('admitted');
+      const w = waitOf((await acquire()).decision);
+      expect(w.reason).toBe('stagger');
+      expect(w.waitMs).toBeGreaterThan(150);
+      expect(w.waitMs).toBeLessThanOrEqual(300);
+      const stats = await store.stats(p);
+      expect(stats.nextSlotAtMs).toBeGreaterThan(stats.nowMs);
+      await pause(w.waitMs + 5);
+      expect((await acquire()).decision.kind).toBe('admitted');
+    });
+
+    it('cooldown: holds the provider and is never shortened', async () => {
+      const { store, p, acquire } = setup({ rpm: 1000, burst: 100 });
+      const until = await store.cooldown(p, { retryAfterMs: 600 });
+      expect(await store.cooldown(p, { retryAfterMs: 50 })).toBe(until);
+      expect(await store.cooldown(p, { untilMs: 1 })).toBe(until);
+      const w = waitOf((await acquire()).decision);
+      expect(w.reason).toBe('cooldown');
+      expect(w.waitMs).toBeGreaterThan(300);
+      expect(w.waitMs).toBeLessThanOrEqual(600);
+      expect((await store.stats(p)).cooldownUntilMs).toBe(until);
+    });
+
+    it('header sync: zero remaining requests holds until the reset; more remaining never loosens', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 600, burst: 2, windowMs: 60_000 });
+      await store.syncHeaders(p, limits, { remainingRequests: 500, resetRequestsMs: 10 });
+      expect((await acquire()).decision.kind).toBe('admitted');
+      expect((await acquire()).decision.kind).toBe('admitted');
+      expect(waitOf((await acquire()).decision).waitMs).toBeLessThanOrEqual(100);
+
+      await store.syncHeaders(p, limits, { remainingRequests: 0, resetRequestsMs: 500 });
+      const w = waitOf((await acquire()).decision);
+      expect(w.reason).toBe('requests');
+      expect(w.waitMs).toBeGreaterThan(300);
+      expect(w.waitMs).toBeLessThanOrEqual(500);
+    });
+
+    it('header sync: fewer remaining tokens than we count adds a synthetic entry until the reset', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, tpm: 1000, windowMs: 60_000 });
+      await store.syncHeaders(p, limits, { remainingTokens: 5000, resetTokensMs: 1000 });
+      expect((await store.stats(p)).tokensInWindow).toBe(0);
+
+      await store.syncHeaders(p, limits, { remainingTokens: 300, resetTokensMs: 500 });
+      expect((await store.stats(p)).tokensInWindow).toBe(700);
+      // Repeating the same report adds nothing: the difference is already held.
+      await store.syncHeaders(p, limits, { remainingTokens: 300, resetTokensMs: 500 });
+      expect((await store.stats(p)).tokensInWindow).toBe(700);
+
+      const w = waitOf((await acquire(400)).decision);
+      expect(w.reason).toBe('tokens');
+      expect(w.waitMs).toBeLessThanOrEqual(500);
+      expect((await acquire(300)).decision.kind).toBe('admitted');
+    });
+
+    it('nothing is taken when the answer is a wait; stats count admissions, waits and deferrals', async () => {
+      const { store, p, limits } = setup({ rpm: 1000, burst: 100, tpm: 1000, maxConcurrency: 5, staggerMs: 10_000 });
+      const first = request(100);
+      expect((await store.acquire(p, limits, { ...first, waitedMs: 42 })).kind).toBe('admitted');
+      for (let i = 0; i < 3; i++) expect((await store.acquire(p, limits, request(100))).kind).toBe('wait');
+      const stats = await store.stats(p);
+      expect(stats).toMatchObject({ calls: 1, totalWaitMs: 42, avgWaitMs: 42, tokensInWindow: 100, requestsInWindow: 1, activeLeases: 1 });
+      expect(stats.deferrals).toEqual({ cooldown: 0, concurrency: 0, requests: 0, tokens: 0, stagger: 3 });
+    });
+  });
+}
