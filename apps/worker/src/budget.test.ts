@@ -51,7 +51,8 @@ describe('a budget across a fleet of workers', () => {
     expect(atLimit.spentMicros).toBeGreaterThan(atLimit.budgetMicros * 0.9);
     const paused = await runs.getRun('budget-run');
     expect(paused?.failed).toBe(0);
-    expect((await queue.getJobCounts('delayed', 'waiting')).delayed + (await queue.getJobCounts('waiting')).waiting).toBeGreaterThan(0);
+    const queued = await queue.getJobCounts('delayed', 'waiting');
+    expect((queued.delayed ?? 0) + (queued.waiting ?? 0)).toBeGreaterThan(0);
 
     await enqueue(['--resume', '--run', 'budget-run', '--budget', '1.00'], env);
     const done = await waitForRun(runs, 'budget-run', (r) => r.status === 'completed', 120_000);

@@ -1,10 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
 import type { Provider } from '@brandq/errors';
-import { createLimiter, type Limiter } from '@brandq/limiter';
+import { createLimiter, limitsFromConfig, type Limiter } from '@brandq/limiter';
 import type { Logger } from '@brandq/logger';
 import type { ProviderGate } from '@brandq/pipeline';
-import { providerLimits } from './provider-limits.js';
 
 const PROVIDERS: readonly Provider[] = ['llm', 'tavily', 'sheets'];
 
@@ -17,7 +16,7 @@ export interface WorkerGate extends ProviderGate {
 
 /** The shared Redis limiter, seen by the pipeline as its narrow `ProviderGate`. */
 export function createProviderGate(redis: Redis, config: Config, logger: Logger): WorkerGate {
-  const limiter = createLimiter({ redis, providers: providerLimits(config), logger });
+  const limiter = createLimiter({ redis, providers: limitsFromConfig(config), logger });
   return {
     limiter,
     acquire: (provider, request) => limiter.acquire(provider, request),

@@ -1,8 +1,8 @@
 import type { Config } from '@brandq/config';
-import type { ProviderLimits } from '@brandq/limiter';
+import type { ProviderLimits } from './types.js';
 
 /** The shared limits of each provider, from the environment users of the original know. */
-export function providerLimits(config: Config): Record<'llm' | 'tavily' | 'sheets', ProviderLimits> {
+export function limitsFromConfig(config: Config): Record<'llm' | 'tavily' | 'sheets', ProviderLimits> {
   const leaseMs = config.LIMITER_LEASE_SECONDS * 1000;
   const jitterCapMs = config.STAGGER_JITTER_CAP_SECONDS * 1000;
   return {
