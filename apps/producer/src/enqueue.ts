@@ -102,7 +102,7 @@ runCli(USAGE, async () => {
     } else {
       const loaded = await loadSource(spec, config);
       if (!args.force) await skipAlreadyProcessed(runs, loaded);
-      for (const skip of loaded.skipped) process.stderr.write(`skipped row ${skip.rowNumber}: ${skip.message}\n`);
+      for (const skip of loaded.skipped) process.stderr.write(`skipped: ${skip.message}\n`);
       runId = args.run ?? newRunId();
       const { enqueued } = await enqueueRun(
         { runs, ledger, queue },

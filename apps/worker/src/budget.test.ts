@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 describe('a budget across a fleet of workers', () => {
-  it('is never exceeded, holds the rest of the run queued, and resumes to completion with a higher budget', async () => {
+  it('is never exceeded, holds the rest of the run queued, and resumes to completion with a higher budget', { timeout: 240_000 }, async () => {
     const names = Array.from({ length: 60 }, (_, i) => `Budget Brand ${i + 1}`);
     const csv = await writeBrandsCsv(dir, names);
     const env = workerEnv(fakes, redis.url, { JOB_BACKOFF_BASE_SECONDS: '0.2' });
@@ -43,7 +43,7 @@ describe('a budget across a fleet of workers', () => {
     // Let the calls in flight settle, then check the books.
     const deadline = Date.now() + 30_000;
     while ((await queue.getActiveCount()) > 0 || (await ledger.snapshot('budget-run')).reservedMicros > 0) {
-      if (Date.now() > deadline) throw new Error('calls still in flight after 30 s');
+      if (Date.now() > deadline) throw new Error(`calls still in flight after 30 s: ${JSON.stringify(await queue.getJobCounts())}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     const atLimit = await ledger.snapshot('budget-run');

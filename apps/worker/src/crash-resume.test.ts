@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 describe('a worker killed with SIGKILL mid-run', () => {
-  it('loses nothing: after --resume every brand has exactly one result', async () => {
+  it('loses nothing: after --resume every brand has exactly one result', { timeout: 240_000 }, async () => {
     const names = Array.from({ length: 60 }, (_, i) => `Crash Brand ${i + 1}`);
     const csv = await writeBrandsCsv(dir, names);
     const env = workerEnv(fakes, redis.url);

@@ -44,13 +44,13 @@ describe('a CSV run end to end: producer + two worker processes + fakes + Redis'
     const csv = join(dir, 'brands.csv');
     await writeFile(csv, `${rows.join('\n')}\n`);
 
-    const env = { ...fakes.env, REDIS_URL: redis.url, LOG_FORMAT: 'json', LOG_LEVEL: 'warn', OPENAI_RPM_LIMIT: '6000', OPENAI_RPM_BURST: '50', OPENAI_TPM_LIMIT: '10000000', TAVILY_RPM_LIMIT: '6000', TAVILY_RPM_BURST: '50' };
+    const env = { ...fakes.env, REDIS_URL: redis.url, LOG_FORMAT: 'json', LOG_LEVEL: 'warn', OPENAI_RPM_LIMIT: '6000', OPENAI_RPM_BURST: '50', OPENAI_TPM_LIMIT: '1000000', TAVILY_RPM_LIMIT: '6000', TAVILY_RPM_BURST: '50' };
     const enqueue = spawnTs('apps/producer/src/enqueue.ts', ['--csv', csv, '--run', 'e2e-run', '--no-follow'], env);
     expect(await waitForExit(enqueue, 60_000)).toBe(0);
     expect(enqueue.output()).toContain('run e2e-run: 50 brands enqueued, 3 rows skipped');
-    expect(enqueue.output()).toMatch(/skipped row 6: .*empty/i);
-    expect(enqueue.output()).toMatch(/skipped row 11: .*duplicate.*row 2/i);
-    expect(enqueue.output()).toMatch(/skipped row 21: .*200/);
+    expect(enqueue.output()).toMatch(/skipped: Row 6: .*empty/i);
+    expect(enqueue.output()).toMatch(/skipped: Row 11: .*duplicates row 2/i);
+    expect(enqueue.output()).toMatch(/skipped: Row 21: .*200/);
 
     workers.push(spawnTs('apps/worker/src/main.ts', ['--concurrency', '4'], env), spawnTs('apps/worker/src/main.ts', ['--concurrency', '4'], env));
     const client = createRedis(redis.url);

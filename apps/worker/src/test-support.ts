@@ -4,11 +4,16 @@ import type { Fakes } from '@brandq/fakes';
 import type { RunMeta, RunStore } from '@brandq/runs';
 import { spawnTs, waitForExit, type SpawnedProcess } from '@brandq/testing';
 
-/** Limits far out of the way, for tests about something other than the limiter. */
+/**
+ * Limits out of the way, for tests about something other than the limiter. They stay at
+ * the fakes' own defaults (10,000 requests, 10M tokens a minute): the limiter tightens its
+ * state from the provider's rate-limit headers, so configuring more than the provider
+ * grants would only hold workers until the provider's reset.
+ */
 export const OPEN_LIMITS = {
-  OPENAI_RPM_LIMIT: '100000',
+  OPENAI_RPM_LIMIT: '10000',
   OPENAI_RPM_BURST: '1000',
-  OPENAI_TPM_LIMIT: '100000000',
+  OPENAI_TPM_LIMIT: '10000000',
   OPENAI_MAX_CONCURRENCY: '64',
   TAVILY_RPM_LIMIT: '100000',
   TAVILY_RPM_BURST: '1000',

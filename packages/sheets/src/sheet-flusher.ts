@@ -228,7 +228,7 @@ export class SheetFlusher {
     const sentAt = Date.now();
     const result = await this.redis.brandqClaimSheetLease(sheetFlusherKeys.lease, this.token, this.leaseMs);
     if (result === 0) {
-      if (this.leaseValidUntil > 0) this.log.warn({ token: this.token }, 'sheet flusher: lost the lease; another worker flushes now');
+      if (this.leaseValidUntil > 0) this.log.warn({ leaseHolder: this.token }, 'sheet flusher: lost the lease; another worker flushes now');
       this.leaseValidUntil = 0;
       this.stopRenewing();
       return false;
@@ -237,7 +237,7 @@ export class SheetFlusher {
     // writing before Redis could give the lease to someone else.
     this.leaseValidUntil = sentAt + this.leaseMs * 0.9;
     if (result === 2) {
-      this.log.info({ token: this.token }, 'sheet flusher: took the lease');
+      this.log.info({ leaseHolder: this.token }, 'sheet flusher: took the lease');
       this.startRenewing();
       // A holder that died between dropping a run from pendingRuns and re-checking its
       // stream could leave rows no one looks at: the new holder looks for them first.
