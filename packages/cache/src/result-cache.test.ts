@@ -41,6 +41,23 @@ describe('ResultCache', () => {
     expect(await b.getOrCompute('llm', 'flaky', async () => 'second try')).toEqual({ value: 'second try', hit: false });
   });
 
+  it('keeps the fill lock while a slow filler is alive, and frees it soon after a filler dies', async () => {
+    const client = redis.client();
+    const slow = new ResultCache(client, { ttlSeconds: 60, fillLockMs: 300 });
+    let release!: () => void;
+    const pending = slow.getOrCompute('llm', 'slow', () => new Promise<string>((r) => (release = () => r('slow answer'))));
+    await new Promise((r) => setTimeout(r, 700));
+    // Still held after twice its length: renewed, so nobody else paid for the same key.
+    expect(await client.exists('brandq:cache:{llm:slow}:lock')).toBe(1);
+    release();
+    expect(await pending).toEqual({ value: 'slow answer', hit: false });
+
+    // A dead filler (a lock nobody renews) blocks others only for the lock's length.
+    await client.set('brandq:cache:{llm:orphan}:lock', 'dead-worker', 'PX', 300);
+    const other = new ResultCache(redis.client(), { ttlSeconds: 60, fillLockMs: 300 });
+    expect(await other.getOrCompute('llm', 'orphan', async () => 'taken over')).toEqual({ value: 'taken over', hit: false });
+  });
+
   it('forgets entries after their TTL', async () => {
     const client = redis.client();
     const cache = new ResultCache(client, { ttlSeconds: 1 });

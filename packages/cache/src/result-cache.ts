@@ -2,10 +2,14 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { cacheKeys, defineScripts } from '@brandq/redis';
 
-const SCRIPTS = [{ name: 'brandqReleaseFillLock', file: new URL('../lua/release-fill-lock.lua', import.meta.url), numberOfKeys: 1 }] as const;
+const SCRIPTS = [
+  { name: 'brandqReleaseFillLock', file: new URL('../lua/release-fill-lock.lua', import.meta.url), numberOfKeys: 1 },
+  { name: 'brandqRenewFillLock', file: new URL('../lua/renew-fill-lock.lua', import.meta.url), numberOfKeys: 1 },
+] as const;
 
 interface ScriptedRedis extends Redis {
   brandqReleaseFillLock(lock: string, token: string): Promise<number>;
+  brandqRenewFillLock(lock: string, token: string, ms: number): Promise<number>;
 }
 
 export interface CacheOutcome<T> {
@@ -16,7 +20,10 @@ export interface CacheOutcome<T> {
 
 export interface ResultCacheOptions {
   ttlSeconds: number;
-  /** How long one filler may hold the right to compute a key before others may try. */
+  /**
+   * Length of a filler's right to compute a key. A live filler renews it every third of
+   * this, so it only bounds how long others wait after a filler died (default 10 s).
+   */
   fillLockMs?: number;
   /** First wait of a caller that found another filler at work; doubles up to 1 s. */
   waitStartMs?: number;
@@ -40,7 +47,7 @@ export class ResultCache {
   constructor(redis: Redis, private readonly options: ResultCacheOptions) {
     defineScripts(redis, SCRIPTS);
     this.redis = redis as ScriptedRedis;
-    this.fillLockMs = options.fillLockMs ?? 120_000;
+    this.fillLockMs = options.fillLockMs ?? 10_000;
     this.waitStartMs = options.waitStartMs ?? 25;
   }
 
@@ -52,6 +59,10 @@ export class ResultCache {
       if (cached !== null) return { value: JSON.parse(cached) as T, hit: true };
       const token = randomUUID();
       if ((await this.redis.set(keys.lock, token, 'PX', this.fillLockMs, 'NX')) === 'OK') {
+        const renewal = setInterval(() => {
+          this.redis.brandqRenewFillLock(keys.lock, token, this.fillLockMs).catch(() => undefined);
+        }, Math.max(100, Math.floor(this.fillLockMs / 3)));
+        renewal.unref();
         try {
           // Another filler may have finished between our GET and SET NX.
           const late = await this.redis.get(keys.value);
@@ -60,6 +71,7 @@ export class ResultCache {
           await this.redis.set(keys.value, JSON.stringify(value), 'EX', Math.max(1, Math.round(this.options.ttlSeconds)));
           return { value, hit: false };
         } finally {
+          clearInterval(renewal);
           await this.redis.brandqReleaseFillLock(keys.lock, token);
         }
       }

@@ -9,6 +9,7 @@
   ARGV[4] window ms   ARGV[5] provider token limit per window, raw (0 = no token rule)
   ARGV[6] remaining requests (-1 unknown)   ARGV[7] reset of requests in ms (-1 unknown)
   ARGV[8] remaining tokens (-1 unknown)     ARGV[9] reset of tokens in ms (-1 unknown)
+  ARGV[10] effective token limit per window (tpm x (1 - headroom))
 
   Returns {bucketLevel (floored, -1 if untouched), holdUntilMs, syntheticTokens}.
 ]]
@@ -22,6 +23,7 @@ local remainingRequests = tonumber(ARGV[6])
 local resetRequests = tonumber(ARGV[7])
 local remainingTokens = tonumber(ARGV[8])
 local resetTokens = tonumber(ARGV[9])
+local effectiveTpm = tonumber(ARGV[10])
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -75,11 +77,15 @@ if tpm > 0 and remainingTokens >= 0 then
     redis.call('DECRBY', windowSumKey, freed)
   end
   local sum = tonumber(redis.call('GET', windowSumKey)) or 0
-  local ourRemaining = tpm - sum
-  if remainingTokens < ourRemaining then
+  -- Compare like with like: the provider's remaining room, less our headroom share, against
+  -- what our effective limit still allows. With a configured limit above the provider's
+  -- real one, we are held to what the provider has left, not stalled until its reset.
+  local ourRemaining = effectiveTpm - sum
+  local providerRoom = math.floor(remainingTokens * effectiveTpm / tpm)
+  if providerRoom < ourRemaining then
     -- The provider counts more than we do (other clients on the key, estimates, drift):
     -- hold the difference as a synthetic entry until the provider's own reset.
-    synthetic = math.ceil(ourRemaining - remainingTokens)
+    synthetic = math.ceil(ourRemaining - providerRoom)
     local expiry = now + (resetTokens > 0 and resetTokens or windowMs)
     redis.call('ZADD', windowKey, expiry, syncId)
     redis.call('HSET', windowTokensKey, syncId, synthetic)

@@ -246,9 +246,11 @@ export class MemoryLimiterStore implements LimiterStore {
     const remainingTokens = snapshot.remainingTokens;
     if (limits.tpm > 0 && remainingTokens !== undefined) {
       this.trim(s, now);
-      const ours = limits.tpm - s.windowSum;
-      if (remainingTokens < ours) {
-        const synthetic = Math.ceil(ours - remainingTokens);
+      // Same comparison as sync-headers.lua: provider room less our headroom share.
+      const ours = limits.effectiveTpm - s.windowSum;
+      const providerRoom = Math.floor((remainingTokens * limits.effectiveTpm) / limits.tpm);
+      if (providerRoom < ours) {
+        const synthetic = Math.ceil(ours - providerRoom);
         const reset = snapshot.resetTokensMs ?? -1;
         syncSeq += 1;
         s.window.set(`sync:${syncSeq}`, { expiry: now + (reset > 0 ? reset : limits.windowMs), tokens: synthetic });

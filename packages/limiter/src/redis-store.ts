@@ -152,6 +152,7 @@ export class RedisLimiterStore implements LimiterStore {
         n(snapshot.resetRequestsMs),
         n(snapshot.remainingTokens),
         n(snapshot.resetTokensMs),
+        limits.effectiveTpm,
       ),
     );
   }

@@ -217,6 +217,15 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
       expect((await acquire(300)).decision.kind).toBe('admitted');
     });
 
+    it('header sync: a configured limit above the provider\'s holds us to its remaining room, not to a stall', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, tpm: 100_000, tpmHeadroom: 0.15, windowMs: 60_000 });
+      await store.syncHeaders(p, limits, { remainingTokens: 10_000, resetTokensMs: 60_000 });
+      // 85,000 effective, of which the provider's 10,000 less 15% headroom is left.
+      expect((await store.stats(p)).tokensInWindow).toBe(85_000 - 8_500);
+      expect((await acquire(8_000)).decision.kind).toBe('admitted');
+      expect((await acquire(1_000)).decision.kind).toBe('wait');
+    });
+
     it('nothing is taken when the answer is a wait; stats count admissions, waits and deferrals', async () => {
       const { store, p, limits } = setup({ rpm: 1000, burst: 100, tpm: 1000, maxConcurrency: 5, staggerMs: 10_000 });
       const first = request(100);

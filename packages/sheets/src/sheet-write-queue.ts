@@ -11,16 +11,11 @@ export class SheetWriteQueue {
 
   async enqueue(runId: string, spreadsheetId: string, write: CellWrite): Promise<void> {
     const keys = runKeys(runId);
-    // One MULTI so a row never sits in a stream the flusher does not know about. XADD comes
-    // first: the flusher drops a run from pendingRuns before re-checking its stream, so an
-    // SADD after a landed XADD is always seen (the keys are in different Cluster slots, so
-    // a Lua script cannot cover both).
-    const replies = await this.redis
-      .multi()
-      .xadd(keys.sheetWrites, '*', 'spreadsheetId', spreadsheetId, 'range', write.range, 'values', JSON.stringify(write.values))
-      .sadd(sheetFlusherKeys.pendingRuns, runId)
-      .exec();
-    if (!replies) throw new Error(`sheet write for run ${runId} was not queued: the transaction was aborted`);
-    for (const [err] of replies) if (err) throw err;
+    // XADD first, then SADD: the flusher drops a run from pendingRuns before re-checking
+    // its stream, so an SADD after a landed XADD is always seen. Two commands, not a MULTI:
+    // the keys live in different Cluster slots. If this process dies between them, the
+    // flusher's sweep for streams missing from pendingRuns finds the row.
+    await this.redis.xadd(keys.sheetWrites, '*', 'spreadsheetId', spreadsheetId, 'range', write.range, 'values', JSON.stringify(write.values));
+    await this.redis.sadd(sheetFlusherKeys.pendingRuns, runId);
   }
 }
