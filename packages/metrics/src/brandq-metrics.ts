@@ -50,14 +50,14 @@ export class BrandqMetrics {
     this.cacheHits = new Counter({ name: 'brandq_cache_hits_total', help: 'Provider answers served from the cache (no call, no cost)', labelNames: ['provider'], registers });
     this.retries = new Counter({ name: 'brandq_retries_total', help: 'Attempts that will be retried, by provider and failure class', labelNames: ['provider', 'kind'], registers });
 
-    const self = this;
+    const sources = this.sources;
     new Gauge({
       name: 'brandq_active_concurrency',
       help: 'Concurrency leases held fleet-wide, per provider',
       labelNames: ['provider'],
       registers,
       async collect() {
-        const stats = await self.sources.limiter?.().catch(() => undefined);
+        const stats = await sources.limiter?.().catch(() => undefined);
         for (const [provider, s] of Object.entries(stats ?? {})) this.set({ provider }, s.activeConcurrency);
       },
     });
@@ -67,7 +67,7 @@ export class BrandqMetrics {
       labelNames: ['provider'],
       registers,
       async collect() {
-        const stats = await self.sources.limiter?.().catch(() => undefined);
+        const stats = await sources.limiter?.().catch(() => undefined);
         for (const [provider, s] of Object.entries(stats ?? {})) this.set({ provider }, s.nextSlotEpochSeconds);
       },
     });
@@ -77,7 +77,7 @@ export class BrandqMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const counts = await self.sources.queueDepth?.().catch(() => undefined);
+        const counts = await sources.queueDepth?.().catch(() => undefined);
         for (const [state, n] of Object.entries(counts ?? {})) this.set({ state }, n);
       },
     });
@@ -87,7 +87,7 @@ export class BrandqMetrics {
       labelNames: ['run'],
       registers,
       async collect() {
-        const budgets = await self.sources.budgets?.().catch(() => undefined);
+        const budgets = await sources.budgets?.().catch(() => undefined);
         this.reset();
         for (const [run, dollars] of Object.entries(budgets ?? {})) this.set({ run }, dollars);
       },

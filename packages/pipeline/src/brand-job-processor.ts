@@ -1,5 +1,6 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { BrandqError, TransientError, isBrandqError } from '@brandq/errors';
+import type { BrandqError} from '@brandq/errors';
+import { TransientError, isBrandqError } from '@brandq/errors';
 import type { Logger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
 import type { RunStatus, RunStore } from '@brandq/runs';

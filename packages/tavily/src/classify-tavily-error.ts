@@ -1,6 +1,7 @@
+import type {
+  BrandqError} from '@brandq/errors';
 import {
   BadRequestError,
-  BrandqError,
   QuotaExhaustedError,
   RateLimitedError,
   TransientError,
