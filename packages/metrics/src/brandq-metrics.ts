@@ -31,10 +31,8 @@ export class BrandqMetrics {
   readonly limiterDeferrals: Counter<'provider' | 'reason'>;
   readonly retries: Counter<'provider' | 'kind'>;
   readonly cacheHits: Counter<'provider'>;
-  private readonly sources: MetricSources;
 
   constructor(sources: MetricSources = {}) {
-    this.sources = sources;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'brandq_' });
     this.jobsCompleted = new Counter({ name: 'brandq_jobs_completed_total', help: 'Brand jobs completed (fresh: calls made; existing: result already stored)', labelNames: ['outcome'], registers });
@@ -50,7 +48,6 @@ export class BrandqMetrics {
     this.cacheHits = new Counter({ name: 'brandq_cache_hits_total', help: 'Provider answers served from the cache (no call, no cost)', labelNames: ['provider'], registers });
     this.retries = new Counter({ name: 'brandq_retries_total', help: 'Attempts that will be retried, by provider and failure class', labelNames: ['provider', 'kind'], registers });
 
-    const sources = this.sources;
     new Gauge({
       name: 'brandq_active_concurrency',
       help: 'Concurrency leases held fleet-wide, per provider',
