@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const sheetWrites = new SheetWriteQueue(client);
   const ledger = new CostLedger(client);
   const queue = createBrandQueue(client);
-  const gate = createProviderGate(client, config, logger);
+  // Read at scrape time, after the gate below exists.
   const metrics = new BrandqMetrics({
     limiter: () => gate.metricsSnapshot(),
     queueDepth: () => queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed'),
@@ -54,6 +54,11 @@ async function main(): Promise<void> {
       }
       return out;
     },
+  });
+  const gate = createProviderGate(client, config, logger, (provider, reason) => {
+    metrics.limiterDeferrals.inc({ provider, reason });
+    if (reason === 'stagger') metrics.staggerDelays.inc({ provider });
+    if (reason === 'tokens') metrics.tpmDeferrals.inc({ provider });
   });
   const pipeline = new BrandPipeline({
     runs,

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
 import type { Provider } from '@brandq/errors';
-import { createLimiter, limitsFromConfig, type Limiter } from '@brandq/limiter';
+import { createLimiter, limitsFromConfig, type Limiter, type LimiterOptions } from '@brandq/limiter';
 import type { Logger } from '@brandq/logger';
 import type { ProviderGate } from '@brandq/pipeline';
 
@@ -15,8 +15,8 @@ export interface WorkerGate extends ProviderGate {
 }
 
 /** The shared Redis limiter, seen by the pipeline as its narrow `ProviderGate`. */
-export function createProviderGate(redis: Redis, config: Config, logger: Logger): WorkerGate {
-  const limiter = createLimiter({ redis, providers: limitsFromConfig(config), logger });
+export function createProviderGate(redis: Redis, config: Config, logger: Logger, onDeferral?: LimiterOptions['onDeferral']): WorkerGate {
+  const limiter = createLimiter({ redis, providers: limitsFromConfig(config), logger, ...(onDeferral ? { onDeferral } : {}) });
   return {
     limiter,
     acquire: (provider, request) => limiter.acquire(provider, request),

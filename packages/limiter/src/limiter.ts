@@ -10,7 +10,7 @@ import { LimiterPermit, type PermitHost } from './permit.js';
 import { parseRateLimitHeaders, type HeaderSource } from './rate-limit-headers.js';
 import { RedisLimiterStore } from './redis-store.js';
 import { sleep } from './sleep.js';
-import type { AcquireOptions, CooldownRequest, LimiterStats, Permit, ProviderLimits, RateLimitSnapshot, ResolvedLimits, SettleOutcome } from './types.js';
+import type { AcquireOptions, CooldownRequest, DeferralReason, LimiterStats, Permit, ProviderLimits, RateLimitSnapshot, ResolvedLimits, SettleOutcome } from './types.js';
 
 /**
  * What to do when Redis cannot be reached. `fail-closed` (the default) throws
@@ -33,6 +33,8 @@ export interface LimiterOptions {
   logger?: LimiterLogger;
   /** A Redis call slower than this counts as Redis unreachable (default 2000 ms). */
   commandTimeoutMs?: number;
+  /** Told of every wait this process takes, for per-process metrics. */
+  onDeferral?: (provider: string, reason: DeferralReason, waitMs: number) => void;
 }
 
 const processWarning: LimiterLogger = {
@@ -55,6 +57,7 @@ export class Limiter {
   private readonly limits = new Map<string, ResolvedLimits>();
   private readonly policy: RedisDownPolicy;
   private readonly logger: LimiterLogger;
+  private readonly onDeferral: LimiterOptions['onDeferral'];
   private readonly local: MemoryLimiterStore | undefined;
   private readonly localLimits = new Map<string, ResolvedLimits>();
   private readonly routes = new Map<LimiterPermit, Route>();
@@ -74,6 +77,7 @@ export class Limiter {
     else throw new ConfigError('createLimiter: give `redis` (shared limits) or `store`');
     this.policy = options.onRedisDown ?? { mode: 'fail-closed' };
     this.logger = options.logger ?? processWarning;
+    this.onDeferral = options.onDeferral;
     for (const [provider, limits] of Object.entries(options.providers)) this.limits.set(provider, resolveLimits(provider, limits));
     if (this.policy.mode === 'local-share') {
       if (!(this.policy.processes >= 1)) throw new ConfigError('createLimiter: onRedisDown.local-share needs processes >= 1');
@@ -127,6 +131,7 @@ export class Limiter {
       if (options.maxWaitMs !== undefined && elapsed + decision.waitMs > options.maxWaitMs) {
         throw new LimiterWaitTimeoutError(provider, elapsed, decision.waitMs, decision.reason, options.maxWaitMs);
       }
+      this.onDeferral?.(provider, decision.reason, decision.waitMs);
       let delay = jitteredDelay(decision.waitMs, limits.jitterRatio, limits.jitterCapMs);
       if (options.maxWaitMs !== undefined) delay = Math.max(1, Math.min(delay, options.maxWaitMs - elapsed));
       await sleep(delay, options.signal);
