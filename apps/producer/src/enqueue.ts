@@ -4,7 +4,9 @@ import { CostLedger, microsToUsd, usdToMicros } from '@brandq/ledger';
 import { createBrandQueue } from '@brandq/queue';
 import { RunStore, newRunId } from '@brandq/runs';
 import { connectRedis } from './connect.js';
-import { enqueueRun } from './enqueue-run.js';
+import { enqueueRun, jobDataFor } from './enqueue-run.js';
+import { createLimiter, limitsFromConfig } from '@brandq/limiter';
+import { estimateRun, formatEstimate } from '@brandq/preflight';
 import { loadSource, sourceKeyFor } from './load-source.js';
 import { requeueRun } from './resume-run.js';
 import { skipAlreadyProcessed } from './skip-processed.js';
@@ -26,6 +28,9 @@ const USAGE = `usage: pnpm enqueue (--csv <file> | --sheet <spreadsheetId>) [opt
   --force                 reprocess brands that already have results in an earlier run of this source
   --retry-failed          re-enqueue the failed brands of --run
   --no-cache              make every call even when a cached answer exists
+  --dry-run               print the preflight estimate (brands, cache hits, tokens, cost, duration,
+                          binding limit) and enqueue nothing
+  --allow-partial         enqueue even when the estimate is above the budget (the budget still holds)
   --follow / --no-follow  show live progress until the run ends (default: on a TTY)`;
 
 function positiveInt(value: string | undefined, flag: string): number | undefined {
@@ -53,6 +58,8 @@ runCli(USAGE, async () => {
         force: { type: 'boolean' },
         'retry-failed': { type: 'boolean' },
         'no-cache': { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        'allow-partial': { type: 'boolean' },
         'no-follow': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -103,10 +110,26 @@ runCli(USAGE, async () => {
       const loaded = await loadSource(spec, config);
       if (!args.force) await skipAlreadyProcessed(runs, loaded);
       for (const skip of loaded.skipped) process.stderr.write(`skipped: ${skip.message}\n`);
+      const budgetMicros = usdToMicros(budget ?? config.BUDGET_USD);
+      const estimate = await estimateRun(
+        { redis, config, limiter: createLimiter({ redis, providers: limitsFromConfig(config) }), liveWorkers: (await queue.getWorkers()).length },
+        loaded.brands.map((b) => ({ name: b.name, hints: jobDataFor('preflight', loaded, b).hints })),
+        { noCache: args['no-cache'] === true },
+      );
+      if (args['dry-run']) {
+        process.stdout.write(`${formatEstimate(estimate, budgetMicros)}\n(dry run: nothing enqueued)\n`);
+        return 0;
+      }
+      if (budgetMicros > 0 && estimate.estimatedCostMicros > budgetMicros && !args['allow-partial']) {
+        throw new UsageError(
+          `the estimated cost $${microsToUsd(estimate.estimatedCostMicros).toFixed(2)} is above the budget $${microsToUsd(budgetMicros).toFixed(2)}: ` +
+            'raise --budget, use --limit, or pass --allow-partial to process what the budget covers',
+        );
+      }
       runId = args.run ?? newRunId();
       const { enqueued } = await enqueueRun(
         { runs, ledger, queue },
-        { runId, loaded, budgetMicros: usdToMicros(budget ?? config.BUDGET_USD), attempts: config.JOB_ATTEMPTS, retention, noCache: args['no-cache'] === true },
+        { runId, loaded, budgetMicros, attempts: config.JOB_ATTEMPTS, retention, noCache: args['no-cache'] === true },
       );
       process.stdout.write(`run ${runId}: ${enqueued} brands enqueued, ${loaded.skipped.length} rows skipped\n`);
     }

@@ -31,7 +31,7 @@ describe('a budget across a fleet of workers', () => {
     const csv = await writeBrandsCsv(dir, names);
     const env = workerEnv(fakes, redis.url, { JOB_BACKOFF_BASE_SECONDS: '0.2' });
     // One brand costs about $0.0081 (one basic search $0.008 + a small LLM call): $0.20 covers ~24.
-    await enqueue(['--csv', csv, '--run', 'budget-run', '--budget', '0.20'], env);
+    await enqueue(['--csv', csv, '--run', 'budget-run', '--budget', '0.20', '--allow-partial'], env);
     workers = startWorkers(3, env, 8);
 
     const client = createRedis(redis.url);

@@ -28,6 +28,16 @@ export interface PipelineDeps {
   cache?: ResultCache | undefined;
 }
 
+/** Cache key of a search: what determines Tavily's answer. */
+export function searchCacheKey(query: string, depth: string, maxResults: number): string {
+  return cacheKeyOf({ query, depth, maxResults });
+}
+
+/** Cache key of an extraction: model, output cap, schema version and the exact prompt. */
+export function llmCacheKey(model: string, maxOutputTokens: number, messages: unknown): string {
+  return cacheKeyOf({ model, maxOutputTokens, schema: BRAND_FACTS_SCHEMA_VERSION, messages });
+}
+
 export interface SheetWriteSink {
   enqueue(runId: string, spreadsheetId: string, write: CellWrite): Promise<void>;
 }
@@ -97,7 +107,7 @@ export class BrandPipeline {
         const outcome = await search.search(query);
         return { value: outcome, usage: { costMicros: tavilyCostMicros(outcome.credits, tavilyUsdPerCredit), credits: outcome.credits } };
       });
-    return this.cached(brand, 'tavily', { query, depth: search.depth, maxResults: search.maxResults }, worstCase, paid, signal);
+    return this.cached(brand, 'tavily', searchCacheKey(query, search.depth, search.maxResults), worstCase, paid, signal);
   }
 
   /**
@@ -108,9 +118,8 @@ export class BrandPipeline {
     const { llm, llmPrice } = this.deps;
     const messages = buildBrandPrompt(brand.name, brand.hints, search.hits);
     const worstCase = llmCostMicros(llmPrice, countPromptTokens(messages), llm.maxOutputTokens);
-    const determinedBy = { model: llm.model, maxOutputTokens: llm.maxOutputTokens, schema: BRAND_FACTS_SCHEMA_VERSION, messages };
     try {
-      return await this.cached(brand, 'llm', determinedBy, worstCase, async () => {
+      return await this.cached(brand, 'llm', llmCacheKey(llm.model, llm.maxOutputTokens, messages), worstCase, async () => {
         const answer = await this.llmCall(brand, messages, signal);
         if (answer instanceof LlmBadAnswer) throw answer;
         return answer.facts;
@@ -128,14 +137,14 @@ export class BrandPipeline {
   private async cached<T>(
     brand: BrandJobData,
     provider: 'tavily' | 'llm',
-    determinedBy: unknown,
+    key: string,
     savedMicros: number,
     paid: () => Promise<T>,
     signal?: AbortSignal,
   ): Promise<T> {
     const { cache, ledger } = this.deps;
     if (!cache || brand.noCache) return paid();
-    const { value, hit } = await cache.getOrCompute(provider, cacheKeyOf(determinedBy), paid, signal);
+    const { value, hit } = await cache.getOrCompute(provider, key, paid, signal);
     if (hit) {
       await ledger.bookCacheHit(brand.runId, provider, savedMicros);
       this.observer.cacheHit(provider);

@@ -1,4 +1,4 @@
-export { BrandPipeline } from './brand-pipeline.js';
+export { BrandPipeline, searchCacheKey, llmCacheKey } from './brand-pipeline.js';
 export type { PipelineDeps, BrandCheckpoint, ProcessContext, ProcessOutcome, SheetWriteSink } from './brand-pipeline.js';
 export type { ProviderGate, GatePermit } from './provider-gate.js';
 export { RESULT_COLUMNS, resultCells, resultRange } from './result-row.js';
