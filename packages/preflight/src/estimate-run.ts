@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
 import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
 import type { Limiter } from '@brandq/limiter';
-import { buildBrandPrompt, countPromptTokens } from '@brandq/llm';
+import { buildBrandPrompt } from '@brandq/llm';
 import { llmCacheKey, searchCacheKey } from '@brandq/pipeline';
 import { cacheKeys } from '@brandq/redis';
 import { creditsForDepth, searchQueryFor, type SearchOutcome } from '@brandq/tavily';
