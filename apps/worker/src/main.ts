@@ -48,7 +48,8 @@ async function main(): Promise<void> {
     budgets: async () => {
       const out: Record<string, number> = {};
       for (const run of await runs.listRuns(20)) {
-        if (run.status !== 'running') continue;
+        // Held and finished runs too: what a run stopped at (0 when out of budget) is the point.
+        if (run.status === 'cancelled') continue;
         const money = await ledger.snapshot(run.id);
         if (money.budgetMicros > 0) out[run.id] = microsToUsd(Math.max(0, money.budgetMicros - money.spentMicros));
       }

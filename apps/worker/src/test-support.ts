@@ -58,3 +58,22 @@ export async function stopWorkers(workers: SpawnedProcess[]): Promise<void> {
   for (const w of workers) w.kill('SIGTERM');
   await Promise.all(workers.map((w) => waitForExit(w, 30_000).catch(() => w.kill('SIGKILL'))));
 }
+
+/** Polls `check` until it returns a value other than undefined/false (a condition, not a sleep). */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Runs a producer CLI (`apps/producer/src/<name>.ts`) to completion and returns what it printed. */
+export async function producerCli(name: string, args: string[], env: Record<string, string>): Promise<string> {
+  const proc = spawnTs(`apps/producer/src/${name}.ts`, args, env);
+  const code = await waitForExit(proc, 60_000);
+  if (code !== 0) throw new Error(`${name} ${args.join(' ')} exited ${code}:\n${proc.output()}`);
+  return proc.output();
+}

@@ -8,9 +8,12 @@ export interface MetricSources {
   limiter?: () => Promise<Record<string, { activeConcurrency: number; nextSlotEpochSeconds: number }>>;
   /** Jobs per BullMQ state. */
   queueDepth?: () => Promise<Record<string, number>>;
-  /** Budget remaining per running run, in dollars. */
+  /** Budget remaining per recent run that has a budget, in dollars. */
   budgets?: () => Promise<Record<string, number>>;
 }
+
+/** Providers whose counters are exported at 0 from the start, so `rate()` and alerts see them before the first event. */
+export const METRIC_PROVIDERS = ['llm', 'tavily', 'sheets'] as const;
 
 /**
  * The metrics a worker exposes, under the `brandq_` prefix: the original system's set
@@ -34,6 +37,15 @@ export class BrandqMetrics {
 
   constructor(sources: MetricSources = {}) {
     const registers = [this.registry];
+    // Both limiter gauges collect in parallel within one scrape: they share one read of Redis.
+    let limiterRead: ReturnType<NonNullable<MetricSources['limiter']>> | undefined;
+    const limiterSnapshot = async () => {
+      if (!sources.limiter) return undefined;
+      limiterRead ??= sources.limiter().finally(() => {
+        limiterRead = undefined;
+      });
+      return limiterRead.catch(() => undefined);
+    };
     collectDefaultMetrics({ register: this.registry, prefix: 'brandq_' });
     this.jobsCompleted = new Counter({ name: 'brandq_jobs_completed_total', help: 'Brand jobs completed (fresh: calls made; existing: result already stored)', labelNames: ['outcome'], registers });
     this.jobsFailed = new Counter({ name: 'brandq_jobs_failed_total', help: 'Brand jobs failed for good, by failure class', labelNames: ['reason'], registers });
@@ -47,6 +59,10 @@ export class BrandqMetrics {
     this.limiterDeferrals = new Counter({ name: 'brandq_limiter_deferrals_total', help: 'Limiter waits by provider and reason (requests, tokens, concurrency, stagger, cooldown)', labelNames: ['provider', 'reason'], registers });
     this.cacheHits = new Counter({ name: 'brandq_cache_hits_total', help: 'Provider answers served from the cache (no call, no cost)', labelNames: ['provider'], registers });
     this.retries = new Counter({ name: 'brandq_retries_total', help: 'Attempts that will be retried, by provider and failure class', labelNames: ['provider', 'kind'], registers });
+    for (const provider of METRIC_PROVIDERS) {
+      for (const counter of [this.rateLimitEvents, this.staggerDelays, this.tpmDeferrals, this.cacheHits]) counter.inc({ provider }, 0);
+    }
+    for (const outcome of ['fresh', 'existing']) this.jobsCompleted.inc({ outcome }, 0);
 
     new Gauge({
       name: 'brandq_active_concurrency',
@@ -54,7 +70,7 @@ export class BrandqMetrics {
       labelNames: ['provider'],
       registers,
       async collect() {
-        const stats = await sources.limiter?.().catch(() => undefined);
+        const stats = await limiterSnapshot();
         for (const [provider, s] of Object.entries(stats ?? {})) this.set({ provider }, s.activeConcurrency);
       },
     });
@@ -64,7 +80,7 @@ export class BrandqMetrics {
       labelNames: ['provider'],
       registers,
       async collect() {
-        const stats = await sources.limiter?.().catch(() => undefined);
+        const stats = await limiterSnapshot();
         for (const [provider, s] of Object.entries(stats ?? {})) this.set({ provider }, s.nextSlotEpochSeconds);
       },
     });

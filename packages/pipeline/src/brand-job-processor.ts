@@ -107,19 +107,24 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
         throw new DelayedError();
       }
       case 'quota_exhausted': {
-        await runs.setStatus(data.runId, 'paused', error.message);
-        logger.error({ runId: data.runId, provider: error.provider }, `run paused: ${error.message}`);
+        // Credits are gone for the whole fleet: pause the run once, keep every brand queued.
+        const reason = `${error.message} (pnpm enqueue --resume --run ${data.runId})`;
+        if (await pauseRunOnce(data.runId, reason)) logger.error({ runId: data.runId, provider: error.provider }, `run ${data.runId} paused: ${reason}`);
         await remember(job, record);
-        await holdJob(job, token, options.pausedRecheckMs);
-        throw new DelayedError();
+        return holdJob(job, token, options.pausedRecheckMs);
       }
       case 'unauthorized': {
-        // One refused key stops the whole run here, instead of failing every brand one by one.
-        await runs.setStatus(data.runId, 'paused', error.message);
-        logger.error({ runId: data.runId, provider: error.provider }, `run paused: ${error.message}`);
-        await remember(job, record);
-        await holdJob(job, token, options.pausedRecheckMs);
-        throw new DelayedError();
+        // A refused key fails every brand the same way: the first brand fails with the reason
+        // and the run pauses, so the rest stay queued instead of failing one by one.
+        const reason = unauthorizedReason(error, data.runId);
+        if (!(await pauseRunOnce(data.runId, reason))) {
+          // Another brand already stopped the run (this call was in flight): wait with the rest.
+          await remember(job, record);
+          return holdJob(job, token, options.pausedRecheckMs);
+        }
+        logger.error({ runId: data.runId, provider: error.provider, brand: data.name }, `run ${data.runId} paused: ${reason}`);
+        await fail(job, error, reason);
+        throw new FinalFailure(error.kind, reason);
       }
       case 'transient':
       case 'limiter_unavailable': {
@@ -133,6 +138,17 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
         throw new FinalFailure(error.kind, error.message);
       }
     }
+  }
+
+  /**
+   * Pauses a running run with `reason`; false when the run was already held (paused, out of
+   * budget) or finished, so only the first brand to see the failure reports it.
+   */
+  async function pauseRunOnce(runId: string, reason: string): Promise<boolean> {
+    const run = await runs.getRun(runId);
+    if (run && run.status !== 'running') return false;
+    await runs.setStatus(runId, 'paused', reason);
+    return true;
   }
 
   async function remember(job: Job<StoredJobData>, record: AttemptRecord): Promise<void> {
@@ -167,6 +183,18 @@ async function delay(job: Job, token: string | undefined, waitMs: number): Promi
 async function holdJob(job: Job, token: string | undefined, recheckMs: number): Promise<never> {
   await delay(job, token, recheckMs);
   throw new DelayedError();
+}
+
+/** Where each provider's credential comes from, so the message says what to fix. */
+const CREDENTIAL: Record<string, string> = {
+  llm: 'OPENAI_API_KEY',
+  tavily: 'TAVILY_API_KEY',
+  sheets: 'GOOGLE_APPLICATION_CREDENTIALS or GOOGLE_SHEETS_ACCESS_TOKEN',
+};
+
+function unauthorizedReason(error: BrandqError, runId: string): string {
+  const credential = CREDENTIAL[error.provider ?? ''] ?? 'the API key';
+  return `${error.message} -- check ${credential} on the workers, restart them, then: pnpm enqueue --retry-failed --run ${runId}`;
 }
 
 /** BullMQ backoff for ordinary retries: the provider's wait when it gave one, else exponential with jitter. */
