@@ -4,6 +4,7 @@ import { resultCells, resultRange } from '@brandq/pipeline';
 import { createRedis, sheetFlusherKeys } from '@brandq/redis';
 import { RunStore, type BrandResult } from '@brandq/runs';
 import { spawnTs, useTestRedis, waitForExit, type SpawnedProcess } from '@brandq/testing';
+import { workerEnv } from './test-support.js';
 
 /**
  * The issue's proof, with real processes: a 500-brand sheet run on 4 workers, the
@@ -40,29 +41,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
 
 describe('batched sheet writes across a fleet', () => {
   it('writes every row of a 500-brand run with few requests, surviving kill -9 of the flusher', async () => {
-    const env = {
-      ...fakes.env,
-      REDIS_URL: redis.url,
-      LOG_FORMAT: 'json',
-      LOG_LEVEL: 'warn',
-      JOB_LOCK_SECONDS: '3',
-      // The fake OpenAI's own limits (10k RPM, 10M TPM): the limiter books the gap between a
-      // configured limit and the one the provider's headers report, which would stall the run.
-      OPENAI_RPM_LIMIT: '10000',
-      OPENAI_RPM_BURST: '1000',
-      OPENAI_TPM_LIMIT: '10000000',
-      OPENAI_MAX_CONCURRENCY: '64',
-      TAVILY_RPM_LIMIT: '100000',
-      TAVILY_RPM_BURST: '1000',
-      TAVILY_MAX_CONCURRENCY: '64',
-      SHEETS_RPM_LIMIT: '6000',
-      SHEETS_RPM_BURST: '100',
-      SHEETS_FLUSH_ROWS: '50',
-      SHEETS_FLUSH_SECONDS: '1',
-      // No result cache: a killed worker's cache fill locks would hold its brands for minutes
-      // (fillLockMs), which is not what this test is about.
-      CACHE_TTL_HOURS: '0',
-    };
+    // The cache is on: fill locks of a killed worker are renewed only while it lives.
+    const env = workerEnv(fakes, redis.url, { SHEETS_FLUSH_ROWS: '50', SHEETS_FLUSH_SECONDS: '1' });
     const producer = spawnTs('apps/producer/src/enqueue.ts', ['--sheet', 'sheet-1', '--range', 'Brands!A2:A', '--run', RUN, '--no-follow'], env);
     expect(await waitForExit(producer, 60_000), producer.output()).toBe(0);
 
