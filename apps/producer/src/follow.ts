@@ -34,7 +34,8 @@ export function renderProgress(run: RunMeta, ledger: LedgerSnapshot, nowMs: numb
   );
 }
 
-function statusLine(run: RunMeta, ledger: LedgerSnapshot): string | undefined {
+/** The line that says why a run is not running, with the figures. */
+export function statusLine(run: RunMeta, ledger: LedgerSnapshot): string | undefined {
   if (run.status === 'budget_exhausted') {
     return `[BUDGET] Budget limit reached: ${money(ledger.spentMicros + ledger.reservedMicros)} / ${money(ledger.budgetMicros)}`;
   }

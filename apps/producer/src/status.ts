@@ -3,7 +3,7 @@ import { loadConfig } from '@brandq/config';
 import { CostLedger, formatCostSummary, llmLabelFor } from '@brandq/ledger';
 import { RunStore } from '@brandq/runs';
 import { connectRedis } from './connect.js';
-import { followRun, renderProgress } from './follow.js';
+import { followRun, renderProgress, statusLine } from './follow.js';
 import { UsageError, runCli } from './run-cli.js';
 
 const USAGE = `usage: pnpm status [--run <id>] [--follow]   (no --run: the latest runs)`;
@@ -42,6 +42,7 @@ runCli(USAGE, async () => {
         `  created: ${new Date(run.createdAt).toISOString()}${run.finishedAt ? `, finished: ${new Date(run.finishedAt).toISOString()}` : ''}`,
         `  brands: ${run.total}, success: ${run.succeeded}, failed: ${run.failed}, skipped rows: ${run.skipped}`,
         renderProgress(run, snapshot, Date.now()),
+        ...[statusLine(run, snapshot)].filter((l): l is string => l !== undefined),
         formatCostSummary(snapshot, llmLabelFor(config.OPENAI_BASE_URL)),
         '',
       ].join('\n'),

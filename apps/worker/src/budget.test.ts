@@ -7,7 +7,7 @@ import { CostLedger } from '@brandq/ledger';
 import { createBrandQueue } from '@brandq/queue';
 import { createRedis } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
-import { useTestRedis, type SpawnedProcess } from '@brandq/testing';
+import { spawnTs, useTestRedis, waitForExit, type SpawnedProcess } from '@brandq/testing';
 import { enqueue, startWorkers, stopWorkers, waitForRun, workerEnv, writeBrandsCsv } from './test-support.js';
 
 const redis = useTestRedis();
@@ -49,6 +49,9 @@ describe('a budget across a fleet of workers', () => {
     const atLimit = await ledger.snapshot('budget-run');
     expect(atLimit.spentMicros).toBeLessThanOrEqual(atLimit.budgetMicros);
     expect(atLimit.spentMicros).toBeGreaterThan(atLimit.budgetMicros * 0.9);
+    const status = spawnTs('apps/producer/src/status.ts', ['--run', 'budget-run'], env);
+    expect(await waitForExit(status, 30_000)).toBe(0);
+    expect(status.output()).toMatch(/\[BUDGET\] Budget limit reached: \$0\.\d\d \/ \$0\.20/);
     const paused = await runs.getRun('budget-run');
     expect(paused?.failed).toBe(0);
     const queued = await queue.getJobCounts('delayed', 'waiting');
