@@ -1,5 +1,5 @@
 import { RateLimitedError, isBrandqError, type Provider } from '@brandq/errors';
-import type { CostLedger, ModelPrice, PaidProvider, Reservation } from '@brandq/ledger';
+import type { CallUsage, CostLedger, ModelPrice, PaidProvider, Reservation } from '@brandq/ledger';
 import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
 import { BRAND_FACTS_SCHEMA_VERSION, LlmBadAnswer, buildBrandPrompt, countPromptTokens, type BrandFactsAnswer, type LlmAnswer, type LlmClient } from '@brandq/llm';
 import type { Logger } from '@brandq/logger';
@@ -7,7 +7,7 @@ import type { BrandJobData } from '@brandq/queue';
 import type { BrandResult, RunStore } from '@brandq/runs';
 import type { CellWrite } from '@brandq/sheets';
 import { creditsForDepth, searchQueryFor, type SearchOutcome, type TavilySearchClient } from '@brandq/tavily';
-import type { GatePermit, ProviderGate } from './provider-gate.js';
+import type { ProviderGate } from './provider-gate.js';
 import { resultCells, resultRange } from './result-row.js';
 import { cacheKeyOf, type ResultCache } from '@brandq/cache';
 import { silentObserver, type PipelineObserver } from './pipeline-observer.js';
@@ -36,6 +36,13 @@ export function searchCacheKey(query: string, depth: string, maxResults: number)
 /** Cache key of an extraction: model, output cap, schema version and the exact prompt. */
 export function llmCacheKey(model: string, maxOutputTokens: number, messages: unknown): string {
   return cacheKeyOf({ model, maxOutputTokens, schema: BRAND_FACTS_SCHEMA_VERSION, messages });
+}
+
+/** What a paid call returns: its value, the tokens it really used, and what it cost. */
+interface PaidCallResult<T> {
+  value: T;
+  usedTokens?: number;
+  usage: CallUsage;
 }
 
 export interface SheetWriteSink {
@@ -179,13 +186,14 @@ export class BrandPipeline {
 
   /**
    * The order matters: the limiter first (it may wait), then the budget (never waits), then
-   * the call. A refused budget gives the limiter permit back; a failed call gives the money back.
+   * the call. A refused budget gives the limiter permit back; a failed call gives the money
+   * back; a 429 holds the provider for the whole fleet.
    */
   private async paidCall<T>(
     provider: PaidProvider & Provider,
     runId: string,
     opts: { tokens?: number; worstCaseMicros: number; signal?: AbortSignal | undefined },
-    call: () => Promise<{ value: T; usedTokens?: number; usage: { costMicros: number; inputTokens?: number; outputTokens?: number; credits?: number } }>,
+    call: () => Promise<PaidCallResult<T>>,
   ): Promise<T> {
     const { gate, ledger } = this.deps;
     const permit = await gate.acquire(provider, { ...(opts.tokens === undefined ? {} : { tokens: opts.tokens }), ...(opts.signal ? { signal: opts.signal } : {}) });
@@ -196,39 +204,27 @@ export class BrandPipeline {
       await permit.release();
       throw error;
     }
-    let outcome: Awaited<ReturnType<typeof call>>;
-    try {
-      outcome = await this.settleAfter(permit, provider, async () => {
-        const done = await call();
-        return { usedTokens: done.usedTokens ?? 0, done };
-      }).then((r) => r.done);
-    } catch (error) {
-      await ledger.release(reservation);
-      throw error;
-    }
-    await ledger.settle(reservation, outcome.usage);
-    this.observer.booked(runId, provider, outcome.usage);
-    return outcome.value;
-  }
-
-  /** Runs a call under a permit: settle on any answer, count a 429 fleet-wide. */
-  private async settleAfter<R extends { usedTokens: number }>(permit: GatePermit, provider: Provider, call: () => Promise<R>): Promise<R> {
     const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    let outcome: PaidCallResult<T>;
     try {
-      const result = await call();
-      this.observer.providerCall(provider, (performance.now() - started) / 1000, 'ok');
-      await permit.settle({ usedTokens: result.usedTokens });
-      return result;
+      outcome = await call();
     } catch (error) {
-      this.observer.providerCall(provider, (performance.now() - started) / 1000, isBrandqError(error) ? error.kind : 'error');
+      this.observer.providerCall(provider, seconds(), isBrandqError(error) ? error.kind : 'error');
       // The request reached the provider (or may have): it counts against the request rate,
-      // but a rejected request consumed no tokens.
+      // but a rejected request consumed no tokens and is not billed.
       await permit.settle({ usedTokens: 0 });
+      await ledger.release(reservation);
       if (error instanceof RateLimitedError) {
         this.observer.rateLimited(provider);
-        await this.deps.gate.cooldown(provider, error.retryAfterMs ?? 1000);
+        await gate.cooldown(provider, error.retryAfterMs ?? 1000);
       }
       throw error;
     }
+    this.observer.providerCall(provider, seconds(), 'ok');
+    await permit.settle({ usedTokens: outcome.usedTokens ?? 0 });
+    await ledger.settle(reservation, outcome.usage);
+    this.observer.booked(runId, provider, outcome.usage);
+    return outcome.value;
   }
 }
