@@ -55,6 +55,28 @@ describe('the producer CLI on bad input', () => {
   });
 });
 
+describe('the preflight guard', () => {
+  it('prints the estimate on --dry-run and refuses a run the budget cannot cover unless --allow-partial', async () => {
+    const csv = join(dir, 'preflight.csv');
+    await writeFile(csv, `brand\n${Array.from({ length: 20 }, (_, i) => `Preflight Brand ${i}`).join('\n')}\n`);
+    const dry = await run('apps/producer/src/enqueue.ts', ['--csv', csv, '--budget', '0.05', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.output).toMatch(/\[PREFLIGHT\][\s\S]*Brands: 20 \(cached: 0 searches, 0 answers\)[\s\S]*Cost: ~\$0\.\d\d \(budget \$0\.05\)[\s\S]*binding limit: /);
+    expect(dry.output).toContain('(dry run: nothing enqueued)');
+
+    const refused = await run('apps/producer/src/enqueue.ts', ['--csv', csv, '--budget', '0.05', '--run', 'too-poor', '--no-follow']);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toMatch(/^error: the estimated cost \$0\.\d\d is above the budget \$0\.05/);
+    const client = createRedis(redis.url);
+    expect(await new RunStore(client).getRun('too-poor')).toBeUndefined();
+
+    const partial = await run('apps/producer/src/enqueue.ts', ['--csv', csv, '--budget', '0.05', '--run', 'partial', '--allow-partial', '--no-follow']);
+    expect(partial.code).toBe(0);
+    expect((await new RunStore(client).getRun('partial'))?.total).toBe(20);
+    client.disconnect();
+  });
+});
+
 describe('runs from a sheet and the run commands', () => {
   it('reads a sheet with values.get, validates its rows and writes a checkpoint in the original shape', async () => {
     sheets.setSheet('sheet-cli', 'Brands', [['brand'], ['Acme'], [''], ['acme '], ['Globex']]);

@@ -4,12 +4,8 @@ import { CostLedger, microsToUsd, usdToMicros } from '@brandq/ledger';
 import { createBrandQueue } from '@brandq/queue';
 import { RunStore, newRunId } from '@brandq/runs';
 import { connectRedis } from './connect.js';
-import { enqueueRun, jobDataFor } from './enqueue-run.js';
-import { createLimiter, limitsFromConfig } from '@brandq/limiter';
-import { estimateRun, formatEstimate } from '@brandq/preflight';
-import { loadSource, sourceKeyFor } from './load-source.js';
-import { requeueRun } from './resume-run.js';
-import { skipAlreadyProcessed } from './skip-processed.js';
+import { formatEstimate } from '@brandq/preflight';
+import { enqueueRun, loadSource, preflightRun, requeueRun, skipAlreadyProcessed, sourceKeyFor } from '@brandq/enqueue';
 import { followRun } from './follow.js';
 import { UsageError, runCli } from './run-cli.js';
 
@@ -111,20 +107,13 @@ runCli(USAGE, async () => {
       if (!args.force) await skipAlreadyProcessed(runs, loaded);
       for (const skip of loaded.skipped) process.stderr.write(`skipped: ${skip.message}\n`);
       const budgetMicros = usdToMicros(budget ?? config.BUDGET_USD);
-      const estimate = await estimateRun(
-        { redis, config, limiter: createLimiter({ redis, providers: limitsFromConfig(config) }), liveWorkers: (await queue.getWorkers()).length },
-        loaded.brands.map((b) => ({ name: b.name, hints: jobDataFor('preflight', loaded, b).hints })),
-        { noCache: args['no-cache'] === true },
+      const estimate = await preflightRun(
+        { redis, config, queue },
+        { loaded, budgetMicros, noCache: args['no-cache'] === true, allowPartial: args['dry-run'] === true || args['allow-partial'] === true, refuseDuringCooldown: false },
       );
       if (args['dry-run']) {
         process.stdout.write(`${formatEstimate(estimate, budgetMicros)}\n(dry run: nothing enqueued)\n`);
         return 0;
-      }
-      if (budgetMicros > 0 && estimate.estimatedCostMicros > budgetMicros && !args['allow-partial']) {
-        throw new UsageError(
-          `the estimated cost $${microsToUsd(estimate.estimatedCostMicros).toFixed(2)} is above the budget $${microsToUsd(budgetMicros).toFixed(2)}: ` +
-            'raise --budget, use --limit, or pass --allow-partial to process what the budget covers',
-        );
       }
       runId = args.run ?? newRunId();
       const { enqueued } = await enqueueRun(

@@ -1,0 +1,50 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '@brandq/config';
+import { BudgetExhaustedError, RateLimitedError } from '@brandq/errors';
+import { microsToUsd } from '@brandq/ledger';
+import { createLimiter, limitsFromConfig } from '@brandq/limiter';
+import { estimateRun, type RunEstimate } from '@brandq/preflight';
+import type { BrandQueue } from '@brandq/queue';
+import { jobDataFor } from './enqueue-run.js';
+import type { LoadedSource } from './load-source.js';
+
+export interface PreflightRequest {
+  loaded: LoadedSource;
+  budgetMicros: number;
+  noCache: boolean;
+  /** Enqueue even when the estimate is above the budget (the budget still holds). */
+  allowPartial: boolean;
+  /** Refuse while a provider is in a fleet-wide cooldown (the HTTP endpoint does). */
+  refuseDuringCooldown: boolean;
+}
+
+/**
+ * The guard in front of a new run: estimate it, then refuse a run that would immediately
+ * hit a provider's cooldown (`BATCH_RATE_LIMITED`) or that the budget cannot cover
+ * (`BUDGET_TOO_LOW`), each as a classified error carrying the figures.
+ */
+export async function preflightRun(deps: { redis: Redis; config: Config; queue: BrandQueue }, request: PreflightRequest): Promise<RunEstimate> {
+  const { redis, config, queue } = deps;
+  const { loaded } = request;
+  const estimate = await estimateRun(
+    { redis, config, limiter: createLimiter({ redis, providers: limitsFromConfig(config) }), liveWorkers: (await queue.getWorkers()).length },
+    loaded.brands.map((b) => ({ name: b.name, hints: jobDataFor('preflight', loaded, b).hints })),
+    { noCache: request.noCache },
+  );
+  const cooldownEnds = Object.values(estimate.cooldowns);
+  if (request.refuseDuringCooldown && cooldownEnds.length > 0) {
+    const retryAfterMs = Math.max(...cooldownEnds) - Date.now();
+    throw new RateLimitedError(`a provider is in a fleet-wide cooldown after a 429: try again in ${Math.ceil(retryAfterMs / 1000)} s`, {
+      retryAfterMs,
+      details: { code: 'BATCH_RATE_LIMITED', cooldowns: estimate.cooldowns },
+    });
+  }
+  if (request.budgetMicros > 0 && estimate.estimatedCostMicros > request.budgetMicros && !request.allowPartial) {
+    throw new BudgetExhaustedError(
+      `the estimated cost $${microsToUsd(estimate.estimatedCostMicros).toFixed(2)} is above the budget $${microsToUsd(request.budgetMicros).toFixed(2)}: ` +
+        'raise the budget, limit the brands, or allow a partial run',
+      { details: { code: 'BUDGET_TOO_LOW', estimate } },
+    );
+  }
+  return estimate;
+}
