@@ -24,6 +24,8 @@ export function basicAuth(user: string, password: string) {
   };
 }
 
+/** True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost). */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
 }

@@ -5,6 +5,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { BrandQueue } from '@brandq/queue';
 import { basicAuth } from './basic-auth.js';
+import { redactSecrets } from './redact.js';
 import { RUNS_PAGE } from './runs-page.js';
 import { runsOverview } from './runs-overview.js';
 
@@ -19,16 +20,10 @@ export interface BoardOptions {
   metrics: () => Promise<{ contentType: string; body: string }>;
 }
 
-const SECRET_KEY = /key|token|secret|password|authorization/i;
+/** Job data as shown in Bull Board: secret-looking fields and text are masked. */
+export const redactJobData = redactSecrets;
 
-/** Job data as shown in Bull Board: anything named like a secret is masked. */
-export function redactJobData(data: unknown): unknown {
-  if (Array.isArray(data)) return data.map(redactJobData);
-  if (data && typeof data === 'object') {
-    return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, SECRET_KEY.test(k) ? '[REDACTED]' : redactJobData(v)]));
-  }
-  return data;
-}
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 export function createBoardApp(options: BoardOptions): Express {
   const app = express();
@@ -38,8 +33,24 @@ export function createBoardApp(options: BoardOptions): Express {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath('/admin/queues');
   const adapter = new BullMQAdapter(options.queue, { readOnlyMode: options.readOnly, displayName: 'brands' });
-  adapter.setFormatter('data', redactJobData);
+  adapter.setFormatter('data', redactSecrets);
+  adapter.setFormatter('returnValue', redactSecrets);
   createBullBoard({ queues: [adapter], serverAdapter });
+  if (options.readOnly) {
+    // Bull Board answers 405 on a read-only queue's own write routes, but "pause all" and
+    // "resume all" just skip it: refuse every write here, whatever the Bull Board version.
+    app.use('/admin/queues/api', (req, res, next) => {
+      if (WRITE_METHODS.has(req.method)) res.status(405).json({ error: 'the board is read-only (BOARD_READ_ONLY=true)' });
+      else next();
+    });
+  }
+  // Everything Bull Board's API answers (job data, failure reasons, stack traces, logs,
+  // options) goes out through the redactor: credentials never reach the browser.
+  app.use('/admin/queues/api', (_req, res, next) => {
+    const json = res.json.bind(res);
+    res.json = (body: unknown) => json(redactSecrets(body));
+    next();
+  });
   app.use('/admin/queues', serverAdapter.getRouter());
 
   app.get('/', (_req, res) => res.redirect('/runs'));
