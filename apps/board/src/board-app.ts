@@ -8,6 +8,7 @@ import { basicAuth } from './basic-auth.js';
 import { redactSecrets } from './redact.js';
 import { RUNS_PAGE } from './runs-page.js';
 import { runsOverview } from './runs-overview.js';
+import type { CreateRunAnswer } from './create-run.js';
 
 export interface BoardOptions {
   redis: Redis;
@@ -18,6 +19,8 @@ export interface BoardOptions {
   limiterStats: () => Promise<Record<string, unknown>>;
   /** Prometheus text for the aggregate view. */
   metrics: () => Promise<{ contentType: string; body: string }>;
+  /** `POST /api/runs`: creates a run behind the preflight guard; absent = not offered. */
+  createRun?: (body: unknown) => Promise<CreateRunAnswer>;
 }
 
 /** Job data as shown in Bull Board: secret-looking fields and text are masked. */
@@ -65,6 +68,19 @@ export function createBoardApp(options: BoardOptions): Express {
   app.get('/api/limits', async (_req, res, next) => {
     try {
       res.json(await options.limiterStats());
+    } catch (err) {
+      next(err);
+    }
+  });
+  app.post('/api/runs', express.json({ limit: '64kb' }), async (req, res, next) => {
+    if (options.readOnly || !options.createRun) {
+      res.status(405).json({ error: 'creating runs is disabled on a read-only board' });
+      return;
+    }
+    try {
+      const answer = await options.createRun(req.body);
+      for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
+      res.status(answer.status).json(answer.body);
     } catch (err) {
       next(err);
     }

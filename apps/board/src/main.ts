@@ -4,6 +4,7 @@ import { createLogger } from '@brandq/logger';
 import { createBrandQueue } from '@brandq/queue';
 import { createRedis, pings, redactUrl } from '@brandq/redis';
 import { createBoardApp } from './board-app.js';
+import { createRun } from './create-run.js';
 import { isLoopback } from './basic-auth.js';
 import { createBoardMetrics } from './board-metrics.js';
 import { createLimiterStats } from './limiter-stats.js';
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     credentials,
     limiterStats,
     metrics: createBoardMetrics(redis, queue, limiterStats),
+    createRun: (body) => createRun({ redis, queue, config }, body),
   });
   const server = app.listen(config.BOARD_PORT, config.BOARD_HOST, () => {
     const address = server.address();
