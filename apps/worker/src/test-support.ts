@@ -77,3 +77,12 @@ export async function producerCli(name: string, args: string[], env: Record<stri
   if (code !== 0) throw new Error(`${name} ${args.join(' ')} exited ${code}:\n${proc.output()}`);
   return proc.output();
 }
+
+/**
+ * Waits until `n` worker processes are connected to the brand queue: past their start-up
+ * (module loading is the heaviest CPU load they make), so a test's clock starts on a fleet
+ * that is ready rather than on processes still competing for the CPU to boot.
+ */
+export async function waitForWorkersReady(queue: { getWorkersCount(): Promise<number> }, n: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(`${n} workers connected`, async () => (await queue.getWorkersCount()) >= n, timeoutMs, 200);
+}

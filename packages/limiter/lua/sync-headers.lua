@@ -4,7 +4,7 @@
   ignored, so the configured limits stay the ceiling.
 
   KEYS[1] bucket hash   KEYS[2] window zset   KEYS[3] window-tokens hash
-  KEYS[4] window-sum string   KEYS[5] stats hash
+  KEYS[4] window-sum string   KEYS[5] stats hash   KEYS[6] requests zset (the request log)
   ARGV[1] id for a synthetic window entry   ARGV[2] requests/window   ARGV[3] burst
   ARGV[4] window ms   ARGV[5] provider token limit per window, raw (0 = no token rule)
   ARGV[6] remaining requests (-1 unknown)   ARGV[7] reset of requests in ms (-1 unknown)
@@ -13,7 +13,7 @@
 
   Returns {bucketLevel (floored, -1 if untouched), holdUntilMs, syntheticTokens}.
 ]]
-local bucketKey, windowKey, windowTokensKey, windowSumKey, statsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local bucketKey, windowKey, windowTokensKey, windowSumKey, statsKey, requestsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local syncId = ARGV[1]
 local rpm = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
@@ -30,7 +30,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local levelOut, holdUntil, synthetic = -1, 0, 0
 
-if remainingRequests >= 0 then
+-- Like with like, as for tokens below: the request log counts every request we admitted
+-- in the window (a little longer than the provider does), so a provider reporting no
+-- more than the room our log leaves tells us nothing new. Running at the limit, every
+-- answer says "0 remaining, reset in ~a window"; holding until that reset would idle the
+-- fleet for most of each window while the log already spaces the next launch exactly.
+-- Only when the provider counts requests we do not (other clients on the key, lost
+-- state, a lower real limit) do its numbers correct the bucket and hold it.
+local ourRoom = math.max(1, math.floor(rpm)) - redis.call('ZCOUNT', requestsKey, '(' .. now, '+inf')
+if remainingRequests >= 0 and remainingRequests < ourRoom then
   local rate = rpm / windowMs
   local b = redis.call('HMGET', bucketKey, 'level', 'ts', 'holdUntil')
   local level = tonumber(b[1]) or burst

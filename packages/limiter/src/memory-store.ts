@@ -232,7 +232,9 @@ export class MemoryLimiterStore implements LimiterStore {
     const s = this.state(provider);
     const now = this.now();
     const remaining = snapshot.remainingRequests;
-    if (remaining !== undefined) {
+    // Same comparison as sync-headers.lua: only a provider counting more than our request log does corrects us.
+    const ourRoom = Math.max(1, Math.floor(limits.rpm)) - [...s.requests.values()].filter((expiry) => expiry > now).length;
+    if (remaining !== undefined && remaining < ourRoom) {
       let level = this.level(s, limits, now);
       if (remaining < level) {
         level = remaining;

@@ -15,7 +15,7 @@ const SCRIPTS = [
   { name: 'brandqLimiterRelease', file: lua('release'), numberOfKeys: 7 },
   { name: 'brandqLimiterRenew', file: lua('renew'), numberOfKeys: 1 },
   { name: 'brandqLimiterCooldown', file: lua('cooldown'), numberOfKeys: 2 },
-  { name: 'brandqLimiterSyncHeaders', file: lua('sync-headers'), numberOfKeys: 5 },
+  { name: 'brandqLimiterSyncHeaders', file: lua('sync-headers'), numberOfKeys: 6 },
   { name: 'brandqLimiterStats', file: lua('stats'), numberOfKeys: 8 },
 ] as const;
 
@@ -142,7 +142,7 @@ export class RedisLimiterStore implements LimiterStore {
     const n = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? -1 : Math.max(0, v));
     await this.call('syncFromHeaders', () =>
       this.redis.brandqLimiterSyncHeaders(
-        k.bucket, k.window, k.windowTokens, k.windowSum, k.stats,
+        k.bucket, k.window, k.windowTokens, k.windowSum, k.stats, k.requests,
         `sync:${randomUUID()}`,
         limits.rpm,
         limits.burst,

@@ -200,6 +200,19 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
       expect(w.waitMs).toBeLessThanOrEqual(500);
     });
 
+    it('header sync: a provider at its limit that counts no more than our request log causes no hold (no stall at the limit)', async () => {
+      // Running at the limit, every answer reports 0 remaining and a reset about a window away.
+      const { store, p, limits, acquire } = setup({ rpm: 2, burst: 2, windowMs: 400 });
+      expect((await acquire()).decision.kind).toBe('admitted');
+      expect((await acquire()).decision.kind).toBe('admitted');
+      await store.syncHeaders(p, limits, { remainingRequests: 0, resetRequestsMs: 60_000 });
+      expect((await store.stats(p)).holdUntilMs).toBe(0);
+      // The log spaces the next launch to when the oldest entry leaves the window, not the reset.
+      const w = waitOf((await acquire()).decision);
+      expect(w.reason).toBe('requests');
+      expect(w.waitMs).toBeLessThanOrEqual(400);
+    });
+
     it('header sync: fewer remaining tokens than we count adds a synthetic entry until the reset', async () => {
       const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, tpm: 1000, windowMs: 60_000 });
       await store.syncHeaders(p, limits, { remainingTokens: 5000, resetTokensMs: 1000 });

@@ -146,7 +146,7 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
    */
   async function pauseRunOnce(runId: string, reason: string): Promise<boolean> {
     const run = await runs.getRun(runId);
-    if (run && run.status !== 'running') return false;
+    if (!run || run.status !== 'running') return false;
     await runs.setStatus(runId, 'paused', reason);
     return true;
   }
@@ -197,10 +197,13 @@ function unauthorizedReason(error: BrandqError, runId: string): string {
   return `${error.message} -- check ${credential} on the workers, restart them, then: pnpm enqueue --retry-failed --run ${runId}`;
 }
 
-/** BullMQ backoff for ordinary retries: the provider's wait when it gave one, else exponential with jitter. */
+/**
+ * BullMQ backoff for ordinary retries (transient failures): exponential with jitter. A
+ * provider's wait is not read here: rate limits never reach BullMQ's retries (the processor
+ * delays those jobs itself), and the wait a transient error may carry can be a rate-limit
+ * window's reset (OpenAI sends x-ratelimit-reset-* on every answer, 500s included), which
+ * turned one 500 into a minute's wait.
+ */
 export function brandBackoffStrategy(baseMs: number) {
-  return (attemptsMade: number, _type: string | undefined, err: Error | undefined): number => {
-    const asked = isBrandqError(err) ? err.retryAfterMs : undefined;
-    return Math.max(asked ?? 0, exponentialBackoffMs(attemptsMade, baseMs));
-  };
+  return (attemptsMade: number, _type?: string, _err?: Error): number => exponentialBackoffMs(attemptsMade, baseMs);
 }

@@ -134,7 +134,7 @@ export class BrandPipeline {
     } catch (error) {
       if (!(error instanceof LlmBadAnswer)) throw error;
       this.deps.logger.warn({ brand: brand.name, reason: error.error.message }, 'LLM answer rejected, asking once more');
-      const repaired = await this.llmCall(brand, buildBrandPrompt(brand.name, brand.hints, search.hits, error.error.message), signal);
+      const repaired = await this.llmCall(brand, repairPrompt(brand, search, error.error.message), signal);
       if (repaired instanceof LlmBadAnswer) throw repaired.error;
       return repaired.facts;
     }
@@ -210,14 +210,17 @@ export class BrandPipeline {
     try {
       outcome = await call();
     } catch (error) {
-      this.observer.providerCall(provider, seconds(), isBrandqError(error) ? error.kind : 'error');
-      // The request reached the provider (or may have): it counts against the request rate,
-      // but a rejected request consumed no tokens and is not billed.
-      await permit.settle({ usedTokens: 0 });
-      await ledger.release(reservation);
-      if (error instanceof RateLimitedError) {
-        this.observer.rateLimited(provider);
-        await gate.cooldown(provider, error.retryAfterMs ?? 1000);
+      try {
+        // A 429 holds the fleet first of all: until the cooldown is in Redis, other workers
+        // are still admitted and their requests land inside the wait the provider announced.
+        if (error instanceof RateLimitedError) await gate.cooldown(provider, error.retryAfterMs ?? 1000);
+      } finally {
+        this.observer.providerCall(provider, seconds(), isBrandqError(error) ? error.kind : 'error');
+        if (error instanceof RateLimitedError) this.observer.rateLimited(provider);
+        // The request reached the provider (or may have): it counts against the request rate,
+        // but a rejected request consumed no tokens and is not billed.
+        await permit.settle({ usedTokens: 0 });
+        await ledger.release(reservation);
       }
       throw error;
     }
@@ -227,4 +230,19 @@ export class BrandPipeline {
     this.observer.booked(runId, provider, outcome.usage);
     return outcome.value;
   }
+}
+
+/**
+ * The repair request: the rejection note joins the brand's own user message, because the
+ * prompt contract (the `Brand:` and `URL:` lines) is read from the last user message; as a
+ * separate message it left the repair call without its brand and sources.
+ */
+function repairPrompt(brand: BrandJobData, search: SearchOutcome, note: string): ReturnType<typeof buildBrandPrompt> {
+  const messages = buildBrandPrompt(brand.name, brand.hints, search.hits, note);
+  const repair = messages.pop();
+  const user = messages.pop();
+  if (user?.role !== 'user' || repair?.role !== 'user' || typeof user.content !== 'string' || typeof repair.content !== 'string') {
+    return buildBrandPrompt(brand.name, brand.hints, search.hits, note);
+  }
+  return [...messages, { role: 'user', content: `${user.content}\n\n${repair.content}` }];
 }
