@@ -13,4 +13,4 @@ export {
   isBrandqError,
 } from './provider-error.js';
 export type { Provider, FailureKind, BrandqErrorOptions } from './provider-error.js';
-export { parseRetryAfter, parseDuration } from './retry-after.js';
+export { parseRetryAfter, explicitRetryAfter, parseDuration } from './retry-after.js';

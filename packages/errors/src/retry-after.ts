@@ -34,6 +34,15 @@ export function parseRetryAfter(
   message?: string,
   nowMs: number = Date.now(),
 ): number | undefined {
+  return explicitRetryAfter(headers, nowMs) ?? impliedRetryAfter(headers, message, nowMs);
+}
+
+/**
+ * Only what the provider said explicitly about this answer: `retry-after-ms` or
+ * `retry-after`. The right reading for a 5xx, where OpenAI's `x-ratelimit-reset-*` headers
+ * describe the rate window, not when the server will be back.
+ */
+export function explicitRetryAfter(headers: HeaderLookup | undefined, nowMs: number = Date.now()): number | undefined {
   const ms = header(headers, 'retry-after-ms');
   if (ms !== undefined && ms.trim() !== '' && Number.isFinite(Number(ms))) return Math.max(0, Math.ceil(Number(ms)));
 
@@ -43,6 +52,11 @@ export function parseRetryAfter(
     const date = Date.parse(ra);
     if (Number.isFinite(date)) return Math.max(0, date - nowMs);
   }
+  return undefined;
+}
+
+/** The waits a 429 implies: OpenAI's message, then the reset of the exhausted window. */
+function impliedRetryAfter(headers: HeaderLookup | undefined, message: string | undefined, nowMs: number): number | undefined {
 
   if (message) {
     const m = /try again in\s+((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)/i.exec(message);

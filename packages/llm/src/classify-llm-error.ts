@@ -6,6 +6,7 @@ import {
   RateLimitedError,
   TransientError,
   UnauthorizedError,
+  explicitRetryAfter,
   parseRetryAfter,
 } from '@brandq/errors';
 
@@ -46,6 +47,10 @@ export function classifyLlmError(error: unknown): BrandqError {
     );
   }
   if (status === 401 || status === 403) return new UnauthorizedError(`LLM refused the API key (HTTP ${status}): ${error.message}`, opts);
-  if (status === 408 || status === 409 || status >= 500) return new TransientError(`LLM server error (HTTP ${status}): ${error.message}`, withWait);
+  if (status === 408 || status === 409 || status >= 500) {
+    // Only an explicit Retry-After: the rate-limit reset headers on a 5xx describe the window.
+    const asked = explicitRetryAfter(error.headers);
+    return new TransientError(`LLM server error (HTTP ${status}): ${error.message}`, asked === undefined ? opts : { ...opts, retryAfterMs: asked });
+  }
   return new BadRequestError(`LLM rejected the request (HTTP ${status}): ${error.message}`, opts);
 }

@@ -65,4 +65,19 @@ describe('LlmClient', () => {
     }
     await expect(client('sk-wrong').extractFacts(messages)).rejects.toBeInstanceOf(UnauthorizedError);
   });
+
+  it('does not mistake the rate window reset on a 5xx for a wait', async () => {
+    fake.injectFaults([{ status: 500 }]);
+    const error = (await client().extractFacts(messages).catch((e: unknown) => e)) as TransientError;
+    expect(error).toBeInstanceOf(TransientError);
+    expect(error.retryAfterMs).toBeUndefined();
+  });
+
+  it('puts a repair note into the brand message, so the answer is still about the brand', async () => {
+    const repair = buildBrandPrompt('Acme', {}, hits, 'answer is not valid JSON');
+    expect(repair.filter((m) => m.role === 'user')).toHaveLength(1);
+    const answer = await client().extractFacts(repair);
+    if (answer instanceof LlmBadAnswer) throw answer.error;
+    expect(answer.facts.category).toBe(expectedFacts('Acme').category);
+  });
 });

@@ -32,12 +32,11 @@ export function buildBrandPrompt(
     lines.push(`[${i + 1}] Title: ${hit.title}`, `URL: ${hit.url}`, `Content: ${hit.content.slice(0, MAX_HIT_CHARS)}`);
   });
   if (hits.length === 0) lines.push('(none)');
-  const messages: ChatCompletionMessageParam[] = [
+  // The repair note goes into the same message: the brand's message stays the last user
+  // message, which is what the answer is about.
+  if (repairNote) lines.push('', `Your previous answer was rejected: ${repairNote}. Answer again with valid JSON only.`);
+  return [
     { role: 'system', content: SYSTEM },
     { role: 'user', content: lines.join('\n') },
   ];
-  if (repairNote) {
-    messages.push({ role: 'user', content: `Your previous answer was rejected: ${repairNote}. Answer again with valid JSON only.` });
-  }
-  return messages;
 }

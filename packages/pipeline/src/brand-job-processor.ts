@@ -198,12 +198,14 @@ function unauthorizedReason(error: BrandqError, runId: string): string {
 }
 
 /**
- * BullMQ backoff for ordinary retries (transient failures): exponential with jitter. A
- * provider's wait is not read here: rate limits never reach BullMQ's retries (the processor
- * delays those jobs itself), and the wait a transient error may carry can be a rate-limit
- * window's reset (OpenAI sends x-ratelimit-reset-* on every answer, 500s included), which
- * turned one 500 into a minute's wait.
+ * BullMQ backoff for ordinary retries (transient failures): exponential with jitter, or the
+ * provider's explicit Retry-After when it is longer. Rate limits never come here (the
+ * processor delays those jobs itself), and classification keeps rate-window resets out of
+ * a transient error's wait.
  */
 export function brandBackoffStrategy(baseMs: number) {
-  return (attemptsMade: number, _type?: string, _err?: Error): number => exponentialBackoffMs(attemptsMade, baseMs);
+  return (attemptsMade: number, _type: string | undefined, err: Error | undefined): number => {
+    const asked = isBrandqError(err) ? err.retryAfterMs : undefined;
+    return Math.max(asked ?? 0, exponentialBackoffMs(attemptsMade, baseMs));
+  };
 }

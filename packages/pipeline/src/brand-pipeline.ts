@@ -134,7 +134,7 @@ export class BrandPipeline {
     } catch (error) {
       if (!(error instanceof LlmBadAnswer)) throw error;
       this.deps.logger.warn({ brand: brand.name, reason: error.error.message }, 'LLM answer rejected, asking once more');
-      const repaired = await this.llmCall(brand, repairPrompt(brand, search, error.error.message), signal);
+      const repaired = await this.llmCall(brand, buildBrandPrompt(brand.name, brand.hints, search.hits, error.error.message), signal);
       if (repaired instanceof LlmBadAnswer) throw repaired.error;
       return repaired.facts;
     }
@@ -230,19 +230,4 @@ export class BrandPipeline {
     this.observer.booked(runId, provider, outcome.usage);
     return outcome.value;
   }
-}
-
-/**
- * The repair request: the rejection note joins the brand's own user message, because the
- * prompt contract (the `Brand:` and `URL:` lines) is read from the last user message; as a
- * separate message it left the repair call without its brand and sources.
- */
-function repairPrompt(brand: BrandJobData, search: SearchOutcome, note: string): ReturnType<typeof buildBrandPrompt> {
-  const messages = buildBrandPrompt(brand.name, brand.hints, search.hits, note);
-  const repair = messages.pop();
-  const user = messages.pop();
-  if (user?.role !== 'user' || repair?.role !== 'user' || typeof user.content !== 'string' || typeof repair.content !== 'string') {
-    return buildBrandPrompt(brand.name, brand.hints, search.hits, note);
-  }
-  return [...messages, { role: 'user', content: `${user.content}\n\n${repair.content}` }];
 }
