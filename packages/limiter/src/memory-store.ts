@@ -287,6 +287,7 @@ export class MemoryLimiterStore implements LimiterStore {
       headerCorrections: c('headerCorrections'),
       tokensReserved: c('tokensReserved'),
       tokensUsed: c('tokensUsed'),
+      avgHoldMs: s.holdMsEwma ?? 0,
       nowMs: now,
     };
   }

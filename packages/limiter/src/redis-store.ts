@@ -185,6 +185,7 @@ export class RedisLimiterStore implements LimiterStore {
       headerCorrections: c('headerCorrections'),
       tokensReserved: c('tokensReserved'),
       tokensUsed: c('tokensUsed'),
+      avgHoldMs: c('holdMsEwma'),
       nowMs: c('nowMs'),
     };
   }

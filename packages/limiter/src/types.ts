@@ -135,6 +135,8 @@ export interface LimiterStats {
   /** Estimate vs actual: tokens reserved at admission and tokens reported at settle. */
   tokensReserved: number;
   tokensUsed: number;
+  /** Moving average of how long a permit is held, i.e. the provider's latency (0 = unknown). */
+  avgHoldMs: number;
   /** Server time of this snapshot. */
   nowMs: number;
 }

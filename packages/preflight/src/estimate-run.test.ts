@@ -37,6 +37,22 @@ describe('estimateRun', () => {
     expect(uncached).toMatchObject({ cachedSearches: 0, paidLlmCalls: 10 });
   });
 
+  it('lets measured latency make a concurrency cap or the live workers the binding limit', async () => {
+    const client = redis.client();
+    const config = loadConfig({ OPENAI_MAX_CONCURRENCY: '1', OPENAI_RPM_LIMIT: '6000', OPENAI_TPM_LIMIT: '10000000', TAVILY_RPM_LIMIT: '6000', WORKER_CONCURRENCY: '50' });
+    const limiter = createLimiter({ redis: client, providers: limitsFromConfig(config) });
+    for (const provider of ['llm', 'tavily']) {
+      const permit = await limiter.acquire(provider, { tokens: 100 });
+      await new Promise((r) => setTimeout(r, 200));
+      await permit.settle({ usedTokens: 100 });
+    }
+    const estimate = await estimateRun({ redis: client, config, limiter, liveWorkers: 1 }, brands, { noCache: true });
+    // One LLM call in flight at a time, each held >= 200 ms: at most 300 a minute, below 6,000 RPM.
+    expect(estimate.binding).toBe('llm concurrency');
+    expect(estimate.ratesPerMinute['llm concurrency']).toBeLessThanOrEqual(300);
+    expect(estimate.tokensPerCallSource).toBe('measured');
+  });
+
   it('reports a fleet-wide cooldown in force', async () => {
     const client = redis.client();
     const config = loadConfig({});

@@ -12,7 +12,13 @@ export interface PreflightBrand {
   hints: Record<string, string>;
 }
 
-export type BindingLimit = 'llm requests per minute' | 'llm tokens per minute' | 'tavily requests per minute';
+export type BindingLimit =
+  | 'llm requests per minute'
+  | 'llm tokens per minute'
+  | 'tavily requests per minute'
+  | 'llm concurrency'
+  | 'tavily concurrency'
+  | 'live workers';
 
 export interface RunEstimate {
   brands: number;
@@ -78,15 +84,26 @@ export async function estimateRun(deps: EstimateDeps, brands: readonly Preflight
 
   const llmLimits = limiter.limitsOf('llm');
   const tavilyLimits = limiter.limitsOf('tavily');
+  const tavilyStats = await limiter.stats('tavily');
+  // Concurrency caps bind through latency: use the latency the limiter measured (how long
+  // permits were held), when earlier calls measured one.
+  const perMinute = (slots: number, holdMs: number) => (slots > 0 && holdMs > 0 ? (slots * 60_000) / holdMs : Number.POSITIVE_INFINITY);
+  const brandMs = llmStats.avgHoldMs > 0 && tavilyStats.avgHoldMs > 0 ? llmStats.avgHoldMs + tavilyStats.avgHoldMs : 0;
   const ratesPerMinute: Record<BindingLimit, number> = {
     'llm requests per minute': llmLimits.rpm,
     'llm tokens per minute': llmLimits.effectiveTpm > 0 ? llmLimits.effectiveTpm / tokensPerCall : Number.POSITIVE_INFINITY,
     'tavily requests per minute': tavilyLimits.rpm,
+    'llm concurrency': perMinute(llmLimits.maxConcurrency, llmStats.avgHoldMs),
+    'tavily concurrency': perMinute(tavilyLimits.maxConcurrency, tavilyStats.avgHoldMs),
+    'live workers': perMinute(deps.liveWorkers * config.WORKER_CONCURRENCY, brandMs),
   };
   const work: Record<BindingLimit, number> = {
     'llm requests per minute': paidLlmCalls,
     'llm tokens per minute': paidLlmCalls,
     'tavily requests per minute': paidSearches,
+    'llm concurrency': paidLlmCalls,
+    'tavily concurrency': paidSearches,
+    'live workers': brands.length,
   };
   let binding: BindingLimit = 'llm requests per minute';
   let minutes = 0;
@@ -99,7 +116,7 @@ export async function estimateRun(deps: EstimateDeps, brands: readonly Preflight
   }
   const cooldowns: RunEstimate['cooldowns'] = {};
   for (const provider of ['llm', 'tavily'] as const) {
-    const s = provider === 'llm' ? llmStats : await limiter.stats(provider);
+    const s = provider === 'llm' ? llmStats : tavilyStats;
     if (s.cooldownUntilMs > s.nowMs) cooldowns[provider] = Date.now() + (s.cooldownUntilMs - s.nowMs);
   }
   return {
