@@ -93,6 +93,7 @@ runCli(USAGE, async () => {
       if (!found) throw new UsageError(`no earlier run of ${sourceKeyFor(spec)} to resume`);
       const previous = await runs.getRun(found);
       if (!previous) throw new UsageError(`run ${found} not found`);
+      await runs.indexRun(previous);
       runId = found;
       const before = await ledger.snapshot(runId);
       if (budget !== undefined) await ledger.setBudget(runId, usdToMicros(budget));

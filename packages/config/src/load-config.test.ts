@@ -40,6 +40,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ LLM_PRICING: '{oops' })).toThrow(/LLM_PRICING: expected JSON/);
   });
 
+  it('accepts a Redis Cluster seed list in REDIS_URL, and refuses a malformed one', () => {
+    expect(loadConfig({ REDIS_URL: 'redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001' }).REDIS_URL).toBe('redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001');
+    expect(() => loadConfig({ REDIS_URL: 'redis+cluster://10.0.0.1' })).toThrow(/REDIS_URL: expected a URL such as redis:\/\/127\.0\.0\.1:6379, or redis\+cluster/);
+    expect(() => loadConfig({ REDIS_URL: 'redis+cluster://:hunter2@10.0.0.1' })).not.toThrow(/hunter2/);
+  });
+
   it('treats empty values as unset', () => {
     expect(loadConfig({ OPENAI_MODEL: '', WORKER_CONCURRENCY: ' ' }).WORKER_CONCURRENCY).toBe(4);
   });

@@ -25,7 +25,9 @@ export function loadConfig(env: Record<string, string | undefined> = readEnv()):
   const lines = parsed.error.issues.map((issue) => {
     const variable = issue.path.join('.') || '(environment)';
     const given = env[variable];
-    const shown = given === undefined ? '' : ` (got "${/KEY|TOKEN|PASSWORD|SECRET/.test(variable) ? '***' : given}")`;
+    // A URL's password (REDIS_URL=redis://:secret@host) is as secret as a key.
+    const safe = given?.replace(/\/\/([^:@/]*):([^@/]*)@/g, '//$1:***@');
+    const shown = safe === undefined ? '' : ` (got "${/KEY|TOKEN|PASSWORD|SECRET/.test(variable) ? '***' : safe}")`;
     return `  ${variable}: ${issue.message}${shown}`;
   });
   throw new ConfigError(`Invalid configuration:\n${[...new Set(lines)].join('\n')}`, {

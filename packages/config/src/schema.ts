@@ -50,6 +50,18 @@ const optionalStr = z
 const url = (fallback: string) =>
   str(fallback).pipe(z.url({ message: 'expected a URL such as http://127.0.0.1:8080' }));
 
+/**
+ * `REDIS_URL`: a single node (`redis://[:password@]host:port[/db]`, `rediss://` for TLS), or
+ * a Redis Cluster, `redis+cluster://[:password@]host:port[,host:port...]` (seed nodes; the
+ * client finds the rest).
+ */
+const redisUrl = str('redis://127.0.0.1:6379').superRefine((v, ctx) => {
+  const cluster = /^rediss?\+cluster:\/\/(?:[^@/]*@)?([^/?#]+)\/?$/i.exec(v);
+  const nodesOk = cluster?.[1]?.split(',').every((n) => /^(\[[^\]]+\]|[^:,]+):\d{1,5}$/.test(n.trim())) === true;
+  if (cluster ? nodesOk : z.url().safeParse(v).success) return;
+  ctx.addIssue({ code: 'custom', message: 'expected a URL such as redis://127.0.0.1:6379, or redis+cluster://host:port,host:port for a Redis Cluster' });
+});
+
 const optionalUrl = optionalStr.pipe(z.url({ message: 'expected a URL such as http://127.0.0.1:8080' }).optional());
 
 const pricingEntry = z.object({
@@ -87,7 +99,8 @@ export const DEFAULT_PRICING: Record<string, z.infer<typeof pricingEntry>> = {
  * same list; a test keeps the two in step.
  */
 export const envSchema = z.object({
-  REDIS_URL: url('redis://127.0.0.1:6379'),
+  REDIS_URL: redisUrl,
+  REDIS_CONNECT_TIMEOUT_SECONDS: num(30, { min: 0, max: 3600 }),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
 

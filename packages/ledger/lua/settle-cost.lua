@@ -6,16 +6,28 @@
   KEYS[1] ledger hash
   KEYS[2] reservations sorted set
   KEYS[3] reservation amounts hash
+  KEYS[4] settled bookings sorted set (booking id -> server ms)
   ARGV[1] reservation id ('' when the call had none, e.g. a free cache hit)
   ARGV[2] provider ('tavily' | 'llm' | 'sheets')
   ARGV[3] actual cost micro-dollars
   ARGV[4] input tokens
   ARGV[5] output tokens
   ARGV[6] credits
+  ARGV[7] booking id: a booking retried after a lost reply (Redis restarted, connection
+          dropped) is recognised and not counted twice; ids are kept for an hour.
 ]]
-local ledger, reservations, amounts = KEYS[1], KEYS[2], KEYS[3]
+local ledger, reservations, amounts, settled = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, provider = ARGV[1], ARGV[2]
 local cost, input, output, credits = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local booking = ARGV[7]
+
+if redis.call('ZSCORE', settled, booking) then
+  return tonumber(redis.call('HGET', ledger, 'spent_micros') or '0')
+end
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', settled, '-inf', now - 3600000)
+redis.call('ZADD', settled, now, booking)
 
 if id ~= '' then
   local held = redis.call('HGET', amounts, id)

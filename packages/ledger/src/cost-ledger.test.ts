@@ -66,6 +66,20 @@ describe('CostLedger', () => {
     expect((await ledger.snapshot('ledger-d')).expiredReservations).toBe(1);
   });
 
+  it('counts a settle retried after a lost reply once (the booking id is remembered)', async () => {
+    const ledger = new CostLedger(redis.client());
+    const held = await ledger.reserve('ledger-f', 'llm', 5_000);
+    await ledger.settle(held, { costMicros: 1_234, inputTokens: 10, outputTokens: 2 });
+    await ledger.settle(held, { costMicros: 1_234, inputTokens: 10, outputTokens: 2 });
+    await ledger.book('ledger-f', 'tavily', { costMicros: 8_000, credits: 1 });
+    await ledger.book('ledger-f', 'tavily', { costMicros: 8_000, credits: 1 });
+    const snap = await ledger.snapshot('ledger-f');
+    expect(snap.providers.llm).toMatchObject({ calls: 1, costMicros: 1_234 });
+    // Bookings without a reservation get an id each: two calls are two calls.
+    expect(snap.providers.tavily).toMatchObject({ calls: 2, costMicros: 16_000 });
+    expect(snap).toMatchObject({ spentMicros: 17_234, reservedMicros: 0 });
+  });
+
   it('prints the original tool\'s cost summary', async () => {
     const ledger = new CostLedger(redis.client());
     await ledger.setBudget('ledger-e', 50_000_000);

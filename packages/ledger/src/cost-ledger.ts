@@ -5,15 +5,15 @@ import { defineScripts, runKeys } from '@brandq/redis';
 
 const SCRIPTS = [
   { name: 'brandqReserveBudget', file: new URL('../lua/reserve-budget.lua', import.meta.url), numberOfKeys: 3 },
-  { name: 'brandqSettleCost', file: new URL('../lua/settle-cost.lua', import.meta.url), numberOfKeys: 3 },
+  { name: 'brandqSettleCost', file: new URL('../lua/settle-cost.lua', import.meta.url), numberOfKeys: 4 },
   { name: 'brandqReleaseReservation', file: new URL('../lua/release-reservation.lua', import.meta.url), numberOfKeys: 3 },
 ] as const;
 
 interface ScriptedRedis extends Redis {
   brandqReserveBudget(ledger: string, reservations: string, amounts: string, id: string, micros: number, ttlMs: number): Promise<[number, number]>;
   brandqSettleCost(
-    ledger: string, reservations: string, amounts: string,
-    id: string, provider: string, costMicros: number, input: number, output: number, credits: number,
+    ledger: string, reservations: string, amounts: string, settled: string,
+    id: string, provider: string, costMicros: number, input: number, output: number, credits: number, booking: string,
   ): Promise<number>;
   brandqReleaseReservation(ledger: string, reservations: string, amounts: string, id: string): Promise<number>;
 }
@@ -62,7 +62,11 @@ export interface LedgerSnapshot {
 export class CostLedger {
   private readonly redis: ScriptedRedis;
 
-  constructor(redis: Redis, private readonly reservationTtlMs = 10 * 60_000) {
+  /**
+   * @param bookRetryMs how long a booking of money already spent keeps retrying while Redis
+   *   is unreachable (a restart, a failover) before it gives up and throws.
+   */
+  constructor(redis: Redis, private readonly reservationTtlMs = 10 * 60_000, private readonly bookRetryMs = 120_000) {
     defineScripts(redis, SCRIPTS);
     this.redis = redis as ScriptedRedis;
   }
@@ -90,13 +94,35 @@ export class CostLedger {
     await this.book(reservation.runId, reservation.provider, usage, reservation.id);
   }
 
-  /** Books a call that had no reservation (cannot be refused: the money is already spent). */
+  /**
+   * Books a call that had no reservation (cannot be refused: the money is already spent).
+   * Money spent must reach the ledger even if Redis is away at that moment: the booking is
+   * retried with backoff for `bookRetryMs`, and carries an id so a retry whose first try
+   * did land (the reply was lost) is not counted twice.
+   */
   async book(runId: string, provider: PaidProvider, usage: CallUsage, reservationId = ''): Promise<void> {
     const keys = runKeys(runId);
-    await this.redis.brandqSettleCost(
-      keys.ledger, keys.reservations, keys.reservationAmounts,
-      reservationId, provider, Math.round(usage.costMicros), usage.inputTokens ?? 0, usage.outputTokens ?? 0, usage.credits ?? 0,
+    const booking = reservationId || randomUUID();
+    await this.persist(() =>
+      this.redis.brandqSettleCost(
+        keys.ledger, keys.reservations, keys.reservationAmounts, keys.settledBookings,
+        reservationId, provider, Math.round(usage.costMicros), usage.inputTokens ?? 0, usage.outputTokens ?? 0, usage.credits ?? 0, booking,
+      ),
     );
+  }
+
+  private async persist<T>(command: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.bookRetryMs;
+    let waitMs = 100;
+    for (;;) {
+      try {
+        return await command();
+      } catch (err) {
+        if (!isRedisUnavailable(err) || Date.now() + waitMs > deadline) throw err;
+        await new Promise((r) => setTimeout(r, waitMs));
+        waitMs = Math.min(waitMs * 2, 2000);
+      }
+    }
   }
 
   /** A cache hit: nothing spent, the avoided cost recorded as saved. */
@@ -130,4 +156,15 @@ export class CostLedger {
       providers: { tavily: totals('tavily'), llm: totals('llm'), sheets: totals('sheets') },
     };
   }
+}
+
+/** Replies that mean "this Redis cannot serve right now", not "the command is wrong". */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/;
+const CONNECTION_TROUBLE = /Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Stream isn't writeable|Failed to refresh slots cache|None of startup nodes is available/i;
+
+/** A failure to reach Redis (worth retrying), as opposed to an error of the command itself. */
+function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'ReplyError') return UNAVAILABLE_REPLY.test(err.message);
+  return err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError' || CONNECTION_TROUBLE.test(err.message);
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
+import { scanKeys } from '@brandq/redis';
 import { useTestRedis } from '@brandq/testing';
 import { resolveLimits } from './limits.js';
 import { RedisLimiterStore } from './redis-store.js';
@@ -34,7 +35,9 @@ describe('redis store specifics', () => {
     await store.acquire('tagged', limits, { id, tokens: 10, priority: 'default', waitedMs: 0 });
     await store.cooldown('tagged', { retryAfterMs: 100 });
     await store.syncHeaders('tagged', limits, { remainingTokens: 1, resetTokensMs: 100 });
-    const keys = await client().keys('*tagged*');
+    // SCAN on every master: KEYS on a Cluster connection would ask one random node.
+    const keys: string[] = [];
+    for await (const key of scanKeys(client(), '*tagged*')) keys.push(key);
     expect(keys.length).toBeGreaterThanOrEqual(8);
     for (const key of keys) expect(key).toMatch(/^brandq:\{limiter:tagged\}:/);
 

@@ -39,8 +39,21 @@ export const brandFactsSchema = z.object({
     .int()
     .nullable()
     .transform((y) => (y !== null && y >= 1000 && y <= new Date().getUTCFullYear() ? y : null)),
-  sources: z.array(z.string()).max(50),
+  // Only web links count as sources: a `javascript:` or `=IMPORTXML(...)` "source" is dropped.
+  sources: z
+    .array(z.string())
+    .max(50)
+    .transform((list) => list.filter(isHttpUrl)),
 });
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
 
 export type BrandFactsAnswer = z.infer<typeof brandFactsSchema>;
 

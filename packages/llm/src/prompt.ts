@@ -28,8 +28,11 @@ export function buildBrandPrompt(
   const lines = [`Brand: ${brand.replace(/[\r\n]+/g, ' ')}`];
   for (const [name, value] of Object.entries(hints)) lines.push(`Hint ${name}: ${value.replace(/[\r\n]+/g, ' ')}`);
   lines.push('', 'Search results:');
+  // Search results are untrusted: each field stays on its own line, so a page cannot add
+  // `Brand:` or `URL:` lines (or anything else) to the prompt's structure.
+  const oneLine = (text: string) => text.replace(/[\r\n\u2028\u2029\u0085]+/g, ' ');
   hits.forEach((hit, i) => {
-    lines.push(`[${i + 1}] Title: ${hit.title}`, `URL: ${hit.url}`, `Content: ${hit.content.slice(0, MAX_HIT_CHARS)}`);
+    lines.push(`[${i + 1}] Title: ${oneLine(hit.title)}`, `URL: ${oneLine(hit.url)}`, `Content: ${oneLine(hit.content.slice(0, MAX_HIT_CHARS))}`);
   });
   if (hits.length === 0) lines.push('(none)');
   // The repair note goes into the same message: the brand's message stays the last user

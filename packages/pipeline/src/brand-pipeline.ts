@@ -164,9 +164,8 @@ export class BrandPipeline {
     const promptTokens = countPromptTokens(messages);
     const tokens = promptTokens + llm.maxOutputTokens;
     const worstCase = llmCostMicros(llmPrice, promptTokens, llm.maxOutputTokens);
-    return this.paidCall('llm', brand.runId, { tokens, worstCaseMicros: worstCase, signal }, async () => {
+    const answer = await this.paidCall('llm', brand.runId, { tokens, worstCaseMicros: worstCase, signal }, async () => {
       const answer = await llm.extractFacts(messages, signal);
-      await gate.syncFromHeaders('llm', answer.headers);
       const { usage } = answer;
       const costMicros = usage.costUsd !== undefined ? Math.round(usage.costUsd * 1_000_000) : llmCostMicros(llmPrice, usage.promptTokens, usage.completionTokens);
       return {
@@ -175,6 +174,9 @@ export class BrandPipeline {
         usage: { costMicros, inputTokens: usage.promptTokens, outputTokens: usage.completionTokens },
       };
     });
+    // After the booking: the answer's cost is in the ledger before anything else touches Redis.
+    await gate.syncFromHeaders('llm', answer.headers);
+    return answer;
   }
 
   private async writeBack(brand: BrandJobData, result: BrandResult): Promise<void> {
@@ -225,9 +227,11 @@ export class BrandPipeline {
       throw error;
     }
     this.observer.providerCall(provider, seconds(), 'ok');
-    await permit.settle({ usedTokens: outcome.usedTokens ?? 0 });
+    // Money first: the call is billed from here on, and a crash before the booking loses it
+    // from the ledger (the ledger retries through a Redis outage).
     await ledger.settle(reservation, outcome.usage);
     this.observer.booked(runId, provider, outcome.usage);
+    await permit.settle({ usedTokens: outcome.usedTokens ?? 0 });
     return outcome.value;
   }
 }

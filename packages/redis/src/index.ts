@@ -1,5 +1,5 @@
-export { createRedis } from './connection.js';
-export type { ConnectionRole } from './connection.js';
+export { createRedis, isClusterUrl, parseClusterUrl, clusterNodeUrls, isCluster, scanKeys } from './connection.js';
+export type { ConnectionRole, ClusterAddress } from './connection.js';
 export { defineScripts } from './scripts.js';
 export type { ScriptDefinition } from './scripts.js';
 export { KEY_PREFIX, QUEUE_PREFIX, assertSafeId, runKeys, runIndexKeys, limiterKeys, cacheKeys, sheetFlusherKeys } from './keys.js';

@@ -34,6 +34,8 @@ export function runKeys(runId: string) {
     reservations: `${base}:reservations`,
     /** Hash: reservation id -> reserved micro-dollars. */
     reservationAmounts: `${base}:reservation-amounts`,
+    /** Sorted set: booking ids already settled (-> server ms), so a retried booking counts once. */
+    settledBookings: `${base}:settled-bookings`,
     /** Stream: result rows waiting to be written to the run's sheet in a batch. */
     sheetWrites: `${base}:sheet-writes`,
   };

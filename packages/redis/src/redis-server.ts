@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { clusterNodeUrls, isClusterUrl } from './connection.js';
 import { getFreePort } from './free-port.js';
 
 export interface RedisServerHandle {
@@ -96,8 +97,25 @@ export async function waitForPing(url: string, timeoutMs: number): Promise<void>
   throw new RedisServerUnavailableError(`Redis at ${redactUrl(url)} did not answer within ${timeoutMs} ms`, { cause: lastError });
 }
 
-/** One PING with a short timeout and no reconnection: true if Redis answered. */
+/**
+ * One PING with a short timeout and no reconnection: true if Redis answered. For a cluster
+ * URL, true when a seed node answers and reports the cluster healthy (`cluster_state:ok`).
+ */
 export async function pings(url: string, timeoutMs = 1000): Promise<boolean> {
+  if (isClusterUrl(url)) {
+    let nodes: string[];
+    try {
+      nodes = clusterNodeUrls(url);
+    } catch {
+      return false;
+    }
+    for (const node of nodes) if (await pingNode(node, timeoutMs, true)) return true;
+    return false;
+  }
+  return pingNode(url, timeoutMs, false);
+}
+
+async function pingNode(url: string, timeoutMs: number, clusterState: boolean): Promise<boolean> {
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
@@ -108,7 +126,8 @@ export async function pings(url: string, timeoutMs = 1000): Promise<boolean> {
   client.on('error', () => undefined);
   try {
     await client.connect();
-    return (await client.ping()) === 'PONG';
+    if ((await client.ping()) !== 'PONG') return false;
+    return !clusterState || /cluster_state:ok/.test(String(await client.call('CLUSTER', 'INFO')));
   } catch {
     return false;
   } finally {

@@ -42,7 +42,12 @@ export class RunStore {
     this.redis = redis as ScriptedRedis;
   }
 
-  /** Creates the run with all its brands in one MULTI: a run never exists half-written. */
+  /**
+   * Creates the run with all its brands in one MULTI: a run never exists half-written. The
+   * MULTI touches only the run's own keys (one hash tag, one Cluster slot); the global
+   * index is written after it, so a crash in between leaves a complete run that
+   * `--resume --run <id>` finds (and re-enqueueing it indexes it).
+   */
   async createRun(run: NewRun): Promise<RunMeta> {
     const keys = runKeys(run.id);
     const now = await this.serverTimeMs();
@@ -64,12 +69,22 @@ export class RunStore {
       tx.hset(keys.brands, Object.fromEntries(chunk.map((b) => [b.key, JSON.stringify(b)])));
     }
     run.skipped.forEach((s) => tx.hset(keys.skipped, `row-${s.rowNumber}`, JSON.stringify(s)));
-    tx.zadd(runIndexKeys.all, now, run.id);
-    tx.hset(runIndexKeys.bySource, run.sourceKey, run.id);
-    await tx.exec();
+    throwOnError(await tx.exec());
     const meta = await this.getRun(run.id);
     if (!meta) throw new Error(`run ${run.id} vanished right after creation`);
+    await this.indexRun(meta);
     return meta;
+  }
+
+  /**
+   * Lists the run in the index of runs and as its source's latest run. Idempotent; two
+   * single-key commands, because the index keys live outside the run's hash tag.
+   */
+  async indexRun(meta: Pick<RunMeta, 'id' | 'sourceKey' | 'createdAt'>): Promise<void> {
+    const added = await this.redis.zadd(runIndexKeys.all, 'NX', meta.createdAt, meta.id);
+    // A run indexed for the first time is its source's latest; a re-index never moves the pointer back.
+    if (added === 1) await this.redis.hset(runIndexKeys.bySource, meta.sourceKey, meta.id);
+    else await this.redis.hsetnx(runIndexKeys.bySource, meta.sourceKey, meta.id);
   }
 
   async getRun(runId: string): Promise<RunMeta | undefined> {
@@ -163,6 +178,12 @@ export class RunStore {
     const [seconds, micros] = await this.redis.time();
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
+}
+
+/** The replies of a MULTI, throwing the first command error (ioredis reports them per command). */
+function throwOnError(results: [Error | null, unknown][] | null): void {
+  if (!results) throw new Error('Redis transaction aborted');
+  for (const [err] of results) if (err) throw err;
 }
 
 function parseMeta(raw: Record<string, string>): RunMeta {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimitedError, isBrandqError } from '@brandq/errors';
-import { defineScripts, runKeys, sheetFlusherKeys } from '@brandq/redis';
+import { defineScripts, runKeys, scanKeys, sheetFlusherKeys } from '@brandq/redis';
 import type { CellWrite } from './sheets-client.js';
 
 const SCRIPTS = [
@@ -271,18 +271,14 @@ export class SheetFlusher {
     const marker = 'x';
     const [prefix = '', suffix = ''] = runKeys(marker).sheetWrites.split(`{run:${marker}}`);
     const pattern = `${prefix}{run:*}${suffix}`;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) {
-        const runId = key.slice(prefix.length + '{run:'.length, key.length - suffix.length - 1);
-        if (!isRunStream(runId, key)) continue;
-        if ((await this.redis.xlen(key)) > 0 && (await this.redis.sadd(sheetFlusherKeys.pendingRuns, runId)) === 1) {
-          this.log.warn({ runId }, 'sheet flusher: found queued rows of a run not marked pending; flushing them');
-        }
+    // Every master on a Cluster: the runs' streams are spread over all the slots.
+    for await (const key of scanKeys(this.redis, pattern)) {
+      const runId = key.slice(prefix.length + '{run:'.length, key.length - suffix.length - 1);
+      if (!isRunStream(runId, key)) continue;
+      if ((await this.redis.xlen(key)) > 0 && (await this.redis.sadd(sheetFlusherKeys.pendingRuns, runId)) === 1) {
+        this.log.warn({ runId }, 'sheet flusher: found queued rows of a run not marked pending; flushing them');
       }
-    } while (cursor !== '0');
+    }
   }
 
   /** Writes every due run (every run with rows when `force`); returns the rows written. */

@@ -38,6 +38,14 @@ export function searchQueryFor(brand: string, hints: Record<string, string> = {}
   return `${brand} brand company official website${extra ? ` ${extra}` : ''}`;
 }
 
+/** Characters of a hit's content kept (the prompt uses fewer). */
+export const MAX_HIT_CONTENT = 4000;
+
+function cap(text: unknown, max: number): string {
+  const s = typeof text === 'string' ? text : '';
+  return s.length > max ? s.slice(0, max) : s;
+}
+
 export class TavilySearchClient {
   private readonly client: ReturnType<typeof tavily>;
 
@@ -67,7 +75,9 @@ export class TavilySearchClient {
     const reported = value.usage?.credits;
     return {
       query,
-      hits: value.results.map((r) => ({ title: r.title, url: r.url, content: r.content, score: r.score })),
+      // Capped: the prompt uses 1,200 characters of a hit, and a hit is stored in the job's
+      // checkpoint and the cache, so a megabyte-long page must not be kept whole.
+      hits: value.results.map((r) => ({ title: cap(r.title, 500), url: cap(r.url, 2048), content: cap(r.content, MAX_HIT_CONTENT), score: r.score })),
       credits: typeof reported === 'number' ? reported : creditsForDepth(this.options.depth),
       creditsReported: typeof reported === 'number',
       headers: http.headers ?? {},

@@ -24,7 +24,11 @@ function badContent(prompt: PromptFacts, variant: BadContentVariant): string {
 
 /** Content plus token accounting, cut at `maxTokens` like a model hitting max_tokens. */
 export function completeText(prompt: PromptFacts, maxTokens: number | null, variant?: BadContentVariant): CompletionText {
-  const full = variant ? badContent(prompt, variant) : expectedContent(prompt);
+  return completeContent(variant ? badContent(prompt, variant) : expectedContent(prompt), maxTokens);
+}
+
+/** Any content (e.g. a scripted answer) with the same token accounting and max_tokens cut. */
+export function completeContent(full: string, maxTokens: number | null): CompletionText {
   if (maxTokens === null) return { content: full, completionTokens: encodeText(full).length, finishReason: 'stop' };
   const cut = truncateToTokens(full, maxTokens);
   return { content: cut.text, completionTokens: cut.tokens, finishReason: cut.truncated ? 'length' : 'stop' };

@@ -12,7 +12,7 @@ import {
 import { formatResetDuration, formatTryAgainIn } from '../server/durations.js';
 import type { StatusFault } from '../server/faults.js';
 import { isRecord } from '../server/http-io.js';
-import { completeText, type CompletionText } from './completion.js';
+import { completeContent, completeText, type CompletionText } from './completion.js';
 import { llmErrorReply, llmFaultError, maskKey, type LlmFlavor } from './openai-errors.js';
 import { readPrompt, type PromptFacts } from './prompt.js';
 import { countChatPromptTokens, type ChatMessageInput } from './tokens.js';
@@ -31,6 +31,12 @@ export interface FakeOpenAIOptions extends FakeServerOptions {
   pricing?: LlmPricing;
   /** Organization named in 429 messages. */
   organization?: string;
+  /**
+   * Scripted answers: brand (the prompt's `Brand:` line) -> the exact assistant content,
+   * billed and cut at max_tokens like any answer. For hostile-output tests (formulas,
+   * scripts, huge text); brands not listed get the normal deterministic answer.
+   */
+  answers?: Record<string, string>;
 }
 
 export const DEFAULT_LLM_PRICING: LlmPricing = { inputPerMillion: 0.15, outputPerMillion: 0.6 };
@@ -123,7 +129,8 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
     const maxTokens = readMaxTokens(body);
     const prompt = readPrompt(messages);
     const promptTokens = countChatPromptTokens(messages);
-    const answer = completeText(prompt, maxTokens);
+    const scripted = prompt.brand === null ? undefined : this.options.answers?.[prompt.brand];
+    const answer = scripted === undefined ? completeText(prompt, maxTokens) : completeContent(scripted, maxTokens);
     return {
       call: { subject: prompt.brand, brand: prompt.brand, model, prompt, promptTokens, maxTokens, answer },
     };

@@ -247,7 +247,7 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
       return;
     }
 
-    const entry = this.ledger.open({ provider: this.provider, at, method, path: url.pathname });
+    const entry = this.ledger.open({ provider: this.provider, at, method, path: url.pathname, ...(req.socket.remotePort ? { clientPort: req.socket.remotePort } : {}) });
     // Drawn at arrival so the PRNG sequence follows request order, whatever the outcome.
     const latency = this.drawLatency();
     const parsed = await readJsonBody(req);

@@ -27,6 +27,8 @@ export interface LedgerEntry {
   completedAt: number | null;
   method: string;
   path: string;
+  /** The client's TCP port: tells which process sent the request (tests map ports to pids). */
+  clientPort?: number;
   /** Brand (LLM), query (Tavily) or range(s) (Sheets): what faults match against. */
   subject: string | null;
   /** LLM: the `Brand:` line; Tavily: brand found in the query (quoted text or a known brand). */
@@ -64,7 +66,7 @@ export interface LedgerEntry {
   writes?: SheetWrite[];
 }
 
-export type NewLedgerEntry = Pick<LedgerEntry, 'provider' | 'at' | 'method' | 'path'>;
+export type NewLedgerEntry = Pick<LedgerEntry, 'provider' | 'at' | 'method' | 'path' | 'clientPort'>;
 
 /**
  * Every request a fake received, in arrival order, with summary helpers.

@@ -10,13 +10,18 @@ import {
 } from '../server/fake-server.js';
 import type { StatusFault } from '../server/faults.js';
 import { isRecord } from '../server/http-io.js';
-import { brandFromQuery, expectedSearchResults, MAX_SEARCH_RESULTS } from './search-results.js';
+import { brandFromQuery, expectedSearchResults, MAX_SEARCH_RESULTS, type TavilyResult } from './search-results.js';
 
 export interface FakeTavilyOptions extends FakeServerOptions {
   /** USD per credit (default 0.008, pay-as-you-go). */
   costPerCredit?: number;
   /** Brands to recognise inside queries (ledger `brand`, result URLs). */
   knownBrands?: string[];
+  /**
+   * Scripted hits: a query mentioning the brand (case-insensitive) gets these results
+   * instead of the normal ones, e.g. pages carrying prompt-injection text.
+   */
+  results?: Record<string, Array<Pick<TavilyResult, 'title' | 'url' | 'content'>>>;
 }
 
 export type SearchDepth = 'basic' | 'advanced' | 'fast' | 'ultra-fast';
@@ -120,10 +125,10 @@ export class FakeTavilyServer extends FakeServer<FakeTavilyOptions, SearchCall> 
     // Billing does not depend on include_usage: Tavily charges either way.
     entry.credits = credits;
     entry.costMicros = Math.round(credits * (this.options.costPerCredit ?? DEFAULT_COST_PER_CREDIT) * 1_000_000);
-    const results = expectedSearchResults(call.query, {
+    const results = (this.scriptedResults(call) ?? expectedSearchResults(call.query, {
       maxResults: call.maxResults,
       ...(this.options.knownBrands ? { knownBrands: this.options.knownBrands } : {}),
-    }).map((r) => (call.includeRawContent ? { ...r, raw_content: `${r.title}\n\n${r.content}` } : r));
+    })).map((r) => (call.includeRawContent ? { ...r, raw_content: `${r.title}\n\n${r.content}` } : r));
     const name = call.brand ?? call.query.trim();
     return {
       status: 200,
@@ -138,6 +143,15 @@ export class FakeTavilyServer extends FakeServer<FakeTavilyOptions, SearchCall> 
         request_id: `fake-${entry.id}`,
       },
     };
+  }
+
+  private scriptedResults(call: SearchCall): TavilyResult[] | undefined {
+    const query = call.query.toLowerCase();
+    const brand = Object.keys(this.options.results ?? {})
+      .filter((b) => query.includes(b.toLowerCase()))
+      .sort((a, b) => b.length - a.length)[0];
+    const hits = brand === undefined ? undefined : this.options.results?.[brand];
+    return hits?.slice(0, call.maxResults).map((h, i) => ({ ...h, score: Number((0.9 - i * 0.1).toFixed(3)), raw_content: null }));
   }
 
   protected statusFaultReply(fault: StatusFault): Reply {

@@ -1,0 +1,220 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TransientError } from '@brandq/errors';
+import { startFakes, type Fakes } from '@brandq/fakes';
+import { readCsvBrands } from '@brandq/input';
+import { CostLedger } from '@brandq/ledger';
+import { brandJobId, createBrandQueue, type BrandQueue } from '@brandq/queue';
+import { createRedis, getFreePort, startRedisServer, type RedisServerHandle } from '@brandq/redis';
+import { RunStore, type BrandResult } from '@brandq/runs';
+import { spawnTs, waitForExit, type SpawnedProcess } from '@brandq/testing';
+// The producer's own enqueue step, driven in-process so Redis can die between two of its requests.
+import { enqueueRun } from '../../../packages/enqueue/src/index.js';
+import { enqueue, stopWorkers, waitFor, waitForRun, workerEnv, writeBrandsCsv } from './test-support.js';
+
+/** Redis as the compose file runs it: AOF, fsync on every write. */
+const AOF = ['--appendonly', 'yes', '--appendfsync', 'always'];
+
+let fakes: Fakes;
+let dir: string;
+const servers: RedisServerHandle[] = [];
+const procs: SpawnedProcess[] = [];
+
+beforeAll(async () => {
+  fakes = await startFakes({ openai: { latencyMs: { min: 60, max: 160 }, seed: 51 }, tavily: { latencyMs: { min: 20, max: 60 }, seed: 52 } });
+  dir = await mkdtemp(join(tmpdir(), 'brandq-outage-'));
+});
+afterAll(async () => {
+  await stopWorkers(procs.filter((p) => p.child.exitCode === null));
+  await fakes?.close();
+  for (const s of servers) await s.stop();
+});
+
+async function restart(server: RedisServerHandle): Promise<RedisServerHandle> {
+  const next = await startRedisServer({ port: server.port, dir: server.dir, args: AOF, keepDir: true });
+  servers.push(next);
+  return next;
+}
+
+describe('Redis unavailable', () => {
+  it('the producer retries with backoff for REDIS_CONNECT_TIMEOUT_SECONDS, then fails with one clear error', async () => {
+    const port = await getFreePort();
+    const started = Date.now();
+    const producer = spawnTs('apps/producer/src/status.ts', [], { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_CONNECT_TIMEOUT_SECONDS: '3' });
+    expect(await waitForExit(producer, 60_000)).toBe(1);
+    const elapsed = Date.now() - started;
+    const output = producer.output();
+    expect(output).toMatch(new RegExp(`Redis at redis://127\\.0\\.0\\.1:${port} is not answering; retrying for up to 3 s \\(REDIS_CONNECT_TIMEOUT_SECONDS\\)`));
+    const attempts = Number(/\((\d+) attempts over \d+ s\): start redis-server or set REDIS_URL/.exec(output)?.[1]);
+    // Backoff, not a busy loop: 0.25 + 0.5 + 1 + 2 s of waits fit in 3 s, so a handful of attempts.
+    expect(attempts).toBeGreaterThanOrEqual(2);
+    expect(attempts).toBeLessThanOrEqual(6);
+    expect(elapsed).toBeGreaterThanOrEqual(3000);
+    expect(output).not.toMatch(/unexpected error|\n\s+at /); // one line, no stack trace
+  });
+
+  it('producer and worker started before Redis wait for it; a worker survives a Redis restart (AOF) and loses nothing', { timeout: 180_000 }, async () => {
+    const port = await getFreePort();
+    const url = `redis://127.0.0.1:${port}`;
+    const names = Array.from({ length: 40 }, (_, i) => `Outage Brand ${i + 1}`);
+    const csv = await writeBrandsCsv(dir, names, 'outage.csv');
+    const env = workerEnv(fakes, url, { REDIS_CONNECT_TIMEOUT_SECONDS: '120', JOB_ATTEMPTS: '10', JOB_BACKOFF_BASE_SECONDS: '0.2', LOG_LEVEL: 'warn' });
+
+    const producer = spawnTs('apps/producer/src/enqueue.ts', ['--csv', csv, '--run', 'outage-run', '--no-follow'], env);
+    procs.push(producer);
+    await waitFor('the producer to say it retries', async () => /is not answering; retrying for up to 120 s/.test(producer.output()), 60_000, 100);
+    const worker = spawnTs('apps/worker/src/main.ts', ['--concurrency', '4'], env);
+    procs.push(worker);
+    await waitFor('the worker to say it retries', async () => /Redis is not answering yet; the worker keeps retrying/.test(worker.output()), 60_000, 100);
+
+    let server = await startRedisServer({ port, args: AOF, keepDir: true });
+    servers.push(server);
+    expect(await waitForExit(producer, 90_000), producer.output()).toBe(0);
+    expect(producer.output()).toMatch(/answered after \d+ attempts/);
+    expect(producer.output()).toContain('run outage-run: 40 brands enqueued');
+
+    const client = createRedis(url);
+    client.on('error', () => undefined);
+    const runs = new RunStore(client);
+    await waitForRun(runs, 'outage-run', (r) => r.succeeded >= 8, 90_000);
+    // Mid-run: Redis dies without a goodbye, stays away a moment, comes back on its AOF.
+    await server.stop();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(worker.child.exitCode).toBeNull();
+    server = await restart(server);
+    const run = await waitForRun(runs, 'outage-run', (r) => r.status !== 'running', 120_000);
+    expect(run).toMatchObject({ status: 'completed', total: 40, succeeded: 40, failed: 0 });
+    const results: BrandResult[] = [];
+    for await (const r of runs.results('outage-run')) results.push(r);
+    expect(results.map((r) => r.brand).sort()).toEqual([...names].sort());
+    expect(worker.child.exitCode).toBeNull();
+    await stopWorkers([worker]);
+    expect(worker.child.exitCode).toBe(0);
+    client.disconnect();
+  });
+});
+
+describe('money across a Redis restart', () => {
+  it('every call the providers billed while Redis was away is booked once: ledger = bills, to the micro-dollar', { timeout: 180_000 }, async () => {
+    // Slow answers, so calls are in flight when Redis dies and complete while it is away.
+    const slow = await startFakes({ openai: { latencyMs: { min: 400, max: 2500 }, seed: 61 }, tavily: { latencyMs: { min: 300, max: 2000 }, seed: 62 } });
+    let server = await startRedisServer({ args: AOF, keepDir: true });
+    servers.push(server);
+    try {
+      const names = Array.from({ length: 48 }, (_, i) => `Ledger Outage Brand ${i + 1}`);
+      const csv = await writeBrandsCsv(dir, names, 'ledger-outage.csv');
+      const env = workerEnv(slow, server.url, { JOB_ATTEMPTS: '10', JOB_BACKOFF_BASE_SECONDS: '0.2', REDIS_CONNECT_TIMEOUT_SECONDS: '60', LOG_LEVEL: 'error' });
+      await enqueue(['--csv', csv, '--run', 'ledger-outage', '--budget', '20'], env);
+      const workers = [spawnTs('apps/worker/src/main.ts', ['--concurrency', '8'], env), spawnTs('apps/worker/src/main.ts', ['--concurrency', '8'], env)];
+      procs.push(...workers);
+      const client = createRedis(server.url);
+      client.on('error', () => undefined);
+      const runs = new RunStore(client);
+      await waitForRun(runs, 'ledger-outage', (r) => r.succeeded >= 12, 90_000);
+      const inFlight = () => [...slow.openai.ledger.entries(), ...slow.tavily.ledger.entries()].filter((e) => e.completedAt === null).length;
+      const flying = inFlight();
+      await server.stop();
+      const down = Date.now();
+      // Away long enough for every call in flight to complete (billed) with no Redis to book it in.
+      await new Promise((r) => setTimeout(r, 5000));
+      const answeredWhileDown = [...slow.openai.ledger.entries(), ...slow.tavily.ledger.entries()].filter((e) => e.costMicros > 0 && (e.completedAt ?? 0) > down).length;
+      server = await restart(server);
+      await waitForRun(runs, 'ledger-outage', (r) => r.status !== 'running', 120_000);
+      await stopWorkers(workers);
+      const run = await runs.getRun('ledger-outage');
+      expect(run).toMatchObject({ status: 'completed', succeeded: 48, failed: 0 });
+      const ledger = await new CostLedger(client).snapshot('ledger-outage');
+      process.stdout.write(
+        `redis outage: ${flying} calls in flight at the kill, ${answeredWhileDown} billed while Redis was away; ` +
+          `llm booked ${ledger.providers.llm.calls} calls ${ledger.providers.llm.costMicros} µ$ vs billed ${slow.openai.ledger.filter((e) => e.costMicros > 0).length} calls ${slow.openai.ledger.billedMicros()} µ$; ` +
+          `tavily booked ${ledger.providers.tavily.calls} calls ${ledger.providers.tavily.costMicros} µ$ vs billed ${slow.tavily.ledger.filter((e) => e.costMicros > 0).length} calls ${slow.tavily.ledger.billedMicros()} µ$\n`,
+      );
+      expect(answeredWhileDown).toBeGreaterThan(0);
+      expect(ledger.providers.llm.costMicros).toBe(slow.openai.ledger.billedMicros());
+      expect(ledger.providers.tavily.costMicros).toBe(slow.tavily.ledger.billedMicros());
+      expect(ledger.providers.llm.calls).toBe(slow.openai.ledger.filter((e) => e.costMicros > 0).length);
+      expect(ledger.providers.tavily.calls).toBe(slow.tavily.ledger.filter((e) => e.costMicros > 0).length);
+      client.disconnect();
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
+describe('nothing is half-enqueued', () => {
+  it('Redis dying between the run and its jobs leaves a complete run that --resume brings to all its jobs', { timeout: 120_000 }, async () => {
+    const names = Array.from({ length: 700 }, (_, i) => `Half Brand ${String(i + 1).padStart(3, '0')}`);
+    const csv = await writeBrandsCsv(dir, names, 'half.csv');
+    let server = await startRedisServer({ args: AOF, keepDir: true });
+    servers.push(server);
+    const client = createRedis(server.url);
+    client.on('error', () => undefined);
+    const queue = createBrandQueue(client);
+    queue.on('error', () => undefined);
+    const { brands } = await readCsvBrands(csv);
+    const loaded = { source: { type: 'csv' as const, path: csv }, sourceKey: `csv:${csv}`, brands, skipped: [] };
+
+    // enqueueRun adds jobs 500 at a time: Redis is killed right before the second batch.
+    let batches = 0;
+    const dying = {
+      addBulk: async (jobs: Parameters<BrandQueue['addBulk']>[0]) => {
+        batches += 1;
+        if (batches === 2) await server.stop();
+        return queue.addBulk(jobs);
+      },
+    } as unknown as BrandQueue;
+    const error = await enqueueRun(
+      { runs: new RunStore(client), ledger: new CostLedger(client), queue: dying },
+      { runId: 'half-run', loaded, budgetMicros: 0, attempts: 3, retention: { keepCompleted: 100, keepFailed: 100 } },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransientError);
+    expect((error as Error).message).toMatch(/Redis failed while adding the jobs of run half-run \(500 of 700 added\): the run and all its brands are stored/);
+    expect((error as Error).message).toContain('pnpm enqueue --resume --run half-run');
+    await queue.close().catch(() => undefined);
+    client.disconnect();
+
+    // Back on its AOF: the run is whole (every brand), the queue holds the first batch only.
+    server = await restart(server);
+    const admin = createRedis(server.url);
+    const runs = new RunStore(admin);
+    const run = await runs.getRun('half-run');
+    expect(run).toMatchObject({ status: 'running', total: 700 });
+    const adminQueue = createBrandQueue(admin);
+    expect(await adminQueue.count()).toBe(500);
+
+    // The documented way back: the resume adds exactly the missing jobs, nothing twice.
+    const env = { ...fakes.env, REDIS_URL: server.url };
+    const resumed = await enqueue(['--resume', '--run', 'half-run'], env);
+    expect(resumed.output()).toMatch(/resuming run half-run: processed 0\/700 .* 700 brands queued/);
+    expect(await adminQueue.count()).toBe(700);
+    const expectedIds = new Set(brands.map((b) => brandJobId('half-run', b.key)));
+    const ids = new Set((await adminQueue.getJobs(['waiting'], 0, -1)).map((j) => j.id));
+    expect(ids).toEqual(expectedIds);
+    // The run is listed (its index written on creation or on resume).
+    expect((await runs.listRuns(10)).map((r) => r.id)).toContain('half-run');
+    await adminQueue.close();
+    admin.disconnect();
+  });
+
+  it('Redis dying before the run is written leaves nothing, and says to run the command again', async () => {
+    const server = await startRedisServer();
+    servers.push(server);
+    const client = createRedis(server.url);
+    client.on('error', () => undefined);
+    const queue = createBrandQueue(client);
+    queue.on('error', () => undefined);
+    const csv = await writeBrandsCsv(dir, ['Never Brand 1', 'Never Brand 2'], 'never.csv');
+    const { brands } = await readCsvBrands(csv);
+    await server.stop();
+    const error = await enqueueRun(
+      { runs: new RunStore(client), ledger: new CostLedger(client), queue },
+      { runId: 'never-run', loaded: { source: { type: 'csv', path: csv }, sourceKey: `csv:${csv}`, brands, skipped: [] }, budgetMicros: 0, attempts: 3, retention: { keepCompleted: 1, keepFailed: 1 } },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransientError);
+    expect((error as Error).message).toMatch(/Redis failed while creating run never-run: no job was enqueued\. Run the same command again with --run never-run/);
+    await queue.close().catch(() => undefined);
+    client.disconnect();
+  });
+});
