@@ -22,9 +22,13 @@ export interface EnqueueRunDeps {
 
 const BULK_CHUNK = 500;
 
+/** The hints a brand carries into its job: the non-empty hint columns of its row. */
+export function hintsOf(brand: BrandInput): Record<string, string> {
+  return Object.fromEntries(Object.entries(brand.hints).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''));
+}
+
 export function jobDataFor(runId: string, loaded: LoadedSource, brand: BrandInput, noCache = false): BrandJobData {
-  const hints = Object.fromEntries(Object.entries(brand.hints).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== ''));
-  return { runId, key: brand.key, name: brand.name, rowNumber: brand.rowNumber, hints, source: loaded.source, ...(noCache ? { noCache } : {}) };
+  return { runId, key: brand.key, name: brand.name, rowNumber: brand.rowNumber, hints: hintsOf(brand), source: loaded.source, ...(noCache ? { noCache } : {}) };
 }
 
 /**

@@ -5,7 +5,7 @@ import { microsToUsd } from '@brandq/ledger';
 import { createLimiter, limitsFromConfig } from '@brandq/limiter';
 import { estimateRun, type RunEstimate } from '@brandq/preflight';
 import type { BrandQueue } from '@brandq/queue';
-import { jobDataFor } from './enqueue-run.js';
+import { hintsOf } from './enqueue-run.js';
 import type { LoadedSource } from './load-source.js';
 
 export interface PreflightRequest {
@@ -28,7 +28,7 @@ export async function preflightRun(deps: { redis: Redis; config: Config; queue: 
   const { loaded } = request;
   const estimate = await estimateRun(
     { redis, config, limiter: createLimiter({ redis, providers: limitsFromConfig(config) }), liveWorkers: (await queue.getWorkers()).length },
-    loaded.brands.map((b) => ({ name: b.name, hints: jobDataFor('preflight', loaded, b).hints })),
+    loaded.brands.map((b) => ({ name: b.name, hints: hintsOf(b) })),
     { noCache: request.noCache },
   );
   const cooldownEnds = Object.values(estimate.cooldowns);

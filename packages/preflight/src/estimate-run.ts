@@ -63,14 +63,25 @@ export async function estimateRun(deps: EstimateDeps, brands: readonly Preflight
   let cachedSearches = 0;
   let cachedAnswers = 0;
   if (!opts.noCache && config.CACHE_TTL_HOURS > 0) {
-    for (const brand of brands) {
-      const searchKey = cacheKeys('tavily', searchCacheKey(searchQueryFor(brand.name, brand.hints), config.TAVILY_SEARCH_DEPTH, config.TAVILY_MAX_RESULTS));
-      const search = await redis.get(searchKey.value);
-      if (search === null) continue;
-      cachedSearches++;
-      // The prompt is known once the search is: the answer's cache key can be checked exactly.
-      const messages = buildBrandPrompt(brand.name, brand.hints, (JSON.parse(search) as SearchOutcome).hits);
-      if ((await redis.exists(cacheKeys('llm', llmCacheKey(config.OPENAI_MODEL, config.OPENAI_MAX_OUTPUT_TOKENS, messages)).value)) === 1) cachedAnswers++;
+    // Concurrent GETs in chunks: one round trip's latency per chunk, not per brand, and no
+    // multi-key command, so it works the same on Redis Cluster.
+    const CHUNK = 500;
+    for (let i = 0; i < brands.length; i += CHUNK) {
+      const chunk = brands.slice(i, i + CHUNK);
+      const searches = await Promise.all(
+        chunk.map((b) => redis.get(cacheKeys('tavily', searchCacheKey(searchQueryFor(b.name, b.hints), config.TAVILY_SEARCH_DEPTH, config.TAVILY_MAX_RESULTS)).value)),
+      );
+      const answers = await Promise.all(
+        chunk.map((b, j) => {
+          const search = searches[j];
+          if (search === null || search === undefined) return 0;
+          // The prompt is known once the search is: the answer's cache key can be checked exactly.
+          const messages = buildBrandPrompt(b.name, b.hints, (JSON.parse(search) as SearchOutcome).hits);
+          return redis.exists(cacheKeys('llm', llmCacheKey(config.OPENAI_MODEL, config.OPENAI_MAX_OUTPUT_TOKENS, messages)).value);
+        }),
+      );
+      cachedSearches += searches.filter((v) => v !== null).length;
+      cachedAnswers += answers.filter((n) => n === 1).length;
     }
   }
   const paidSearches = brands.length - cachedSearches;
