@@ -16,7 +16,7 @@ export async function requeueRun(
   const failedKeys: string[] = [];
   for await (const f of runs.failures(runId)) failedKeys.push(f.key);
   const reopenKeys = opts.retryFailed ? failedKeys : [];
-  const reopened = await runs.reopen(runId, reopenKeys);
+  const { reopened } = await runs.reopen(runId, reopenKeys);
   const finished = new Set(opts.retryFailed ? [] : failedKeys);
   for await (const r of runs.results(runId)) finished.add(r.key);
 

@@ -1,19 +1,35 @@
 --[[
   Takes failed brands of a run back to pending so they can be processed again
-  (--retry-failed), and puts the run back to running.
+  (--retry-failed), and resumes the run: running while any brand is still open, else
+  completed. A resume that arrives after the last outcome (a held run whose final brands
+  finished meanwhile, or one resumed twice) must not leave the run "running" with
+  nothing left to record an outcome for.
 
   KEYS[1] run meta hash
   KEYS[2] failed hash
   ARGV    brand keys
-  Returns the number of brands reopened.
+  Returns {reopened, status}.
 ]]
+local meta, failed = KEYS[1], KEYS[2]
 local reopened = 0
 for _, key in ipairs(ARGV) do
-  reopened = reopened + redis.call('HDEL', KEYS[2], key)
+  reopened = reopened + redis.call('HDEL', failed, key)
 end
 if reopened > 0 then
-  redis.call('HINCRBY', KEYS[1], 'failed', -reopened)
+  redis.call('HINCRBY', meta, 'failed', -reopened)
 end
-redis.call('HSET', KEYS[1], 'status', 'running', 'statusReason', '')
-redis.call('HDEL', KEYS[1], 'finishedAt')
-return reopened
+
+local fields = redis.call('HMGET', meta, 'succeeded', 'failed', 'total', 'finishedAt')
+local processed = (tonumber(fields[1]) or 0) + (tonumber(fields[2]) or 0)
+local t = redis.call('TIME')
+local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
+
+local status = 'running'
+if processed >= (tonumber(fields[3]) or 0) then
+  status = 'completed'
+  redis.call('HSET', meta, 'status', status, 'statusReason', '', 'updatedAt', now, 'finishedAt', fields[4] or now)
+else
+  redis.call('HSET', meta, 'status', status, 'statusReason', '', 'updatedAt', now)
+  redis.call('HDEL', meta, 'finishedAt')
+end
+return { reopened, status }

@@ -55,4 +55,32 @@ describe('RunStore', () => {
     await store.recordSuccess({ runId: 'run-c', key: 'b0', brand: 'B0', rowNumber: 2, processedAt: 'now', ...facts });
     expect(await store.getRun('run-c')).toMatchObject({ status: 'budget_exhausted', statusReason: 'budget reached' });
   });
+
+  it('resumes a held run to running while brands are open, and to completed when none are left', async () => {
+    const store = new RunStore(redis.client());
+    await newRun(store, 'run-d', 2);
+    const ok = { runId: 'run-d', key: 'b0', brand: 'B0', rowNumber: 2, processedAt: 'now', ...facts };
+    await store.recordSuccess(ok);
+    await store.setStatus('run-d', 'paused', 'quota');
+    expect(await store.reopen('run-d', [])).toEqual({ reopened: 0, status: 'running' });
+
+    // The last brand finishes while the run is held; a resume afterwards has nothing left to wait for.
+    await store.setStatus('run-d', 'budget_exhausted', 'budget reached');
+    await store.recordSuccess({ ...ok, key: 'b1', brand: 'B1' });
+    expect(await store.reopen('run-d', [])).toEqual({ reopened: 0, status: 'completed' });
+    expect(await store.getRun('run-d')).toMatchObject({ status: 'completed', succeeded: 2 });
+    expect((await store.getRun('run-d'))?.statusReason).toBeUndefined();
+    expect((await store.getRun('run-d'))?.finishedAt).toBeGreaterThan(0);
+  });
+
+  it('reopens failed brands for --retry-failed, and resuming a completed run twice keeps it completed', async () => {
+    const store = new RunStore(redis.client());
+    await newRun(store, 'run-e', 1);
+    const failure = { runId: 'run-e', key: 'b0', brand: 'B0', rowNumber: 2, kind: 'transient', reason: 'HTTP 500', attempts: 4, failedAt: 'now' };
+    expect(await store.recordFailure(failure)).toMatchObject({ status: 'completed' });
+    expect(await store.reopen('run-e', [])).toEqual({ reopened: 0, status: 'completed' });
+    expect(await store.reopen('run-e', ['b0'])).toEqual({ reopened: 1, status: 'running' });
+    expect(await store.getRun('run-e')).toMatchObject({ status: 'running', failed: 0 });
+    expect((await store.getRun('run-e'))?.finishedAt).toBeUndefined();
+  });
 });

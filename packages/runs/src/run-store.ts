@@ -10,7 +10,7 @@ const SCRIPTS = [
 
 interface ScriptedRedis extends Redis {
   brandqRecordOutcome(meta: string, results: string, failed: string, outcome: 'success' | 'failure', key: string, payload: string): Promise<[number, number, number, RunStatus]>;
-  brandqReopenBrands(meta: string, failed: string, ...keys: string[]): Promise<number>;
+  brandqReopenBrands(meta: string, failed: string, ...keys: string[]): Promise<[number, RunStatus]>;
 }
 
 export interface NewRun {
@@ -118,10 +118,14 @@ export class RunStore {
     return this.recordOutcome(runId, 'failure', stored.key, JSON.stringify(stored));
   }
 
-  /** Failed brands back to pending and the run back to running (--retry-failed, --resume). */
-  async reopen(runId: string, failedKeys: string[]): Promise<number> {
+  /**
+   * Failed brands back to pending, and the run back to running while any brand is open
+   * (--retry-failed, --resume); a run with every brand processed is completed instead.
+   */
+  async reopen(runId: string, failedKeys: string[]): Promise<{ reopened: number; status: RunStatus }> {
     const keys = runKeys(runId);
-    return this.redis.brandqReopenBrands(keys.meta, keys.failed, ...failedKeys);
+    const [reopened, status] = await this.redis.brandqReopenBrands(keys.meta, keys.failed, ...failedKeys);
+    return { reopened, status };
   }
 
   /** Which of `brandKeys` already have a result in the run (HMGET in chunks, not a call per brand). */
