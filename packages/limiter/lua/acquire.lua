@@ -6,7 +6,7 @@
   KEYS[2] requests zset (id -> expiry)            KEYS[7] stagger string (next slot ms)
   KEYS[3] window zset (entry id -> expiry)        KEYS[8] cooldown string (until ms)
   KEYS[4] window-tokens hash (entry id -> tokens) KEYS[9] stats hash
-  KEYS[5] window-sum string
+  KEYS[5] window-sum string                       KEYS[10] wait-slots string (last slot handed out)
 
   ARGV[1] permit id          ARGV[5] margin ms added to log/window entries
   ARGV[2] requests/window    ARGV[6] effective token limit per window (0 = no token rule)
@@ -14,14 +14,25 @@
   ARGV[4] window ms          ARGV[8] concurrency cap of this class (0 = no lease)
   ARGV[9] lease ms           ARGV[10] stagger ms (0 = off)
   ARGV[11] ms the caller already waited (recorded in stats on admission)
+  ARGV[12] the wake-up slot this caller was handed by its last wait (server ms, 0 = none)
 
   Returns {1, nowMs, leaseUntilMs (0 = none), reservedTokens}
-       or {0, waitMs, reason}   reason: cooldown|concurrency|requests|tokens|stagger
+       or {0, waitMs, reason, slotMs}   reason: cooldown|concurrency|requests|tokens|stagger
        or {-1, effectiveTokenLimit} when the request can never fit the token window.
+
+  Wake-up slots. A wait whose end is known (cooldown, requests, tokens, stagger) is
+  handed a slot of its own: the end of the wait, but at least one launch spacing after
+  the last slot handed out. Callers told "wait 1.4 s" would otherwise all wake at the same
+  moment, one would win and every other would ask again: round trips per admission would
+  grow with the number of waiters. A caller that wakes in its slot and is refused again by
+  less than one spacing (another caller took the capacity first) keeps its place instead
+  of going to the back. Admission itself stays greedy: a slot orders wake-ups, it does not
+  reserve capacity, so capacity freed early (a refund, a release) is never left unused.
+  Concurrency waits have no known end and are polled instead (see below).
 ]]
 local bucketKey, requestsKey, windowKey, windowTokensKey, windowSumKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local leasesKey, staggerKey, cooldownKey, statsKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local leasesKey, staggerKey, cooldownKey, statsKey, slotsKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 
 local id = ARGV[1]
 local rpm = tonumber(ARGV[2])
@@ -34,6 +45,7 @@ local cap = tonumber(ARGV[8])
 local leaseMs = tonumber(ARGV[9])
 local staggerMs = tonumber(ARGV[10])
 local waitedMs = tonumber(ARGV[11])
+local heldSlot = tonumber(ARGV[12])
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -156,7 +168,19 @@ end
 
 if bestReason then
   redis.call('HINCRBY', statsKey, 'deferrals:' .. bestReason, 1)
-  return { 0, math.ceil(bestWait), bestReason }
+  if bestReason == 'concurrency' then
+    return { 0, math.ceil(bestWait), bestReason, 0 }
+  end
+  local spacing = math.max(staggerMs, math.ceil((windowMs + marginMs) / rpm))
+  local slot = now + math.ceil(bestWait)
+  if heldSlot == 0 or bestWait > spacing then
+    local last = tonumber(redis.call('GET', slotsKey)) or 0
+    if last + spacing > slot then
+      slot = last + spacing
+    end
+    redis.call('SET', slotsKey, slot, 'PX', slot - now + 1000)
+  end
+  return { 0, slot - now, bestReason, slot }
 end
 
 -- Admitted: take everything in this one step.

@@ -6,11 +6,18 @@ export interface AdmissionRequest {
   priority: Priority;
   /** Time the caller already waited, recorded in the stats on admission. */
   waitedMs: number;
+  /** The wake-up slot its last wait handed it (store clock ms), 0 = none. */
+  slotMs: number;
 }
 
 export type AdmissionDecision =
   | { kind: 'admitted'; nowMs: number; leaseUntilMs: number; tokens: number }
-  | { kind: 'wait'; waitMs: number; reason: DeferralReason }
+  /**
+   * `slotMs` > 0: a wake-up slot of this caller's own (store clock ms), at least one launch
+   * spacing from every other waiter's; sleep until it exactly. 0: a concurrency wait with no
+   * known end, to be polled with jitter.
+   */
+  | { kind: 'wait'; waitMs: number; reason: DeferralReason; slotMs: number }
   /** The reservation exceeds the effective token limit of a whole window. */
   | { kind: 'too-large'; effectiveTpm: number };
 

@@ -39,6 +39,19 @@ describe('Limiter on Redis', () => {
     expect(stats.avgWaitMs).toBeCloseTo(stats.totalWaitMs / 9, 5);
   });
 
+  it('wakes a crowd of waiters one slot at a time: about one wait answer per waiter, not one per waiter per admission', async () => {
+    // 40 per 2 s (a launch every 50 ms), burst 2: 24 callers, 22 of them wait.
+    const { provider, limiter } = limiterFor({ rpm: 40, burst: 2, windowMs: 2000, safetyMarginMs: 0 });
+    const permits = await Promise.all(Array.from({ length: 24 }, () => limiter.acquire(provider)));
+    const times = permits.map((p) => p.admittedAtMs).sort((a, b) => a - b);
+    times.forEach((t, i) => expect(i + 1).toBeLessThanOrEqual(2 + Math.floor(((t - times[0]!) * 40) / 2000)));
+    const stats = await limiter.stats(provider);
+    expect(stats.calls).toBe(24);
+    expect(stats.deferrals.requests).toBeGreaterThanOrEqual(22);
+    // Waiters woken all at once would ask again after every admission (hundreds of answers).
+    expect(stats.deferrals.requests).toBeLessThanOrEqual(2 * 22);
+  });
+
   it('cooldown from one process holds every other process until it ends (two clients)', async () => {
     const provider = name();
     const limits = { [provider]: { rpm: 1000, burst: 10, jitterRatio: 0 } };

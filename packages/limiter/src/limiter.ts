@@ -49,8 +49,8 @@ interface Route {
 
 /**
  * Admits calls to rate-limited providers for a whole fleet of processes. Each admission
- * is one store call deciding every rule at once; a deferral is a sleep for the wait the
- * store computed (plus jitter), never a poll loop.
+ * is one store call deciding every rule at once; a deferral is a sleep until the wake-up
+ * slot the store handed out (or, for a concurrency wait, a jittered poll), never a tight loop.
  */
 export class Limiter {
   private readonly primary: LimiterStore;
@@ -102,10 +102,11 @@ export class Limiter {
     const id = randomUUID();
     const priority = options.priority ?? 'default';
     const started = performance.now();
+    let slotMs = 0;
     for (;;) {
       options.signal?.throwIfAborted();
       const waitedMs = performance.now() - started;
-      const { route, decision } = await this.decide(provider, (r) => r.store.acquire(provider, r.limits, { id, tokens, priority, waitedMs }));
+      const { route, decision } = await this.decide(provider, (r) => r.store.acquire(provider, r.limits, { id, tokens, priority, waitedMs, slotMs }));
       if (decision.kind === 'admitted') {
         const permit = new LimiterPermit(this.host, {
           id,
@@ -132,7 +133,10 @@ export class Limiter {
         throw new LimiterWaitTimeoutError(provider, elapsed, decision.waitMs, decision.reason, options.maxWaitMs);
       }
       this.onDeferral?.(provider, decision.reason, decision.waitMs);
-      let delay = jitteredDelay(decision.waitMs, limits.jitterRatio, limits.jitterCapMs);
+      // A slot is already this caller's own, apart from every other waiter's: sleep until it
+      // exactly. Only a polled (concurrency) wait needs jitter to keep pollers apart.
+      slotMs = decision.slotMs;
+      let delay = slotMs > 0 ? decision.waitMs : jitteredDelay(decision.waitMs, limits.jitterRatio, limits.jitterCapMs);
       if (options.maxWaitMs !== undefined) delay = Math.max(1, Math.min(delay, options.maxWaitMs - elapsed));
       await sleep(delay, options.signal);
     }

@@ -10,12 +10,14 @@ describe('memory store with a fake clock', () => {
     let now = 1_000_000;
     const store = new MemoryLimiterStore({ now: () => now });
     const limits = resolveLimits('clock', { rpm: 60, burst: 2, windowMs: 60_000, safetyMarginMs: 0 });
-    const take = () => store.acquire('clock', limits, { id: String(now) + Math.random(), tokens: 0, priority: 'default', waitedMs: 0 });
+    const take = (slotMs = 0) => store.acquire('clock', limits, { id: String(now) + Math.random(), tokens: 0, priority: 'default', waitedMs: 0, slotMs });
     expect((await take()).kind).toBe('admitted');
     expect((await take()).kind).toBe('admitted');
-    expect(await take()).toEqual({ kind: 'wait', waitMs: 1000, reason: 'requests' });
+    expect(await take()).toEqual({ kind: 'wait', waitMs: 1000, reason: 'requests', slotMs: 1_001_000 });
     now += 500;
-    expect(await take()).toEqual({ kind: 'wait', waitMs: 500, reason: 'requests' });
+    // The holder of that slot is told the rest of its wait; a newcomer queues one launch behind it.
+    expect(await take(1_001_000)).toEqual({ kind: 'wait', waitMs: 500, reason: 'requests', slotMs: 1_001_000 });
+    expect(await take()).toEqual({ kind: 'wait', waitMs: 1500, reason: 'requests', slotMs: 1_002_000 });
     now += 500;
     expect((await take()).kind).toBe('admitted');
     now += 3_600_000;

@@ -15,6 +15,8 @@ interface ProviderState {
   /** Leases: id -> expiry. */
   leases: Map<string, number>;
   nextSlot: number;
+  /** The latest wake-up slot handed to a waiting caller. */
+  lastWaitSlot: number;
   cooldownUntil: number;
   holdMsEwma: number | undefined;
   counters: Record<string, number>;
@@ -52,6 +54,7 @@ export class MemoryLimiterStore implements LimiterStore {
         windowSum: 0,
         leases: new Map(),
         nextSlot: 0,
+        lastWaitSlot: 0,
         cooldownUntil: 0,
         holdMsEwma: undefined,
         counters: {},
@@ -148,7 +151,15 @@ export class MemoryLimiterStore implements LimiterStore {
 
     if (bestReason) {
       this.count(s, `deferrals:${bestReason}`);
-      return { kind: 'wait', waitMs: Math.ceil(bestWait), reason: bestReason };
+      if (bestReason === 'concurrency') return { kind: 'wait', waitMs: Math.ceil(bestWait), reason: bestReason, slotMs: 0 };
+      // Wake-up slots, as in acquire.lua: one per waiter, a launch spacing apart.
+      const spacing = Math.max(limits.staggerMs, Math.ceil((limits.windowMs + limits.safetyMarginMs) / limits.rpm));
+      let slot = now + Math.ceil(bestWait);
+      if (request.slotMs === 0 || bestWait > spacing) {
+        slot = Math.max(slot, s.lastWaitSlot + spacing);
+        s.lastWaitSlot = slot;
+      }
+      return { kind: 'wait', waitMs: slot - now, reason: bestReason, slotMs: slot };
     }
 
     s.level = level - 1;

@@ -10,7 +10,7 @@ import { DEFERRAL_REASONS } from './types.js';
 const lua = (name: string) => new URL(`../lua/${name}.lua`, import.meta.url);
 
 const SCRIPTS = [
-  { name: 'brandqLimiterAcquire', file: lua('acquire'), numberOfKeys: 9 },
+  { name: 'brandqLimiterAcquire', file: lua('acquire'), numberOfKeys: 10 },
   { name: 'brandqLimiterSettle', file: lua('settle'), numberOfKeys: 5 },
   { name: 'brandqLimiterRelease', file: lua('release'), numberOfKeys: 7 },
   { name: 'brandqLimiterRenew', file: lua('renew'), numberOfKeys: 1 },
@@ -81,7 +81,7 @@ export class RedisLimiterStore implements LimiterStore {
     const k = limiterKeys(provider);
     const reply = await this.call('acquire', () =>
       this.redis.brandqLimiterAcquire(
-        k.bucket, k.requests, k.window, k.windowTokens, k.windowSum, k.leases, k.stagger, k.cooldown, k.stats,
+        k.bucket, k.requests, k.window, k.windowTokens, k.windowSum, k.leases, k.stagger, k.cooldown, k.stats, k.waitSlots,
         request.id,
         limits.rpm,
         limits.burst,
@@ -93,11 +93,12 @@ export class RedisLimiterStore implements LimiterStore {
         limits.leaseMs,
         limits.staggerMs,
         Math.floor(request.waitedMs),
+        request.slotMs,
       ),
     );
     const [status, a, b, c] = reply;
     if (status === 1) return { kind: 'admitted', nowMs: Number(a), leaseUntilMs: Number(b), tokens: Number(c ?? 0) };
-    if (status === 0) return { kind: 'wait', waitMs: Number(a), reason: String(b) as DeferralReason };
+    if (status === 0) return { kind: 'wait', waitMs: Number(a), reason: String(b) as DeferralReason, slotMs: Number(c ?? 0) };
     return { kind: 'too-large', effectiveTpm: Number(a) };
   }
 

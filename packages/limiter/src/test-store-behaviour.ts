@@ -13,7 +13,7 @@ function provider(): string {
 }
 
 function request(tokens = 0, priority: Priority = 'default'): AdmissionRequest {
-  return { id: randomUUID(), tokens, priority, waitedMs: 0 };
+  return { id: randomUUID(), tokens, priority, waitedMs: 0, slotMs: 0 };
 }
 
 function admittedId(decision: AdmissionDecision, req: AdmissionRequest): string {
@@ -67,6 +67,40 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
       expect(w.reason).toBe('requests');
       expect(w.waitMs).toBeGreaterThan(300);
       expect(w.waitMs).toBeLessThanOrEqual(700);
+    });
+
+    it('wake-up slots: waiters for the same moment get slots of their own, one launch spacing apart', async () => {
+      // 60 per 6 s: one launch every 100 ms.
+      const { acquire } = setup({ rpm: 60, burst: 1, windowMs: 6000 });
+      expect((await acquire()).decision.kind).toBe('admitted');
+      const waits = [];
+      for (let i = 0; i < 5; i++) waits.push(waitOf((await acquire()).decision) as Extract<AdmissionDecision, { kind: 'wait' }>);
+      const slots = waits.map((w) => w.slotMs);
+      for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBeGreaterThanOrEqual(100);
+      // Each wait ends at its own slot (the answers came at slightly different moments).
+      expect(waits[4]!.waitMs).toBeGreaterThan(400 - 100);
+    });
+
+    it('wake-up slots: a waiter beaten to its slot keeps its place; a newcomer goes behind every slot handed out', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 60, burst: 1, windowMs: 6000 });
+      expect((await acquire()).decision.kind).toBe('admitted');
+      const early = request();
+      const first = waitOf(await store.acquire(p, limits, early)) as Extract<AdmissionDecision, { kind: 'wait' }>;
+      const second = waitOf((await acquire()).decision) as Extract<AdmissionDecision, { kind: 'wait' }>;
+      await pause(first.waitMs + 5);
+      // Someone else takes the capacity of the first slot (admission stays greedy).
+      expect((await acquire()).decision.kind).toBe('admitted');
+      const again = waitOf(await store.acquire(p, limits, { ...early, slotMs: first.slotMs })) as Extract<AdmissionDecision, { kind: 'wait' }>;
+      expect(again.waitMs).toBeLessThanOrEqual(100);
+      expect(again.slotMs).toBeLessThan(second.slotMs + 100);
+      const newcomer = waitOf((await acquire()).decision) as Extract<AdmissionDecision, { kind: 'wait' }>;
+      expect(newcomer.slotMs).toBeGreaterThanOrEqual(second.slotMs + 100);
+    });
+
+    it('wake-up slots: a concurrency wait has no known end and gets no slot (it is polled)', async () => {
+      const { acquire } = setup({ rpm: 1000, burst: 100, maxConcurrency: 1, leaseMs: 10_000 });
+      expect((await acquire()).decision.kind).toBe('admitted');
+      expect((await acquire()).decision).toMatchObject({ kind: 'wait', reason: 'concurrency', slotMs: 0 });
     });
 
     it('token window: headroom lowers the limit, settle refunds and charges the difference', async () => {

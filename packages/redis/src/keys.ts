@@ -80,6 +80,8 @@ export function limiterKeys(provider: string) {
     stagger: `${base}:stagger`,
     /** String: fleet-wide cooldown until (server ms). */
     cooldown: `${base}:cooldown`,
+    /** String: the latest wake-up slot (server ms) handed to a waiting caller; the next waiter gets a later one. */
+    waitSlots: `${base}:wait-slots`,
     /** Hash: counters for statistics. */
     stats: `${base}:stats`,
   };
