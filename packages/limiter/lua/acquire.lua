@@ -15,14 +15,15 @@
   ARGV[9] lease ms           ARGV[10] stagger ms (0 = off)
   ARGV[11] ms the caller already waited (recorded in stats on admission)
   ARGV[12] the wake-up slot this caller was handed by its last wait (server ms, 0 = none)
+  ARGV[13] jitter ratio      ARGV[14] jitter cap ms      ARGV[15] this caller's jitter draw in [-1, 1]
 
   Returns {1, nowMs, leaseUntilMs (0 = none), reservedTokens}
        or {0, waitMs, reason, slotMs}   reason: cooldown|concurrency|requests|tokens|stagger
        or {-1, effectiveTokenLimit} when the request can never fit the token window.
 
   Wake-up slots. A wait whose end is known (cooldown, requests, tokens, stagger) is
-  handed a slot of its own: the end of the wait, but at least one launch spacing after
-  the last slot handed out. Callers told "wait 1.4 s" would otherwise all wake at the same
+  handed a slot of its own: the end of the wait, but at least one launch spacing
+  (+/- jitter, drawn by the caller) after the last slot handed out. Callers told "wait 1.4 s" would otherwise all wake at the same
   moment, one would win and every other would ask again: round trips per admission would
   grow with the number of waiters. A caller that wakes in its slot and is refused again by
   less than one spacing (another caller took the capacity first) keeps its place instead
@@ -46,6 +47,7 @@ local leaseMs = tonumber(ARGV[9])
 local staggerMs = tonumber(ARGV[10])
 local waitedMs = tonumber(ARGV[11])
 local heldSlot = tonumber(ARGV[12])
+local jitterRatio, jitterCapMs, jitterDraw = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -175,8 +177,9 @@ if bestReason then
   local slot = now + math.ceil(bestWait)
   if heldSlot == 0 or bestWait > spacing then
     local last = tonumber(redis.call('GET', slotsKey)) or 0
-    if last + spacing > slot then
-      slot = last + spacing
+    local gap = spacing + math.floor(math.min(spacing * jitterRatio, jitterCapMs) * jitterDraw)
+    if last + gap > slot then
+      slot = last + gap
     end
     redis.call('SET', slotsKey, slot, 'PX', slot - now + 1000)
   end

@@ -8,13 +8,15 @@ export interface AdmissionRequest {
   waitedMs: number;
   /** The wake-up slot its last wait handed it (store clock ms), 0 = none. */
   slotMs: number;
+  /** Uniform in [-1, 1]: spreads the gap to the previous waiter's slot by +/- the jitter ratio. */
+  jitter: number;
 }
 
 export type AdmissionDecision =
   | { kind: 'admitted'; nowMs: number; leaseUntilMs: number; tokens: number }
   /**
-   * `slotMs` > 0: a wake-up slot of this caller's own (store clock ms), at least one launch
-   * spacing from every other waiter's; sleep until it exactly. 0: a concurrency wait with no
+   * `slotMs` > 0: a wake-up slot of this caller's own (store clock ms), a launch spacing
+   * (+/- jitter) from the previous waiter's; sleep until it exactly. 0: a concurrency wait with no
    * known end, to be polled with jitter.
    */
   | { kind: 'wait'; waitMs: number; reason: DeferralReason; slotMs: number }

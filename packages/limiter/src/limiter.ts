@@ -106,7 +106,7 @@ export class Limiter {
     for (;;) {
       options.signal?.throwIfAborted();
       const waitedMs = performance.now() - started;
-      const { route, decision } = await this.decide(provider, (r) => r.store.acquire(provider, r.limits, { id, tokens, priority, waitedMs, slotMs }));
+      const { route, decision } = await this.decide(provider, (r) => r.store.acquire(provider, r.limits, { id, tokens, priority, waitedMs, slotMs, jitter: 2 * Math.random() - 1 }));
       if (decision.kind === 'admitted') {
         const permit = new LimiterPermit(this.host, {
           id,
@@ -133,8 +133,8 @@ export class Limiter {
         throw new LimiterWaitTimeoutError(provider, elapsed, decision.waitMs, decision.reason, options.maxWaitMs);
       }
       this.onDeferral?.(provider, decision.reason, decision.waitMs);
-      // A slot is already this caller's own, apart from every other waiter's: sleep until it
-      // exactly. Only a polled (concurrency) wait needs jitter to keep pollers apart.
+      // A slot is this caller's own, already jittered apart from the other waiters' slots:
+      // sleep until it exactly. A polled (concurrency) wait is jittered here instead.
       slotMs = decision.slotMs;
       let delay = slotMs > 0 ? decision.waitMs : jitteredDelay(decision.waitMs, limits.jitterRatio, limits.jitterCapMs);
       if (options.maxWaitMs !== undefined) delay = Math.max(1, Math.min(delay, options.maxWaitMs - elapsed));

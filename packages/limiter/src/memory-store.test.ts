@@ -10,7 +10,7 @@ describe('memory store with a fake clock', () => {
     let now = 1_000_000;
     const store = new MemoryLimiterStore({ now: () => now });
     const limits = resolveLimits('clock', { rpm: 60, burst: 2, windowMs: 60_000, safetyMarginMs: 0 });
-    const take = (slotMs = 0) => store.acquire('clock', limits, { id: String(now) + Math.random(), tokens: 0, priority: 'default', waitedMs: 0, slotMs });
+    const take = (slotMs = 0) => store.acquire('clock', limits, { id: String(now) + Math.random(), tokens: 0, priority: 'default', waitedMs: 0, slotMs, jitter: 0 });
     expect((await take()).kind).toBe('admitted');
     expect((await take()).kind).toBe('admitted');
     expect(await take()).toEqual({ kind: 'wait', waitMs: 1000, reason: 'requests', slotMs: 1_001_000 });

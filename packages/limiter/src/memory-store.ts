@@ -152,11 +152,12 @@ export class MemoryLimiterStore implements LimiterStore {
     if (bestReason) {
       this.count(s, `deferrals:${bestReason}`);
       if (bestReason === 'concurrency') return { kind: 'wait', waitMs: Math.ceil(bestWait), reason: bestReason, slotMs: 0 };
-      // Wake-up slots, as in acquire.lua: one per waiter, a launch spacing apart.
+      // Wake-up slots, as in acquire.lua: one per waiter, a launch spacing (+/- jitter) apart.
       const spacing = Math.max(limits.staggerMs, Math.ceil((limits.windowMs + limits.safetyMarginMs) / limits.rpm));
       let slot = now + Math.ceil(bestWait);
       if (request.slotMs === 0 || bestWait > spacing) {
-        slot = Math.max(slot, s.lastWaitSlot + spacing);
+        const gap = spacing + Math.floor(Math.min(spacing * limits.jitterRatio, limits.jitterCapMs) * request.jitter);
+        slot = Math.max(slot, s.lastWaitSlot + gap);
         s.lastWaitSlot = slot;
       }
       return { kind: 'wait', waitMs: slot - now, reason: bestReason, slotMs: slot };

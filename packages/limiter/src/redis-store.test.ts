@@ -19,7 +19,7 @@ describe('redis store specifics', () => {
     const limits = resolveLimits('atomic', { rpm: 10, burst: 10, tpm: 10_000, maxConcurrency: 50, windowMs: 60_000 });
     const decisions = await Promise.all(
       Array.from({ length: 60 }, (_, i) =>
-        stores[i % 2]!.acquire('atomic', limits, { id: randomUUID(), tokens: 100, priority: 'default', waitedMs: 0, slotMs: 0 }),
+        stores[i % 2]!.acquire('atomic', limits, { id: randomUUID(), tokens: 100, priority: 'default', waitedMs: 0, slotMs: 0, jitter: 0 }),
       ),
     );
     expect(decisions.filter((d) => d.kind === 'admitted')).toHaveLength(10);
@@ -32,7 +32,7 @@ describe('redis store specifics', () => {
     const store = new RedisLimiterStore(client());
     const limits = resolveLimits('tagged', { rpm: 100, burst: 5, tpm: 1000, maxConcurrency: 2, staggerMs: 50, windowMs: 200, safetyMarginMs: 0 });
     const id = randomUUID();
-    await store.acquire('tagged', limits, { id, tokens: 10, priority: 'default', waitedMs: 0, slotMs: 0 });
+    await store.acquire('tagged', limits, { id, tokens: 10, priority: 'default', waitedMs: 0, slotMs: 0, jitter: 0 });
     await store.cooldown('tagged', { retryAfterMs: 100 });
     await store.syncHeaders('tagged', limits, { remainingTokens: 1, resetTokensMs: 100 });
     // SCAN on every master: KEYS on a Cluster connection would ask one random node.
@@ -44,7 +44,7 @@ describe('redis store specifics', () => {
     await store.settle('tagged', limits, { id, usedTokens: 5, holdMs: 3 });
     await new Promise((r) => setTimeout(r, 350));
     // An admission after everything expired trims the window to nothing and leaves no stale sum.
-    await store.acquire('tagged', limits, { id: randomUUID(), tokens: 0, priority: 'default', waitedMs: 0, slotMs: 0 });
+    await store.acquire('tagged', limits, { id: randomUUID(), tokens: 0, priority: 'default', waitedMs: 0, slotMs: 0, jitter: 0 });
     expect(await client().exists('brandq:{limiter:tagged}:window', 'brandq:{limiter:tagged}:window-sum', 'brandq:{limiter:tagged}:window-tokens')).toBe(0);
   });
 
@@ -52,6 +52,6 @@ describe('redis store specifics', () => {
     const store = new RedisLimiterStore(client());
     await client().set('brandq:{limiter:broken}:leases', 'not a zset');
     const limits = resolveLimits('broken', { rpm: 10, burst: 1, maxConcurrency: 1 });
-    await expect(store.acquire('broken', limits, { id: 'x', tokens: 0, priority: 'default', waitedMs: 0, slotMs: 0 })).rejects.toThrow(/WRONGTYPE/);
+    await expect(store.acquire('broken', limits, { id: 'x', tokens: 0, priority: 'default', waitedMs: 0, slotMs: 0, jitter: 0 })).rejects.toThrow(/WRONGTYPE/);
   });
 });

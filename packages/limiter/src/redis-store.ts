@@ -94,6 +94,9 @@ export class RedisLimiterStore implements LimiterStore {
         limits.staggerMs,
         Math.floor(request.waitedMs),
         request.slotMs,
+        limits.jitterRatio,
+        limits.jitterCapMs,
+        request.jitter,
       ),
     );
     const [status, a, b, c] = reply;

@@ -13,7 +13,7 @@ function provider(): string {
 }
 
 function request(tokens = 0, priority: Priority = 'default'): AdmissionRequest {
-  return { id: randomUUID(), tokens, priority, waitedMs: 0, slotMs: 0 };
+  return { id: randomUUID(), tokens, priority, waitedMs: 0, slotMs: 0, jitter: 0 };
 }
 
 function admittedId(decision: AdmissionDecision, req: AdmissionRequest): string {
@@ -95,6 +95,24 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
       expect(again.slotMs).toBeLessThan(second.slotMs + 100);
       const newcomer = waitOf((await acquire()).decision) as Extract<AdmissionDecision, { kind: 'wait' }>;
       expect(newcomer.slotMs).toBeGreaterThanOrEqual(second.slotMs + 100);
+    });
+
+    it('wake-up slots: the gap to the previous slot is spread by the caller\'s jitter draw, within +/- jitterRatio and the cap', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 60, burst: 1, windowMs: 6000, jitterRatio: 0.2, jitterCapMs: 3000 });
+      expect((await acquire()).decision.kind).toBe('admitted');
+      const slotOf = async (jitter: number) => (waitOf(await store.acquire(p, limits, { ...request(), jitter })) as Extract<AdmissionDecision, { kind: 'wait' }>).slotMs;
+      const first = await slotOf(0);
+      const late = await slotOf(1);
+      const early = await slotOf(-1);
+      expect(late - first).toBe(120);
+      expect(early - late).toBe(80);
+
+      const capped = setup({ rpm: 1, burst: 1, windowMs: 20_000, jitterRatio: 0.5, jitterCapMs: 1000 });
+      expect((await capped.acquire()).decision.kind).toBe('admitted');
+      const slotOfCapped = async (jitter: number) =>
+        (waitOf(await capped.store.acquire(capped.p, capped.limits, { ...request(), jitter })) as Extract<AdmissionDecision, { kind: 'wait' }>).slotMs;
+      const a = await slotOfCapped(0);
+      expect((await slotOfCapped(1)) - a).toBe(20_000 + 1000);
     });
 
     it('wake-up slots: a concurrency wait has no known end and gets no slot (it is polled)', async () => {
