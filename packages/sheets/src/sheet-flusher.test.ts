@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { Redis } from 'ioredis';
 import { startFakeSheets, type FakeSheetsServer, type LedgerEntry } from '@brandq/fakes';
 import { runKeys, sheetFlusherKeys } from '@brandq/redis';
-import { useTestRedis } from '@brandq/testing';
+import { testRedisCluster, useTestRedis } from '@brandq/testing';
 import { SheetFlusher, type SheetFlusherOptions, type SheetsGate } from './sheet-flusher.js';
 import { SheetWriteQueue } from './sheet-write-queue.js';
 import { SheetsClient } from './sheets-client.js';
@@ -85,7 +85,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await client.flushall();
+  await redis.flush();
   fake.reset();
   fake.clearSheets();
   fake.setSheet(SHEET, TAB, [['brand'], ...Array.from({ length: 60 }, (_, i) => [`Brand ${i + 2}`])]);
@@ -262,6 +262,23 @@ describe('SheetFlusher', () => {
     expect(a.stats.leader).toBe(true);
     expect(b.stats.leader).toBe(false);
     expect(await client.get(sheetFlusherKeys.lease)).toBe(a.token);
+  });
+
+  it.skipIf(testRedisCluster())('stop() returns by its deadline when Redis stops answering, and no row is lost', async () => {
+    const a = flusher({ redis: redis.client(), leaseMs: 5000 });
+    await enqueueRows('run-p', [2]);
+    expect(await a.flushOnce()).toBe(0);
+    await enqueueRows('run-p', [3]);
+    // Every client of this Redis now waits for 6 s; a shutdown must not wait with them.
+    await client.call('CLIENT', 'PAUSE', '6000', 'ALL');
+    const started = performance.now();
+    await a.stop(300);
+    expect(performance.now() - started).toBeLessThan(4000);
+    // Once Redis answers again nothing is lost: the next holder writes both rows.
+    const heir = flusher({ flushRows: 1 });
+    await until(async () => (await heir.flushOnce(), writtenRanges().includes(row(3).range)), 15_000);
+    expect(writtenRanges()).toContain(row(2).range);
+    expect(await client.xlen(runKeys('run-p').sheetWrites)).toBe(0);
   });
 
   it('stop() flushes what is queued, even if not due, and hands the lease over', async () => {

@@ -155,28 +155,39 @@ export class SheetFlusher {
     this.stopped = true;
     this.running = false;
     clearTimeout(this.loopTimer);
-    const deadline = setTimeout(() => this.abort.abort(new Error('sheet flusher stop timed out')), timeoutMs);
+    const deadline = setTimeout(() => this.abort.abort(new Error(`sheet flusher stop timed out after ${timeoutMs} ms`)), timeoutMs);
     deadline.unref();
+    // Every wait of stop() ends at the deadline: a Redis that no longer answers must not
+    // hold up a worker's shutdown (the lease then expires by itself).
+    const timedOut = new Promise<never>((_, reject) => {
+      const fail = () => reject(this.abort.signal.reason);
+      if (this.abort.signal.aborted) fail();
+      else this.abort.signal.addEventListener('abort', fail, { once: true });
+    });
+    timedOut.catch(() => undefined);
+    const bounded = <T>(work: Promise<T>) => Promise.race([work, timedOut]);
     try {
-      await this.passChain;
+      await bounded(this.passChain);
       // Drain in passes: one pass writes at most maxRowsPerRequest rows per run.
       while (this.holdsLease() && !this.abort.signal.aborted) {
-        const written = await this.serialized(() => this.pass(true));
+        const written = await bounded(this.serialized(() => this.pass(true)));
         if (written === 0) break;
       }
     } catch (err) {
       this.log.warn({ err: errorText(err) }, 'sheet flusher: final flush incomplete; the next lease holder writes the rest');
-    } finally {
-      clearTimeout(deadline);
-      this.stopRenewing();
+    }
+    clearTimeout(deadline);
+    this.stopRenewing();
+    try {
       // A renewal still in flight could re-take the lease right after we give it back.
-      await this.renewal;
+      // Its own short bound: a drain cut off by a slow Sheets API still hands the lease over.
+      await within(Promise.resolve(this.renewal), LEASE_RELEASE_WAIT_MS);
       if (this.leaseValidUntil > 0) {
         this.leaseValidUntil = 0;
-        await this.redis.brandqReleaseSheetLease(sheetFlusherKeys.lease, this.token).catch((err: unknown) => {
-          this.log.warn({ err: errorText(err) }, 'sheet flusher: could not release the lease; it expires by itself');
-        });
+        await within(this.redis.brandqReleaseSheetLease(sheetFlusherKeys.lease, this.token), LEASE_RELEASE_WAIT_MS);
       }
+    } catch (err) {
+      this.log.warn({ err: errorText(err) }, 'sheet flusher: could not release the lease; it expires by itself');
     }
   }
 
@@ -445,4 +456,17 @@ function replies(results: [Error | null, unknown][] | null): unknown[] {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** How long stop() waits to hand the lease back before leaving it to expire. */
+const LEASE_RELEASE_WAIT_MS = 1000;
+
+/** `work`, or a rejection once `ms` have passed without an answer. */
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

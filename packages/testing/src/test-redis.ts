@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { createRedis, isClusterUrl, startRedisServer, waitForPing } from '@brandq/redis';
 import { startRedisCluster } from './redis-cluster.js';
 
@@ -58,6 +58,7 @@ export async function startTestRedis(): Promise<TestRedis> {
 export function useTestRedis() {
   let handle: TestRedis | undefined;
   const clients: Redis[] = [];
+  let admin: Redis | undefined;
   beforeAll(async () => {
     handle = await startTestRedis();
   });
@@ -74,6 +75,15 @@ export function useTestRedis() {
     get cluster(): boolean {
       if (!handle) throw new Error('useTestRedis: Redis is not started yet (use it inside tests or hooks)');
       return handle.cluster;
+    },
+    /**
+     * Empties the whole Redis between tests. On a cluster FLUSHALL reaches one master
+     * only, so every master is flushed.
+     */
+    async flush(): Promise<void> {
+      admin ??= this.client();
+      const nodes = this.cluster ? (admin as unknown as Cluster).nodes('master') : [admin];
+      await Promise.all(nodes.map((node) => node.flushall()));
     },
     /** A connection closed after the file; an ioredis Cluster (typed as Redis) on a cluster. */
     client(): Redis {
