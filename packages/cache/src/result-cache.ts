@@ -2,12 +2,18 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { cacheKeys, defineScripts } from '@brandq/redis';
 
+const lua = (name: string) => new URL(`../lua/${name}.lua`, import.meta.url);
+
 const SCRIPTS = [
-  { name: 'brandqReleaseFillLock', file: new URL('../lua/release-fill-lock.lua', import.meta.url), numberOfKeys: 1 },
-  { name: 'brandqRenewFillLock', file: new URL('../lua/renew-fill-lock.lua', import.meta.url), numberOfKeys: 1 },
+  { name: 'brandqCacheGetOrClaim', file: lua('get-or-claim'), numberOfKeys: 2 },
+  { name: 'brandqCacheStoreAndRelease', file: lua('store-and-release'), numberOfKeys: 2 },
+  { name: 'brandqReleaseFillLock', file: lua('release-fill-lock'), numberOfKeys: 1 },
+  { name: 'brandqRenewFillLock', file: lua('renew-fill-lock'), numberOfKeys: 1 },
 ] as const;
 
 interface ScriptedRedis extends Redis {
+  brandqCacheGetOrClaim(value: string, lock: string, token: string, lockMs: number): Promise<[1, string] | [2] | [0]>;
+  brandqCacheStoreAndRelease(value: string, lock: string, json: string, ttlSeconds: number, token: string): Promise<number>;
   brandqReleaseFillLock(lock: string, token: string): Promise<number>;
   brandqRenewFillLock(lock: string, token: string, ms: number): Promise<number>;
 }
@@ -54,26 +60,26 @@ export class ResultCache {
   async getOrCompute<T>(namespace: string, hash: string, compute: () => Promise<T>, signal?: AbortSignal): Promise<CacheOutcome<T>> {
     const keys = cacheKeys(namespace, hash);
     let waitMs = this.waitStartMs;
+    const token = randomUUID();
     for (;;) {
-      const cached = await this.redis.get(keys.value);
-      if (cached !== null) return { value: JSON.parse(cached) as T, hit: true };
-      const token = randomUUID();
-      if ((await this.redis.set(keys.lock, token, 'PX', this.fillLockMs, 'NX')) === 'OK') {
+      const found = await this.redis.brandqCacheGetOrClaim(keys.value, keys.lock, token, this.fillLockMs);
+      if (found[0] === 1) return { value: JSON.parse(found[1]) as T, hit: true };
+      if (found[0] === 2) {
         const renewal = setInterval(() => {
           this.redis.brandqRenewFillLock(keys.lock, token, this.fillLockMs).catch(() => undefined);
         }, Math.max(100, Math.floor(this.fillLockMs / 3)));
         renewal.unref();
+        let value: T;
         try {
-          // Another filler may have finished between our GET and SET NX.
-          const late = await this.redis.get(keys.value);
-          if (late !== null) return { value: JSON.parse(late) as T, hit: true };
-          const value = await compute();
-          await this.redis.set(keys.value, JSON.stringify(value), 'EX', Math.max(1, Math.round(this.options.ttlSeconds)));
-          return { value, hit: false };
-        } finally {
+          value = await compute();
+        } catch (err) {
           clearInterval(renewal);
           await this.redis.brandqReleaseFillLock(keys.lock, token);
+          throw err;
         }
+        clearInterval(renewal);
+        await this.redis.brandqCacheStoreAndRelease(keys.value, keys.lock, JSON.stringify(value), Math.max(1, Math.round(this.options.ttlSeconds)), token);
+        return { value, hit: false };
       }
       signal?.throwIfAborted();
       await new Promise((r) => setTimeout(r, waitMs));

@@ -124,17 +124,19 @@ export class BrandPipeline {
   private async extract(brand: BrandJobData, search: SearchOutcome, signal?: AbortSignal): Promise<BrandFactsAnswer> {
     const { llm, llmPrice } = this.deps;
     const messages = buildBrandPrompt(brand.name, brand.hints, search.hits);
-    const worstCase = llmCostMicros(llmPrice, countPromptTokens(messages), llm.maxOutputTokens);
+    const promptTokens = countPromptTokens(messages);
+    const worstCase = llmCostMicros(llmPrice, promptTokens, llm.maxOutputTokens);
     try {
       return await this.cached(brand, 'llm', llmCacheKey(llm.model, llm.maxOutputTokens, messages), worstCase, async () => {
-        const answer = await this.llmCall(brand, messages, signal);
+        const answer = await this.llmCall(brand, messages, promptTokens, signal);
         if (answer instanceof LlmBadAnswer) throw answer;
         return answer.facts;
       }, signal);
     } catch (error) {
       if (!(error instanceof LlmBadAnswer)) throw error;
       this.deps.logger.warn({ brand: brand.name, reason: error.error.message }, 'LLM answer rejected, asking once more');
-      const repaired = await this.llmCall(brand, buildBrandPrompt(brand.name, brand.hints, search.hits, error.error.message), signal);
+      const repair = buildBrandPrompt(brand.name, brand.hints, search.hits, error.error.message);
+      const repaired = await this.llmCall(brand, repair, countPromptTokens(repair), signal);
       if (repaired instanceof LlmBadAnswer) throw repaired.error;
       return repaired.facts;
     }
@@ -159,9 +161,14 @@ export class BrandPipeline {
     return value;
   }
 
-  private async llmCall(brand: BrandJobData, messages: Parameters<LlmClient['extractFacts']>[0], signal?: AbortSignal): Promise<LlmAnswer | LlmBadAnswer> {
+  /** `promptTokens`: the prompt counted with the tokenizer (by the caller, which prices it too). */
+  private async llmCall(
+    brand: BrandJobData,
+    messages: Parameters<LlmClient['extractFacts']>[0],
+    promptTokens: number,
+    signal?: AbortSignal,
+  ): Promise<LlmAnswer | LlmBadAnswer> {
     const { llm, llmPrice, gate } = this.deps;
-    const promptTokens = countPromptTokens(messages);
     const tokens = promptTokens + llm.maxOutputTokens;
     const worstCase = llmCostMicros(llmPrice, promptTokens, llm.maxOutputTokens);
     const answer = await this.paidCall('llm', brand.runId, { tokens, worstCaseMicros: worstCase, signal }, async () => {
