@@ -73,11 +73,11 @@ export class ResultCache {
         try {
           value = await compute();
         } catch (err) {
-          clearInterval(renewal);
           await this.redis.brandqReleaseFillLock(keys.lock, token);
           throw err;
+        } finally {
+          clearInterval(renewal);
         }
-        clearInterval(renewal);
         await this.redis.brandqCacheStoreAndRelease(keys.value, keys.lock, JSON.stringify(value), Math.max(1, Math.round(this.options.ttlSeconds)), token);
         return { value, hit: false };
       }

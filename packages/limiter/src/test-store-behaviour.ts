@@ -21,7 +21,7 @@ function admittedId(decision: AdmissionDecision, req: AdmissionRequest): string 
   return req.id;
 }
 
-function waitOf(decision: AdmissionDecision): { waitMs: number; reason: string } {
+function waitOf(decision: AdmissionDecision): Extract<AdmissionDecision, { kind: 'wait' }> {
   if (decision.kind !== 'wait') throw new Error(`expected a wait, got ${JSON.stringify(decision)}`);
   return decision;
 }
@@ -74,7 +74,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
       const { acquire } = setup({ rpm: 60, burst: 1, windowMs: 6000 });
       expect((await acquire()).decision.kind).toBe('admitted');
       const waits = [];
-      for (let i = 0; i < 5; i++) waits.push(waitOf((await acquire()).decision) as Extract<AdmissionDecision, { kind: 'wait' }>);
+      for (let i = 0; i < 5; i++) waits.push(waitOf((await acquire()).decision));
       const slots = waits.map((w) => w.slotMs);
       for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBeGreaterThanOrEqual(100);
       // Each wait ends at its own slot (the answers came at slightly different moments).
@@ -85,22 +85,22 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
       const { store, p, limits, acquire } = setup({ rpm: 60, burst: 1, windowMs: 6000 });
       expect((await acquire()).decision.kind).toBe('admitted');
       const early = request();
-      const first = waitOf(await store.acquire(p, limits, early)) as Extract<AdmissionDecision, { kind: 'wait' }>;
-      const second = waitOf((await acquire()).decision) as Extract<AdmissionDecision, { kind: 'wait' }>;
+      const first = waitOf(await store.acquire(p, limits, early));
+      const second = waitOf((await acquire()).decision);
       await pause(first.waitMs + 5);
       // Someone else takes the capacity of the first slot (admission stays greedy).
       expect((await acquire()).decision.kind).toBe('admitted');
-      const again = waitOf(await store.acquire(p, limits, { ...early, slotMs: first.slotMs })) as Extract<AdmissionDecision, { kind: 'wait' }>;
+      const again = waitOf(await store.acquire(p, limits, { ...early, slotMs: first.slotMs }));
       expect(again.waitMs).toBeLessThanOrEqual(100);
       expect(again.slotMs).toBeLessThan(second.slotMs + 100);
-      const newcomer = waitOf((await acquire()).decision) as Extract<AdmissionDecision, { kind: 'wait' }>;
+      const newcomer = waitOf((await acquire()).decision);
       expect(newcomer.slotMs).toBeGreaterThanOrEqual(second.slotMs + 100);
     });
 
     it('wake-up slots: the gap to the previous slot is spread by the caller\'s jitter draw, within +/- jitterRatio and the cap', async () => {
       const { store, p, limits, acquire } = setup({ rpm: 60, burst: 1, windowMs: 6000, jitterRatio: 0.2, jitterCapMs: 3000 });
       expect((await acquire()).decision.kind).toBe('admitted');
-      const slotOf = async (jitter: number) => (waitOf(await store.acquire(p, limits, { ...request(), jitter })) as Extract<AdmissionDecision, { kind: 'wait' }>).slotMs;
+      const slotOf = async (jitter: number) => (waitOf(await store.acquire(p, limits, { ...request(), jitter }))).slotMs;
       const first = await slotOf(0);
       const late = await slotOf(1);
       const early = await slotOf(-1);
@@ -110,7 +110,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
       const capped = setup({ rpm: 1, burst: 1, windowMs: 20_000, jitterRatio: 0.5, jitterCapMs: 1000 });
       expect((await capped.acquire()).decision.kind).toBe('admitted');
       const slotOfCapped = async (jitter: number) =>
-        (waitOf(await capped.store.acquire(capped.p, capped.limits, { ...request(), jitter })) as Extract<AdmissionDecision, { kind: 'wait' }>).slotMs;
+        (waitOf(await capped.store.acquire(capped.p, capped.limits, { ...request(), jitter }))).slotMs;
       const a = await slotOfCapped(0);
       expect((await slotOfCapped(1)) - a).toBe(20_000 + 1000);
     });

@@ -159,13 +159,8 @@ export class SheetFlusher {
     deadline.unref();
     // Every wait of stop() ends at the deadline: a Redis that no longer answers must not
     // hold up a worker's shutdown (the lease then expires by itself).
-    const timedOut = new Promise<never>((_, reject) => {
-      const fail = () => reject(this.abort.signal.reason);
-      if (this.abort.signal.aborted) fail();
-      else this.abort.signal.addEventListener('abort', fail, { once: true });
-    });
-    timedOut.catch(() => undefined);
-    const bounded = <T>(work: Promise<T>) => Promise.race([work, timedOut]);
+    const deadlineAt = Date.now() + timeoutMs;
+    const bounded = <T>(work: Promise<T>) => within(work, Math.max(0, deadlineAt - Date.now()));
     try {
       await bounded(this.passChain);
       // Drain in passes: one pass writes at most maxRowsPerRequest rows per run.
