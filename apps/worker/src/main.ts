@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import { Worker } from 'bullmq';
-import { loadConfig, type Config } from '@brandq/config';
+import { loadConfig } from '@brandq/config';
 import { ConfigError, isBrandqError } from '@brandq/errors';
-import { CostLedger, microsToUsd, type ModelPrice } from '@brandq/ledger';
+import { CostLedger, microsToUsd } from '@brandq/ledger';
 import { BrandqMetrics, pipelineMetrics, startMetricsServer } from '@brandq/metrics';
-import { LlmClient } from '@brandq/llm';
+import { LlmClient, resolveModelPrice } from '@brandq/llm';
 import { createLogger } from '@brandq/logger';
 import { ResultCache } from '@brandq/cache';
 import { BrandPipeline, FinalFailure, brandBackoffStrategy, createBrandJobProcessor, type StoredJobData } from '@brandq/pipeline';
@@ -15,20 +15,13 @@ import { SheetFlusher, SheetWriteQueue, SheetsClient } from '@brandq/sheets';
 import { TavilySearchClient } from '@brandq/tavily';
 import { createProviderGate } from './provider-gate.js';
 
-function llmPrice(config: Config): ModelPrice {
-  const price = config.LLM_PRICING[config.OPENAI_MODEL];
-  if (price) return price;
-  if (/openrouter\.ai/i.test(config.OPENAI_BASE_URL)) return { inputPerMillion: 0, outputPerMillion: 0 };
-  throw new ConfigError(`LLM_PRICING: no price for model "${config.OPENAI_MODEL}"; add it, e.g. {"${config.OPENAI_MODEL}":{"inputPerMillion":0.15,"outputPerMillion":0.6}}`);
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { concurrency: { type: 'string' } }, strict: true });
   const config = loadConfig();
   const concurrency = values.concurrency === undefined ? config.WORKER_CONCURRENCY : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`--concurrency must be a positive integer, got "${values.concurrency}"`);
   const logger = createLogger({ name: 'worker', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
-  const price = llmPrice(config);
+  const price = await resolveModelPrice({ model: config.OPENAI_MODEL, baseURL: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY, table: config.LLM_PRICING });
 
   if (!(await pings(config.REDIS_URL, 3000))) {
     logger.warn({ redis: redactUrl(config.REDIS_URL) }, 'Redis is not answering yet; the worker keeps retrying to connect');
@@ -85,6 +78,7 @@ async function main(): Promise<void> {
     gate,
     cache: config.CACHE_TTL_HOURS > 0 ? new ResultCache(client, { ttlSeconds: config.CACHE_TTL_HOURS * 3600 }) : undefined,
     llmPrice: price,
+    llmReserveFactor: config.LLM_RESERVE_FACTOR,
     tavilyUsdPerCredit: config.TAVILY_COST_PER_CREDIT,
     logger,
   });

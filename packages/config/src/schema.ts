@@ -152,6 +152,7 @@ export const envSchema = z.object({
 
   TAVILY_COST_PER_CREDIT: num(0.008, { min: 0 }),
   LLM_PRICING: pricing,
+  LLM_RESERVE_FACTOR: num(1.2, { min: 1, max: 10 }),
   BUDGET_USD: num(0, { min: 0 }),
   CACHE_TTL_HOURS: num(168, { min: 0, max: 24 * 365 }),
 

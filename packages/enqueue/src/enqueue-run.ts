@@ -1,9 +1,10 @@
-import { TransientError, isBrandqError } from '@brandq/errors';
+import { BadInputError, TransientError, isBrandqError } from '@brandq/errors';
 import type { BrandInput } from '@brandq/input';
 import type { CostLedger } from '@brandq/ledger';
 import { brandJobId, brandJobOptions, type BrandJobData, type BrandQueue, type RetentionOptions } from '@brandq/queue';
 import type { RunMeta, RunStore } from '@brandq/runs';
 import type { LoadedSource } from './load-source.js';
+import { nothingToDo, type NothingToDo } from './nothing-to-do.js';
 
 export interface EnqueueRunInput {
   runId: string;
@@ -31,29 +32,45 @@ export function jobDataFor(runId: string, loaded: LoadedSource, brand: BrandInpu
   return { runId, key: brand.key, name: brand.name, rowNumber: brand.rowNumber, hints: hintsOf(brand), source: loaded.source, ...(noCache ? { noCache } : {}) };
 }
 
+/** The run as written and the jobs enqueued for it. */
+export interface Enqueued {
+  kind: 'enqueued';
+  run: RunMeta;
+  /** Jobs offered to the queue: one per brand of the list (ids the queue holds are ignored). */
+  enqueued: number;
+  /** Brands the run did not hold before (all of them for a new run). */
+  added: number;
+}
+
 /**
- * Creates the run (all its brands, in one transaction) and then enqueues one job per brand
- * with a deterministic id. If the process or Redis dies in between, enqueueing the same
+ * Creates the run, or extends an existing one with the brands of the list it does not hold
+ * yet (all in one atomic step, its total derived from its brands), and then enqueues one
+ * job per brand with a deterministic id. A list with no brand left creates no run: the
+ * answer says why instead. If the process or Redis dies in between, enqueueing the same
  * run again (`--resume --run <id>`) adds exactly the missing jobs: BullMQ ignores ids it
  * already holds. A Redis failure on the way is reported as a `TransientError` that says
  * which of the two states the run was left in and what to run next.
  */
-export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): Promise<{ run: RunMeta; enqueued: number }> {
+export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): Promise<Enqueued | NothingToDo> {
+  const idle = nothingToDo(input.loaded);
+  if (idle) return idle;
   const jobs = input.loaded.brands.map((b) => jobDataFor(input.runId, input.loaded, b, input.noCache));
   let run: RunMeta;
+  let added: number;
   try {
-    const existing = await deps.runs.getRun(input.runId);
-    // A run created by a process that died before indexing it gets its index entries now.
-    if (existing) await deps.runs.indexRun(existing);
-    run =
-      existing ??
-      (await deps.runs.createRun({
-        id: input.runId,
-        source: input.loaded.source,
-        sourceKey: input.loaded.sourceKey,
-        brands: jobs,
-        skipped: input.loaded.skipped,
-      }));
+    const written = await deps.runs.createOrExtendRun({
+      id: input.runId,
+      source: input.loaded.source,
+      sourceKey: input.loaded.sourceKey,
+      brands: jobs,
+      skipped: input.loaded.skipped,
+    });
+    if (written.kind === 'other_source') {
+      throw new BadInputError(`run ${input.runId} belongs to ${written.runSourceKey}, not to ${input.loaded.sourceKey}: give another --run for this source`, {
+        details: { runId: input.runId, sourceKey: input.loaded.sourceKey, runSourceKey: written.runSourceKey },
+      });
+    }
+    ({ meta: run, added } = written);
     if (input.budgetMicros > 0) await deps.ledger.setBudget(input.runId, input.budgetMicros);
   } catch (error) {
     throw interrupted(
@@ -64,22 +81,22 @@ export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): 
     );
   }
   const options = brandJobOptions(input.attempts, input.retention);
-  let added = 0;
+  let offered = 0;
   try {
     for (let i = 0; i < jobs.length; i += BULK_CHUNK) {
       const chunk = jobs.slice(i, i + BULK_CHUNK);
       await deps.queue.addBulk(chunk.map((data) => ({ name: 'brand', data, opts: { ...options, jobId: brandJobId(data.runId, data.key) } })));
-      added += chunk.length;
+      offered += chunk.length;
     }
   } catch (error) {
     throw interrupted(
       error,
-      `Redis failed while adding the jobs of run ${input.runId} (${added} of ${jobs.length} added): the run and all its brands are stored. ` +
+      `Redis failed while adding the jobs of run ${input.runId} (${offered} of ${jobs.length} added): the run and all its brands are stored. ` +
         `When Redis answers again, finish it with: pnpm enqueue --resume --run ${input.runId}`,
-      { runId: input.runId, stage: 'jobs', added, total: jobs.length },
+      { runId: input.runId, stage: 'jobs', added: offered, total: jobs.length },
     );
   }
-  return { run, enqueued: jobs.length };
+  return { kind: 'enqueued', run, enqueued: jobs.length, added };
 }
 
 /** Classified errors pass through; a connection failure becomes a TransientError with what to do next. */

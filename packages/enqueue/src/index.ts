@@ -1,5 +1,7 @@
 export { enqueueRun, jobDataFor } from './enqueue-run.js';
-export type { EnqueueRunInput, EnqueueRunDeps } from './enqueue-run.js';
+export type { EnqueueRunInput, EnqueueRunDeps, Enqueued } from './enqueue-run.js';
+export { nothingToDo } from './nothing-to-do.js';
+export type { NothingToDo } from './nothing-to-do.js';
 export { loadSource, sourceKeyFor, sheetsClientFor } from './load-source.js';
 export type { SourceSpec, LoadedSource } from './load-source.js';
 export { requeueRun } from './resume-run.js';

@@ -19,6 +19,8 @@ export interface LoadedSource {
   sourceKey: string;
   brands: BrandInput[];
   skipped: SkippedRow[];
+  /** Set by skipAlreadyProcessed: the runs holding results of the brands it skipped, newest first. */
+  alreadyProcessedIn?: string[];
 }
 
 export function sheetsClientFor(config: Config): SheetsClient {

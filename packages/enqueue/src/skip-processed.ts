@@ -2,23 +2,26 @@ import type { RunStore } from '@brandq/runs';
 import type { LoadedSource } from './load-source.js';
 
 /**
- * Without --force, a brand that already has a result in the latest run of the same source
- * is not paid for again: it is reported as skipped with the run that holds its result.
+ * Without --force, a brand that already has a result in any run of the same source is not
+ * paid for again: it is reported as skipped with the newest run that holds its result, and
+ * `loaded.alreadyProcessedIn` lists those runs (newest first).
  */
 export async function skipAlreadyProcessed(runs: RunStore, loaded: LoadedSource): Promise<void> {
-  const previousRun = await runs.latestRunForSource(loaded.sourceKey);
-  if (!previousRun) return;
-  const done = await runs.keysWithResults(previousRun, loaded.brands.map((b) => b.key));
+  const heldBy = await runs.resultsOfSource(loaded.sourceKey, loaded.brands.map((b) => b.key));
+  if (heldBy.size === 0) return;
   const kept = [];
   for (const brand of loaded.brands) {
-    if (done.has(brand.key)) {
+    const runId = heldBy.get(brand.key);
+    if (runId === undefined) kept.push(brand);
+    else {
       loaded.skipped.push({
         rowNumber: brand.rowNumber,
         name: brand.name,
         reason: 'already_processed',
-        message: `row ${brand.rowNumber}: "${brand.name}" already has a result in run ${previousRun} (use --force to reprocess)`,
+        message: `row ${brand.rowNumber}: "${brand.name}" already has a result in run ${runId} (use --force to reprocess)`,
       });
-    } else kept.push(brand);
+    }
   }
   loaded.brands = kept;
+  loaded.alreadyProcessedIn = [...new Set(heldBy.values())];
 }

@@ -8,9 +8,11 @@ export {
   BadOutputError,
   BadInputError,
   BudgetExhaustedError,
+  BudgetInFlightError,
   LimiterUnavailableError,
   ConfigError,
   isBrandqError,
 } from './provider-error.js';
 export type { Provider, FailureKind, BrandqErrorOptions } from './provider-error.js';
+export { wasNeverSent } from './delivery.js';
 export { parseRetryAfter, explicitRetryAfter, parseDuration } from './retry-after.js';

@@ -14,6 +14,7 @@ export type FailureKind =
   | 'bad_output'
   | 'bad_input'
   | 'budget_exhausted'
+  | 'budget_in_flight'
   | 'limiter_unavailable'
   | 'config';
 
@@ -24,6 +25,13 @@ export interface BrandqErrorOptions {
   retryAfterMs?: number;
   cause?: unknown;
   details?: Record<string, unknown>;
+  /**
+   * The request may have reached the provider and been billed, but no answer says so (a
+   * timeout or a connection dropped after sending): the money is booked as unconfirmed.
+   */
+  outcomeUnknown?: boolean;
+  /** The provider's response headers (its rate-limit state), kept out of job data and logs. */
+  headers?: Headers | Record<string, string>;
 }
 
 export abstract class BrandqError extends Error {
@@ -34,6 +42,8 @@ export abstract class BrandqError extends Error {
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
   readonly details: Record<string, unknown>;
+  readonly outcomeUnknown: boolean;
+  declare readonly headers: Headers | Record<string, string> | undefined;
 
   constructor(message: string, options: BrandqErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -42,6 +52,9 @@ export abstract class BrandqError extends Error {
     this.status = options.status;
     this.retryAfterMs = options.retryAfterMs;
     this.details = options.details ?? {};
+    this.outcomeUnknown = options.outcomeUnknown ?? false;
+    // Not enumerable: headers never travel into job data, logs or Bull Board.
+    Object.defineProperty(this, 'headers', { value: options.headers, enumerable: false });
   }
 
   /** A plain object for job data, logs and Bull Board: no stack, no secrets. */
@@ -98,6 +111,15 @@ export class BadInputError extends BrandqError {
 export class BudgetExhaustedError extends BrandqError {
   readonly kind = 'budget_exhausted' as const;
   readonly retryable = false;
+}
+
+/**
+ * The budget cannot cover the next call only because of reservations still in flight: they
+ * settle or expire soon, so the job waits and tries again; the run is not out of budget.
+ */
+export class BudgetInFlightError extends BrandqError {
+  readonly kind = 'budget_in_flight' as const;
+  readonly retryable = true;
 }
 
 /** The shared limiter's store cannot be reached: we fail closed rather than admit blindly. */

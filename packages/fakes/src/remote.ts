@@ -1,5 +1,5 @@
 import type { Fault } from './server/faults.js';
-import { Ledger, type LedgerEntry } from './server/ledger.js';
+import { Ledger, type LedgerEntry, type LedgerSummary } from './server/ledger.js';
 
 /**
  * Drives a fake running in another process (e.g. `pnpm fakes`) through its
@@ -16,6 +16,12 @@ export class RemoteFake {
   async ledger(): Promise<Ledger> {
     const body = (await this.call('GET', '/__fake/ledger')) as { entries: LedgerEntry[] };
     return Ledger.fromEntries(body.entries);
+  }
+
+  /** The fake's own summary: billed micro-dollars, paid calls per brand, ... */
+  async summary(): Promise<LedgerSummary> {
+    const body = (await this.call('GET', '/__fake/ledger')) as { summary: LedgerSummary };
+    return body.summary;
   }
 
   /** JSON-safe options (limits, latency, fault rates, ...); `clearFaults` empties the fault queue first. */

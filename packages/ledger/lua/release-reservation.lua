@@ -1,14 +1,42 @@
 --[[
-  Gives a reservation back without booking anything (the call was never sent).
+  Gives a reservation back without booking anything: the call was never sent, or the
+  provider refused it unbilled. A reservation that already expired into unconfirmed spend
+  leaves it the same way (its holder was slow, not dead, and knows the call was not billed).
 
   KEYS[1] ledger hash
   KEYS[2] reservations sorted set
   KEYS[3] reservation amounts hash
+  KEYS[4] reservation providers hash
+  KEYS[5] unconfirmed reservations hash
   ARGV[1] reservation id
+
+  Returns 1 when something was held, 0 otherwise (already settled or released).
 ]]
-local held = redis.call('HGET', KEYS[3], ARGV[1])
+local ledger, reservations, amounts, providers, unconfirmed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id = ARGV[1]
+
+-- HINCRBY refuses "-0".
+local function add(field, delta)
+  if delta ~= 0 then redis.call('HINCRBY', ledger, field, string.format('%d', delta)) end
+end
+
+local held = redis.call('HGET', amounts, id)
+if held then
+  add('reserved_micros', -tonumber(held))
+  redis.call('HDEL', amounts, id)
+  redis.call('ZREM', reservations, id)
+  redis.call('HDEL', providers, id)
+  return 1
+end
+
+held = redis.call('HGET', unconfirmed, id)
 if not held then return 0 end
-redis.call('HINCRBY', KEYS[1], 'reserved_micros', -tonumber(held))
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+local holder = redis.call('HGET', providers, id)
+add('unconfirmed_micros', -tonumber(held))
+if holder then
+  add(holder .. ':unconfirmed_micros', -tonumber(held))
+  add(holder .. ':unconfirmed_calls', -1)
+end
+redis.call('HDEL', unconfirmed, id)
+redis.call('HDEL', providers, id)
 return 1

@@ -1,46 +1,77 @@
 --[[
   Reserves the worst-case cost of one paid call against a run's budget, atomically, so
-  that the sum of settled costs and live reservations never exceeds the budget however
-  many workers call at once. Reservations of crashed workers expire.
+  that spent + unconfirmed + reserved never exceeds the budget however many workers call
+  at once (a settled cost above its reservation is the one exception, booked as overrun).
 
-  KEYS[1] ledger hash (spent_micros, budget_micros, ...)
+  The worst case is raised by the largest cost/reserved ratio this provider was observed
+  to bill in this run (`<provider>:price_ratio_ppm`): a configured price below the real one
+  is corrected for every later call. Reservations whose holder died expire into unconfirmed
+  spend, not back into the budget: the holder may have been killed after the provider
+  answered and billed.
+
+  KEYS[1] ledger hash (budget_micros, budget_epoch, spent_micros, unconfirmed_micros, reserved_micros, ...)
   KEYS[2] reservations sorted set (id -> expiry ms, server clock)
   KEYS[3] reservation amounts hash (id -> micros)
+  KEYS[4] reservation providers hash (id -> provider)
+  KEYS[5] unconfirmed reservations hash (id -> micros)
   ARGV[1] reservation id
-  ARGV[2] amount in micro-dollars (integer)
-  ARGV[3] ttl ms
+  ARGV[2] provider ('tavily' | 'llm' | 'sheets')
+  ARGV[3] requested amount in micro-dollars (non-negative integer)
+  ARGV[4] ttl ms
 
-  Returns {1, remaining_after} when reserved, {0, available} when the budget cannot cover it.
-  A budget of 0 (unset) means unlimited.
+  Returns {outcome, held, available, in_flight, epoch}: outcome 1 reserved (held = the raised
+  amount), 0 refused with nothing in flight (the run is out of budget), 2 refused while
+  reservations are in flight (they may settle below their worst case or be released).
+  A budget of 0 (unset) means unlimited; `available` is then -1.
 ]]
-local ledger, reservations, amounts = KEYS[1], KEYS[2], KEYS[3]
-local id, amount, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local ledger, reservations, amounts, providers, unconfirmed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, provider, requested, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+if not requested or requested < 0 or requested ~= math.floor(requested) then
+  return redis.error_reply('ERR reservation amount must be a non-negative integer, got ' .. tostring(ARGV[3]))
+end
+
+-- HINCRBY refuses "-0" and numbers Lua would print in exponent form.
+local function add(key, field, delta)
+  if delta ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', delta)) end
+end
+local function field(name) return tonumber(redis.call('HGET', ledger, name) or '0') end
 
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 
--- Drop expired reservations first: their holders died without settling.
-local expired = redis.call('ZRANGEBYSCORE', reservations, '-inf', now)
-for _, rid in ipairs(expired) do
+for _, rid in ipairs(redis.call('ZRANGEBYSCORE', reservations, '-inf', now)) do
   local held = tonumber(redis.call('HGET', amounts, rid) or '0')
-  redis.call('HINCRBY', ledger, 'reserved_micros', -held)
-  redis.call('HINCRBY', ledger, 'expired_reservations', 1)
+  local holder = redis.call('HGET', providers, rid)
+  add(ledger, 'reserved_micros', -held)
+  add(ledger, 'unconfirmed_micros', held)
+  if holder then
+    add(ledger, holder .. ':unconfirmed_micros', held)
+    add(ledger, holder .. ':unconfirmed_calls', 1)
+  end
+  add(ledger, 'expired_reservations', 1)
+  redis.call('HSET', unconfirmed, rid, held)
   redis.call('HDEL', amounts, rid)
   redis.call('ZREM', reservations, rid)
 end
 
-local budget = tonumber(redis.call('HGET', ledger, 'budget_micros') or '0')
-local spent = tonumber(redis.call('HGET', ledger, 'spent_micros') or '0')
-local reserved = tonumber(redis.call('HGET', ledger, 'reserved_micros') or '0')
+local ratio = field(provider .. ':price_ratio_ppm')
+local amount = requested
+if ratio > 1000000 then amount = math.ceil(requested * ratio / 1000000) end
 
-if budget > 0 and spent + reserved + amount > budget then
-  return { 0, budget - spent - reserved }
+local budget, epoch = field('budget_micros'), field('budget_epoch')
+local committed = field('spent_micros') + field('unconfirmed_micros')
+local reserved = field('reserved_micros')
+
+if budget > 0 and committed + reserved + amount > budget then
+  local outcome = 0
+  if reserved > 0 then outcome = 2 end
+  return { outcome, amount, budget - committed - reserved, reserved, epoch }
 end
 
 redis.call('ZADD', reservations, now + ttl, id)
 redis.call('HSET', amounts, id, amount)
-redis.call('HINCRBY', ledger, 'reserved_micros', amount)
-if budget > 0 then
-  return { 1, budget - spent - reserved - amount }
-end
-return { 1, -1 }
+redis.call('HSET', providers, id, provider)
+add(ledger, 'reserved_micros', amount)
+local available = -1
+if budget > 0 then available = budget - committed - reserved - amount end
+return { 1, amount, available, reserved + amount, epoch }

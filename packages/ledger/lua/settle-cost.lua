@@ -1,13 +1,23 @@
 --[[
-  Settles one paid call: removes its reservation (if it still exists) and books the real
-  cost and usage counters. Booking happens even when the reservation already expired, so
+  Settles one paid call: takes its hold off the books (a live reservation, or the
+  unconfirmed spend it became when it expired or its outcome was unknown) and books the
+  real cost and usage counters. Booking happens even when nothing is held any more, so
   money actually spent is never lost from the ledger.
+
+  A cost above what was held is booked in full; the excess is the overrun
+  (`overrun_micros`, `<provider>:overrun_micros`), and the cost/requested ratio, if larger
+  than any seen before, raises this provider's later reservations (`<provider>:price_ratio_ppm`).
+
+  Every check that can fail comes before the first write: a settle refused halfway would
+  leave the booking id recorded and its retry skipped as a duplicate.
 
   KEYS[1] ledger hash
   KEYS[2] reservations sorted set
   KEYS[3] reservation amounts hash
-  KEYS[4] settled bookings sorted set (booking id -> server ms)
-  ARGV[1] reservation id ('' when the call had none, e.g. a free cache hit)
+  KEYS[4] reservation providers hash
+  KEYS[5] unconfirmed reservations hash
+  KEYS[6] settled bookings sorted set (booking id -> server ms)
+  ARGV[1] reservation id ('' when the call had none)
   ARGV[2] provider ('tavily' | 'llm' | 'sheets')
   ARGV[3] actual cost micro-dollars
   ARGV[4] input tokens
@@ -15,33 +25,81 @@
   ARGV[6] credits
   ARGV[7] booking id: a booking retried after a lost reply (Redis restarted, connection
           dropped) is recognised and not counted twice; ids are kept for an hour.
-]]
-local ledger, reservations, amounts, settled = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local id, provider = ARGV[1], ARGV[2]
-local cost, input, output, credits = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local booking = ARGV[7]
+  ARGV[8] micro-dollars the reservation asked for before any raise (the configured worst case)
 
-if redis.call('ZSCORE', settled, booking) then
-  return tonumber(redis.call('HGET', ledger, 'spent_micros') or '0')
+  Returns {booked, overrun, first_overrun, ratio_ppm}: booked 0 for a duplicate; ratio_ppm
+  is cost/requested in parts per million, -1 when a cost was billed against a request of 0,
+  0 when nothing was held.
+]]
+local ledger, reservations, amounts, providers, unconfirmed, settled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local id, provider, booking = ARGV[1], ARGV[2], ARGV[7]
+local cost, input, output, credits, requested = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[8])
+for i, value in ipairs({ cost, input, output, credits, requested }) do
+  if not value or value < 0 or value ~= math.floor(value) then
+    return redis.error_reply('ERR settle argument ' .. (i + 2) .. ' must be a non-negative integer')
+  end
 end
+
+-- HINCRBY refuses "-0" and numbers Lua would print in exponent form.
+local function add(field, delta)
+  if delta ~= 0 then redis.call('HINCRBY', ledger, field, string.format('%d', delta)) end
+end
+
+if redis.call('ZSCORE', settled, booking) then return { 0, 0, 0, 0 } end
+
+local held, unconfirmedHeld, holder = nil, nil, nil
+if id ~= '' then
+  held = redis.call('HGET', amounts, id)
+  if held then
+    held = tonumber(held)
+  else
+    unconfirmedHeld = redis.call('HGET', unconfirmed, id)
+    if unconfirmedHeld then
+      held = tonumber(unconfirmedHeld)
+      holder = redis.call('HGET', providers, id)
+    end
+  end
+end
+
+local overrun, ratio = 0, 0
+local firstOverrun = 0
+if held then
+  if cost > held then overrun = cost - held end
+  if requested > 0 then
+    ratio = math.ceil(cost * 1000000 / requested)
+  elseif cost > 0 then
+    ratio = -1
+  end
+  if overrun > 0 and tonumber(redis.call('HGET', ledger, provider .. ':overrun_micros') or '0') == 0 then firstOverrun = 1 end
+end
+local knownRatio = tonumber(redis.call('HGET', ledger, provider .. ':price_ratio_ppm') or '0')
+
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 redis.call('ZREMRANGEBYSCORE', settled, '-inf', now - 3600000)
 redis.call('ZADD', settled, now, booking)
 
-if id ~= '' then
-  local held = redis.call('HGET', amounts, id)
-  if held then
-    redis.call('HINCRBY', ledger, 'reserved_micros', -tonumber(held))
-    redis.call('HDEL', amounts, id)
-    redis.call('ZREM', reservations, id)
+if unconfirmedHeld then
+  add('unconfirmed_micros', -held)
+  if holder then
+    add(holder .. ':unconfirmed_micros', -held)
+    add(holder .. ':unconfirmed_calls', -1)
   end
+  redis.call('HDEL', unconfirmed, id)
+elseif held then
+  add('reserved_micros', -held)
+  redis.call('HDEL', amounts, id)
+  redis.call('ZREM', reservations, id)
 end
+if id ~= '' then redis.call('HDEL', providers, id) end
 
-redis.call('HINCRBY', ledger, 'spent_micros', cost)
-redis.call('HINCRBY', ledger, provider .. ':cost_micros', cost)
-redis.call('HINCRBY', ledger, provider .. ':calls', 1)
-if input > 0 then redis.call('HINCRBY', ledger, provider .. ':input_tokens', input) end
-if output > 0 then redis.call('HINCRBY', ledger, provider .. ':output_tokens', output) end
-if credits > 0 then redis.call('HINCRBY', ledger, provider .. ':credits', credits) end
-return tonumber(redis.call('HGET', ledger, 'spent_micros'))
+add('spent_micros', cost)
+add(provider .. ':cost_micros', cost)
+add(provider .. ':calls', 1)
+add(provider .. ':input_tokens', input)
+add(provider .. ':output_tokens', output)
+add(provider .. ':credits', credits)
+add('overrun_micros', overrun)
+add(provider .. ':overrun_micros', overrun)
+if ratio > 1000000 and ratio > knownRatio then redis.call('HSET', ledger, provider .. ':price_ratio_ppm', ratio) end
+return { 1, overrun, firstOverrun, ratio }

@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { BudgetExhaustedError } from '@brandq/errors';
+import type { Redis } from 'ioredis';
+import { BudgetExhaustedError, BudgetInFlightError } from '@brandq/errors';
+import { runKeys } from '@brandq/redis';
 import { useTestRedis } from '@brandq/testing';
-import { CostLedger } from './cost-ledger.js';
+import { BUDGET_EPOCH_FIELD, CostLedger } from './cost-ledger.js';
 import { formatCostSummary } from './cost-summary.js';
 import { llmCostMicros, tavilyCostMicros } from './pricing.js';
 
 const redis = useTestRedis();
+
+/** What the death of the reservation's holder looks like to Redis: its expiry is in the past. */
+async function expireNow(client: Redis, runId: string, reservationId: string): Promise<void> {
+  await client.zadd(runKeys(runId).reservations, 0, reservationId);
+}
 
 describe('CostLedger', () => {
   it('books real costs and usage per provider in integer micro-dollars', async () => {
@@ -21,16 +28,32 @@ describe('CostLedger', () => {
     expect(snap.reservedMicros).toBe(0);
   });
 
-  it('refuses a reservation the budget cannot cover, with the figures', async () => {
+  it('refuses a reservation that only calls in flight keep out as retryable, not as an exhausted budget', async () => {
     const ledger = new CostLedger(redis.client());
     await ledger.setBudget('ledger-b', 10_000);
     const held = await ledger.reserve('ledger-b', 'llm', 7_000);
     const refused = await ledger.reserve('ledger-b', 'llm', 4_000).catch((e: unknown) => e);
-    expect(refused).toBeInstanceOf(BudgetExhaustedError);
-    expect((refused as BudgetExhaustedError).details).toMatchObject({ neededMicros: 4000, availableMicros: 3000 });
+    expect(refused).toBeInstanceOf(BudgetInFlightError);
+    expect(refused).toMatchObject({ kind: 'budget_in_flight', retryable: true, details: { neededMicros: 4000, availableMicros: 3000, inFlightMicros: 7000 } });
     // Settling below the reservation frees the difference for the next call.
     await ledger.settle(held, { costMicros: 5_000 });
-    await expect(ledger.reserve('ledger-b', 'llm', 4_000)).resolves.toMatchObject({ micros: 4000 });
+    await ledger.settle(await ledger.reserve('ledger-b', 'llm', 4_000), { costMicros: 4_000 });
+    // Nothing in flight and spent + the next worst case above the budget: the run is out of budget.
+    const exhausted = await ledger.reserve('ledger-b', 'llm', 2_000).catch((e: unknown) => e);
+    expect(exhausted).toBeInstanceOf(BudgetExhaustedError);
+    expect(exhausted).toMatchObject({ kind: 'budget_exhausted', details: { neededMicros: 2000, availableMicros: 1000, budgetEpoch: 1 } });
+  });
+
+  it('counts budget changes in an epoch set together with the budget', async () => {
+    const client = redis.client();
+    const ledger = new CostLedger(client);
+    expect(await ledger.setBudget('ledger-epoch', 1_000)).toBe(1);
+    await expect(ledger.reserve('ledger-epoch', 'llm', 2_000)).rejects.toMatchObject({ details: { budgetEpoch: 1 } });
+    // A `--resume --budget` after the refusal: the refusal's epoch is stale from here on.
+    expect(await ledger.setBudget('ledger-epoch', 5_000)).toBe(2);
+    expect(await client.hget(runKeys('ledger-epoch').ledger, BUDGET_EPOCH_FIELD)).toBe('2');
+    expect(await ledger.snapshot('ledger-epoch')).toMatchObject({ budgetMicros: 5_000, budgetEpoch: 2 });
+    await expect(ledger.reserve('ledger-epoch', 'llm', 2_000)).resolves.toMatchObject({ micros: 2_000 });
   });
 
   it('never lets concurrent reservations exceed the budget', async () => {
@@ -44,7 +67,7 @@ describe('CostLedger', () => {
           return true;
         },
         (e: unknown) => {
-          expect(e).toBeInstanceOf(BudgetExhaustedError);
+          expect([BudgetExhaustedError, BudgetInFlightError].some((kind) => e instanceof kind)).toBe(true);
           return false;
         },
       ),
@@ -56,14 +79,75 @@ describe('CostLedger', () => {
     expect(snap.spentMicros).toBeLessThanOrEqual(snap.budgetMicros);
   });
 
-  it('reclaims the reservation of a worker that died before settling', async () => {
-    const ledger = new CostLedger(redis.client(), 200);
-    await ledger.setBudget('ledger-d', 5_000);
-    await ledger.reserve('ledger-d', 'llm', 5_000);
-    await expect(ledger.reserve('ledger-d', 'llm', 1_000)).rejects.toBeInstanceOf(BudgetExhaustedError);
-    await new Promise((r) => setTimeout(r, 400));
+  it('turns the reservation of a worker that died before settling into unconfirmed spend, still counted against the budget', async () => {
+    const client = redis.client();
+    const ledger = new CostLedger(client);
+    await ledger.setBudget('ledger-d', 6_000);
+    const forgotten = await ledger.reserve('ledger-d', 'llm', 5_000);
+    await expireNow(client, 'ledger-d', forgotten.id);
+    await expect(ledger.reserve('ledger-d', 'llm', 2_000)).rejects.toBeInstanceOf(BudgetExhaustedError);
     await expect(ledger.reserve('ledger-d', 'llm', 1_000)).resolves.toMatchObject({ micros: 1000 });
-    expect((await ledger.snapshot('ledger-d')).expiredReservations).toBe(1);
+    const snap = await ledger.snapshot('ledger-d');
+    expect(snap).toMatchObject({ spentMicros: 0, unconfirmedMicros: 5_000, reservedMicros: 1_000, expiredReservations: 1 });
+    expect(snap.providers.llm).toMatchObject({ unconfirmedMicros: 5_000, unconfirmedCalls: 1, costMicros: 0 });
+  });
+
+  it('books a call of unknown outcome as unconfirmed, and a late settle turns it into the real cost once', async () => {
+    const ledger = new CostLedger(redis.client());
+    await ledger.setBudget('ledger-g', 10_000);
+    const timedOut = await ledger.reserve('ledger-g', 'tavily', 8_000);
+    await ledger.bookUnconfirmed(timedOut);
+    await ledger.bookUnconfirmed(timedOut);
+    expect(await ledger.snapshot('ledger-g')).toMatchObject({ spentMicros: 0, unconfirmedMicros: 8_000, reservedMicros: 0 });
+    expect((await ledger.snapshot('ledger-g')).providers.tavily).toMatchObject({ unconfirmedMicros: 8_000, unconfirmedCalls: 1, calls: 0 });
+    await expect(ledger.reserve('ledger-g', 'tavily', 3_000)).rejects.toBeInstanceOf(BudgetExhaustedError);
+
+    await ledger.settle(timedOut, { costMicros: 7_000, credits: 1 });
+    await ledger.settle(timedOut, { costMicros: 7_000, credits: 1 });
+    const snap = await ledger.snapshot('ledger-g');
+    expect(snap).toMatchObject({ spentMicros: 7_000, unconfirmedMicros: 0, reservedMicros: 0, overrunMicros: 0 });
+    expect(snap.providers.tavily).toMatchObject({ calls: 1, costMicros: 7_000, credits: 1, unconfirmedMicros: 0, unconfirmedCalls: 0 });
+    await expect(ledger.reserve('ledger-g', 'tavily', 3_000)).resolves.toMatchObject({ micros: 3_000 });
+  });
+
+  it('gives back a reservation that expired while its holder was slow, when the call was never billed', async () => {
+    const client = redis.client();
+    const ledger = new CostLedger(client);
+    const slow = await ledger.reserve('ledger-h', 'llm', 4_000);
+    await expireNow(client, 'ledger-h', slow.id);
+    await ledger.reserve('ledger-h', 'llm', 0);
+    expect(await ledger.snapshot('ledger-h')).toMatchObject({ unconfirmedMicros: 4_000 });
+    await ledger.release(slow);
+    expect(await ledger.snapshot('ledger-h')).toMatchObject({ unconfirmedMicros: 0, spentMicros: 0 });
+    expect((await ledger.snapshot('ledger-h')).providers.llm).toMatchObject({ unconfirmedMicros: 0, unconfirmedCalls: 0 });
+  });
+
+  it('books a cost above its reservation in full, reports the overrun once and raises later reservations by the observed ratio', async () => {
+    const ledger = new CostLedger(redis.client());
+    await ledger.setBudget('ledger-o', 10_000);
+    const first = await ledger.reserve('ledger-o', 'llm', 1_000);
+    expect(await ledger.settle(first, { costMicros: 1_500 })).toEqual({ overrunMicros: 500, firstOverrun: true, observedRatio: 1.5 });
+
+    const raised = await ledger.reserve('ledger-o', 'llm', 1_000);
+    expect(raised).toMatchObject({ micros: 1_500, requestedMicros: 1_000 });
+    // Billed at twice the configured price: 500 above the raised reservation, a larger ratio.
+    expect(await ledger.settle(raised, { costMicros: 2_000 })).toEqual({ overrunMicros: 500, firstOverrun: false, observedRatio: 2 });
+    await expect(ledger.reserve('ledger-o', 'llm', 1_000)).resolves.toMatchObject({ micros: 2_000 });
+    // Another provider's prices are its own.
+    await expect(ledger.reserve('ledger-o', 'tavily', 1_000)).resolves.toMatchObject({ micros: 1_000 });
+
+    const snap = await ledger.snapshot('ledger-o');
+    expect(snap).toMatchObject({ spentMicros: 3_500, overrunMicros: 1_000, reservedMicros: 3_000 });
+    expect(snap.providers.llm).toMatchObject({ costMicros: 3_500, overrunMicros: 1_000 });
+    // 3,500 spent + 3,000 reserved: a raised 4,000 no longer fits.
+    await expect(ledger.reserve('ledger-o', 'llm', 2_000)).rejects.toBeInstanceOf(BudgetInFlightError);
+  });
+
+  it('reports a cost billed against a reservation of 0 as an unbounded ratio', async () => {
+    const ledger = new CostLedger(redis.client());
+    const unpriced = await ledger.reserve('ledger-u', 'llm', 0);
+    expect(await ledger.settle(unpriced, { costMicros: 300 })).toEqual({ overrunMicros: 300, firstOverrun: true, observedRatio: Infinity });
+    expect(await ledger.snapshot('ledger-u')).toMatchObject({ spentMicros: 300, overrunMicros: 300 });
   });
 
   it('counts a settle retried after a lost reply once (the booking id is remembered)', async () => {
@@ -78,6 +162,39 @@ describe('CostLedger', () => {
     // Bookings without a reservation get an id each: two calls are two calls.
     expect(snap.providers.tavily).toMatchObject({ calls: 2, costMicros: 16_000 });
     expect(snap).toMatchObject({ spentMicros: 17_234, reservedMicros: 0 });
+  });
+
+  it('reserves, settles, releases and expires zero amounts without wedging the run (a free model)', async () => {
+    const client = redis.client();
+    const ledger = new CostLedger(client);
+    await ledger.setBudget('ledger-zero', 10_000);
+    await ledger.settle(await ledger.reserve('ledger-zero', 'llm', 0), { costMicros: 0 });
+    await ledger.release(await ledger.reserve('ledger-zero', 'llm', 0));
+    const forgotten = await ledger.reserve('ledger-zero', 'llm', 0);
+    await expireNow(client, 'ledger-zero', forgotten.id);
+    await expect(ledger.reserve('ledger-zero', 'llm', 1_000)).resolves.toMatchObject({ micros: 1_000 });
+    const timedOut = await ledger.reserve('ledger-zero', 'llm', 0);
+    await ledger.bookUnconfirmed(timedOut);
+    await ledger.settle(timedOut, { costMicros: 0 });
+    expect(await ledger.snapshot('ledger-zero')).toMatchObject({ spentMicros: 0, unconfirmedMicros: 0, reservedMicros: 1_000, expiredReservations: 1 });
+    expect((await ledger.snapshot('ledger-zero')).providers.llm).toMatchObject({ calls: 2, costMicros: 0 });
+  });
+
+  it('books a settle of 0 that failed once when it is retried (nothing is written before the checks pass)', async () => {
+    const ledger = new CostLedger(redis.client());
+    const held = await ledger.reserve('ledger-zero-retry', 'llm', 0);
+    await ledger.settle(held, { costMicros: 0, inputTokens: 3 }).catch(() => undefined);
+    await ledger.settle(held, { costMicros: 0, inputTokens: 3 });
+    expect((await ledger.snapshot('ledger-zero-retry')).providers.llm).toMatchObject({ calls: 1, inputTokens: 3 });
+  });
+
+  it('refuses amounts that are not numbers before anything reaches Redis', async () => {
+    const ledger = new CostLedger(redis.client());
+    await expect(ledger.reserve('ledger-nan', 'llm', Number.NaN)).rejects.toBeInstanceOf(RangeError);
+    const held = await ledger.reserve('ledger-nan', 'llm', 10);
+    await expect(ledger.settle(held, { costMicros: Infinity })).rejects.toBeInstanceOf(RangeError);
+    await ledger.settle(held, { costMicros: 10 });
+    expect(await ledger.snapshot('ledger-nan')).toMatchObject({ spentMicros: 10, reservedMicros: 0 });
   });
 
   it('prints the original tool\'s cost summary', async () => {
@@ -96,6 +213,28 @@ describe('CostLedger', () => {
         '  Total: $24.08',
         '  Budget: $24.08 / $50.00 (48.2%)',
         '  Remaining: $25.92',
+      ].join('\n'),
+    );
+  });
+
+  it('shows unconfirmed spend and overruns in the cost summary, apart from the confirmed total', async () => {
+    const ledger = new CostLedger(redis.client());
+    await ledger.setBudget('ledger-s', 1_000_000);
+    await ledger.bookUnconfirmed(await ledger.reserve('ledger-s', 'tavily', 16_000));
+    await ledger.settle(await ledger.reserve('ledger-s', 'llm', 100_000), { costMicros: 150_000, inputTokens: 1000, outputTokens: 100 });
+    const text = formatCostSummary(await ledger.snapshot('ledger-s'), 'OpenAI');
+    expect(text).toBe(
+      [
+        '[COST SUMMARY]',
+        '  Tavily: $0.00 (0 calls)',
+        '  OpenAI: $0.15 (1 calls)',
+        '    - Input tokens: 1,000',
+        '    - Output tokens: 100',
+        '  Total: $0.15',
+        '  Unconfirmed: $0.02 (1 calls that may have been billed, not in the total)',
+        '  Overrun: $0.05 above reservations (OpenAI billed more than the configured price)',
+        '  Budget: $0.17 / $1.00 (16.6%) incl. unconfirmed',
+        '  Remaining: $0.83',
       ].join('\n'),
     );
   });

@@ -1,22 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { BudgetExhaustedError } from '@brandq/errors';
+import { BudgetExhaustedError, BudgetInFlightError } from '@brandq/errors';
 import { defineScripts, runKeys } from '@brandq/redis';
 
 const SCRIPTS = [
-  { name: 'brandqReserveBudget', file: new URL('../lua/reserve-budget.lua', import.meta.url), numberOfKeys: 3 },
-  { name: 'brandqSettleCost', file: new URL('../lua/settle-cost.lua', import.meta.url), numberOfKeys: 4 },
-  { name: 'brandqReleaseReservation', file: new URL('../lua/release-reservation.lua', import.meta.url), numberOfKeys: 3 },
+  { name: 'brandqReserveBudget', file: new URL('../lua/reserve-budget.lua', import.meta.url), numberOfKeys: 5 },
+  { name: 'brandqSettleCost', file: new URL('../lua/settle-cost.lua', import.meta.url), numberOfKeys: 6 },
+  { name: 'brandqBookUnconfirmed', file: new URL('../lua/book-unconfirmed.lua', import.meta.url), numberOfKeys: 5 },
+  { name: 'brandqReleaseReservation', file: new URL('../lua/release-reservation.lua', import.meta.url), numberOfKeys: 5 },
 ] as const;
 
+/** The reservation keys every script but the settle takes, in this order. */
+type HoldKeys = [ledger: string, reservations: string, amounts: string, providers: string, unconfirmed: string];
+
 interface ScriptedRedis extends Redis {
-  brandqReserveBudget(ledger: string, reservations: string, amounts: string, id: string, micros: number, ttlMs: number): Promise<[number, number]>;
+  brandqReserveBudget(...args: [...HoldKeys, id: string, provider: string, micros: number, ttlMs: number]): Promise<[number, number, number, number, number]>;
   brandqSettleCost(
-    ledger: string, reservations: string, amounts: string, settled: string,
-    id: string, provider: string, costMicros: number, input: number, output: number, credits: number, booking: string,
-  ): Promise<number>;
-  brandqReleaseReservation(ledger: string, reservations: string, amounts: string, id: string): Promise<number>;
+    ...args: [...HoldKeys, settled: string, id: string, provider: string, costMicros: number, input: number, output: number, credits: number, booking: string, requestedMicros: number]
+  ): Promise<[number, number, number, number]>;
+  brandqBookUnconfirmed(...args: [...HoldKeys, id: string]): Promise<number>;
+  brandqReleaseReservation(...args: [...HoldKeys, id: string]): Promise<number>;
 }
+
+/**
+ * The ledger hash field counting budget changes: a refusal reports the epoch it saw, so a
+ * late refusal never undoes a budget raised after it (packages/runs compares it in Lua).
+ */
+export const BUDGET_EPOCH_FIELD = 'budget_epoch';
 
 export type PaidProvider = 'tavily' | 'llm' | 'sheets';
 
@@ -24,7 +34,10 @@ export interface Reservation {
   id: string;
   runId: string;
   provider: PaidProvider;
+  /** What is held against the budget: the requested worst case raised by the observed price ratio. */
   micros: number;
+  /** The worst case the caller asked for (configured prices); the observed price ratio is measured against it. */
+  requestedMicros: number;
 }
 
 export interface CallUsage {
@@ -34,64 +47,117 @@ export interface CallUsage {
   credits?: number;
 }
 
+export interface SettleResult {
+  /** What the cost exceeded the reservation by (booked in full all the same); 0 when it fit. */
+  overrunMicros: number;
+  /** The first overrun of this run and provider: warn once that the configured price is too low. */
+  firstOverrun: boolean;
+  /** Cost / requested worst case; Infinity for a cost billed against a request of 0; 0 when nothing was held. */
+  observedRatio: number;
+}
+
 export interface ProviderTotals {
   calls: number;
   /** Answers served from the cache: no call, no cost. */
   cached: number;
   /** What the cached answers would have cost. */
   savedMicros: number;
+  /** Settled real costs only: what the provider bills. */
   costMicros: number;
   inputTokens: number;
   outputTokens: number;
   credits: number;
+  /** Worst cases of calls that may have been billed (outcome unknown, or the holder died). */
+  unconfirmedMicros: number;
+  unconfirmedCalls: number;
+  /** Costs booked above their reservation. */
+  overrunMicros: number;
 }
 
 export interface LedgerSnapshot {
   budgetMicros: number;
+  /** Changes of the budget so far; a refusal reports the epoch it saw. */
+  budgetEpoch: number;
+  /** Settled real costs only: the sum of the providers' bills. */
   spentMicros: number;
+  /** Worst cases of calls that may have been billed; counted against the budget, apart from `spentMicros`. */
+  unconfirmedMicros: number;
+  /** Costs booked above their reservation (part of `spentMicros`). */
+  overrunMicros: number;
   reservedMicros: number;
   expiredReservations: number;
   providers: Record<PaidProvider, ProviderTotals>;
 }
 
+/** Called before a booking is retried because Redis cannot serve it (down, failing over, full). */
+export type BookingRetryListener = (error: Error, waitMs: number) => void;
+
 /**
  * Money per run, in Redis, in integer micro-dollars so concurrent increments never drift.
  * Every paid call reserves its worst case first and settles to the real cost after, so the
- * run's budget holds across the whole fleet, not just one process.
+ * run's budget holds across the whole fleet, not just one process: spent + unconfirmed +
+ * reserved never exceeds the budget, except by costs that exceeded their reservation.
  */
 export class CostLedger {
   private readonly redis: ScriptedRedis;
 
   /**
    * @param bookRetryMs how long a booking of money already spent keeps retrying while Redis
-   *   is unreachable (a restart, a failover) before it gives up and throws.
+   *   cannot serve it (a restart, a failover, out of memory) before it gives up and throws.
+   * @param onBookingRetry told before each such retry (a log line, a metric).
    */
-  constructor(redis: Redis, private readonly reservationTtlMs = 10 * 60_000, private readonly bookRetryMs = 120_000) {
+  constructor(
+    redis: Redis,
+    private readonly reservationTtlMs = 10 * 60_000,
+    private readonly bookRetryMs = 120_000,
+    private readonly onBookingRetry?: BookingRetryListener,
+  ) {
     defineScripts(redis, SCRIPTS);
     this.redis = redis as ScriptedRedis;
   }
 
-  async setBudget(runId: string, budgetMicros: number): Promise<void> {
-    await this.redis.hset(runKeys(runId).ledger, 'budget_micros', Math.max(0, Math.round(budgetMicros)));
+  /** Sets the budget (0 = unlimited) and returns the new budget epoch, in one step. */
+  async setBudget(runId: string, budgetMicros: number): Promise<number> {
+    const key = runKeys(runId).ledger;
+    const replies = await this.redis.multi().hset(key, 'budget_micros', Math.max(0, Math.round(budgetMicros))).hincrby(key, BUDGET_EPOCH_FIELD, 1).exec();
+    const [, epoch] = replies?.[1] ?? [new Error('setBudget: the transaction was discarded')];
+    const failed = replies?.find(([error]) => error)?.[0];
+    if (failed || typeof epoch !== 'number') throw failed ?? new Error(`setBudget: no budget epoch for run ${runId}`);
+    return epoch;
   }
 
-  /** Reserves `micros` or throws `BudgetExhaustedError` with the figures. */
+  /**
+   * Reserves the worst case `micros`, raised by the price ratio observed for this provider.
+   * Throws `BudgetInFlightError` when only reservations in flight keep it from fitting (wait
+   * and retry), `BudgetExhaustedError` when nothing is in flight and it still does not fit.
+   */
   async reserve(runId: string, provider: PaidProvider, micros: number): Promise<Reservation> {
-    const keys = runKeys(runId);
     const id = randomUUID();
-    const amount = Math.max(0, Math.ceil(micros));
-    const [ok, available] = await this.redis.brandqReserveBudget(keys.ledger, keys.reservations, keys.reservationAmounts, id, amount, this.reservationTtlMs);
-    if (ok !== 1) {
-      throw new BudgetExhaustedError(`budget of run ${runId} cannot cover the next ${provider} call`, {
+    // A worst case rounds up, never down.
+    const requested = Math.max(0, Math.ceil(finiteMicros(micros, 'reservation')));
+    const [outcome, held, available, inFlight, epoch] = await this.redis.brandqReserveBudget(...this.holdKeys(runId), id, provider, requested, this.reservationTtlMs);
+    if (outcome === 2) {
+      throw new BudgetInFlightError(`budget of run ${runId} cannot cover the next ${provider} call while ${inFlight} µ$ are in flight`, {
         provider,
-        details: { neededMicros: amount, availableMicros: available },
+        details: { neededMicros: held, availableMicros: Math.max(0, available), inFlightMicros: inFlight },
       });
     }
-    return { id, runId, provider, micros: amount };
+    if (outcome !== 1) {
+      throw new BudgetExhaustedError(`budget of run ${runId} cannot cover the next ${provider} call`, {
+        provider,
+        details: { neededMicros: held, availableMicros: Math.max(0, available), budgetEpoch: epoch },
+      });
+    }
+    return { id, runId, provider, micros: held, requestedMicros: requested };
   }
 
-  async settle(reservation: Reservation, usage: CallUsage): Promise<void> {
-    await this.book(reservation.runId, reservation.provider, usage, reservation.id);
+  /**
+   * Books the real cost of a reserved call, live, expired or unconfirmed (a late settle turns
+   * its unconfirmed worst case into the real cost). Retried like every booking; a cost above
+   * the reservation is booked in full and reported.
+   */
+  async settle(reservation: Reservation, usage: CallUsage): Promise<SettleResult> {
+    return this.bookCall(reservation.runId, reservation.provider, usage, reservation.id, reservation.requestedMicros);
   }
 
   /**
@@ -100,40 +166,28 @@ export class CostLedger {
    * retried with backoff for `bookRetryMs`, and carries an id so a retry whose first try
    * did land (the reply was lost) is not counted twice.
    */
-  async book(runId: string, provider: PaidProvider, usage: CallUsage, reservationId = ''): Promise<void> {
-    const keys = runKeys(runId);
-    const booking = reservationId || randomUUID();
-    await this.persist(() =>
-      this.redis.brandqSettleCost(
-        keys.ledger, keys.reservations, keys.reservationAmounts, keys.settledBookings,
-        reservationId, provider, Math.round(usage.costMicros), usage.inputTokens ?? 0, usage.outputTokens ?? 0, usage.credits ?? 0, booking,
-      ),
-    );
+  async book(runId: string, provider: PaidProvider, usage: CallUsage): Promise<void> {
+    await this.bookCall(runId, provider, usage, '', 0);
   }
 
-  private async persist<T>(command: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + this.bookRetryMs;
-    let waitMs = 100;
-    for (;;) {
-      try {
-        return await command();
-      } catch (err) {
-        if (!isRedisUnavailable(err) || Date.now() + waitMs > deadline) throw err;
-        await new Promise((r) => setTimeout(r, waitMs));
-        waitMs = Math.min(waitMs * 2, 2000);
-      }
-    }
+  /**
+   * The call may have been billed but no answer says so (a timeout or a reset after the
+   * request left): its reservation becomes unconfirmed spend, still counted against the
+   * budget, until a late `settle` books the real cost.
+   */
+  async bookUnconfirmed(reservation: Reservation): Promise<void> {
+    await this.persist(() => this.redis.brandqBookUnconfirmed(...this.holdKeys(reservation.runId), reservation.id));
+  }
+
+  /** Gives the reservation back: the call was never sent, or refused unbilled. */
+  async release(reservation: Reservation): Promise<void> {
+    await this.persist(() => this.redis.brandqReleaseReservation(...this.holdKeys(reservation.runId), reservation.id));
   }
 
   /** A cache hit: nothing spent, the avoided cost recorded as saved. */
   async bookCacheHit(runId: string, provider: PaidProvider, savedMicros: number): Promise<void> {
     const key = runKeys(runId).ledger;
     await this.redis.multi().hincrby(key, `${provider}:cached`, 1).hincrby(key, `${provider}:saved_micros`, Math.round(savedMicros)).exec();
-  }
-
-  async release(reservation: Reservation): Promise<void> {
-    const keys = runKeys(reservation.runId);
-    await this.redis.brandqReleaseReservation(keys.ledger, keys.reservations, keys.reservationAmounts, reservation.id);
   }
 
   async snapshot(runId: string): Promise<LedgerSnapshot> {
@@ -147,19 +201,65 @@ export class CostLedger {
       inputTokens: n(`${p}:input_tokens`),
       outputTokens: n(`${p}:output_tokens`),
       credits: n(`${p}:credits`),
+      unconfirmedMicros: n(`${p}:unconfirmed_micros`),
+      unconfirmedCalls: n(`${p}:unconfirmed_calls`),
+      overrunMicros: n(`${p}:overrun_micros`),
     });
     return {
       budgetMicros: n('budget_micros'),
+      budgetEpoch: n(BUDGET_EPOCH_FIELD),
       spentMicros: n('spent_micros'),
+      unconfirmedMicros: n('unconfirmed_micros'),
+      overrunMicros: n('overrun_micros'),
       reservedMicros: n('reserved_micros'),
       expiredReservations: n('expired_reservations'),
       providers: { tavily: totals('tavily'), llm: totals('llm'), sheets: totals('sheets') },
     };
   }
+
+  private holdKeys(runId: string): HoldKeys {
+    const keys = runKeys(runId);
+    return [keys.ledger, keys.reservations, keys.reservationAmounts, keys.reservationProviders, keys.unconfirmedReservations];
+  }
+
+  private async bookCall(runId: string, provider: PaidProvider, usage: CallUsage, reservationId: string, requestedMicros: number): Promise<SettleResult> {
+    const booking = reservationId || randomUUID();
+    const cost = Math.max(0, Math.round(finiteMicros(usage.costMicros, 'cost')));
+    const [, overrun, first, ratioPpm] = await this.persist(() =>
+      this.redis.brandqSettleCost(
+        ...this.holdKeys(runId), runKeys(runId).settledBookings,
+        reservationId, provider, cost,
+        usage.inputTokens ?? 0, usage.outputTokens ?? 0, usage.credits ?? 0, booking, requestedMicros,
+      ),
+    );
+    return { overrunMicros: overrun, firstOverrun: first === 1, observedRatio: ratioPpm < 0 ? Infinity : ratioPpm / 1_000_000 };
+  }
+
+  private async persist<T>(command: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.bookRetryMs;
+    let waitMs = 100;
+    for (;;) {
+      try {
+        return await command();
+      } catch (err) {
+        if (!isRedisUnavailable(err) || Date.now() + waitMs > deadline) throw err;
+        this.onBookingRetry?.(err as Error, waitMs);
+        await new Promise((r) => setTimeout(r, waitMs));
+        waitMs = Math.min(waitMs * 2, 2000);
+      }
+    }
+  }
+}
+
+/** The scripts take integers Lua holds exactly: NaN or Infinity would reach Redis as words. */
+function finiteMicros(micros: number, what: string): number {
+  if (!Number.isFinite(micros) || Math.abs(micros) > Number.MAX_SAFE_INTEGER) throw new RangeError(`${what} of ${micros} µ$ is not a finite amount`);
+  return micros;
 }
 
 /** Replies that mean "this Redis cannot serve right now", not "the command is wrong". */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/;
+/** OOM: a full Redis under `noeviction` refuses writes until memory is freed, an outage like any other. */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|OOM)\b/;
 const CONNECTION_TROUBLE = /Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Stream isn't writeable|Failed to refresh slots cache|None of startup nodes is available/i;
 
 /** A failure to reach Redis (worth retrying), as opposed to an error of the command itself. */

@@ -4,7 +4,11 @@ import { microsToUsd } from './pricing.js';
 const usd = (micros: number) => `$${microsToUsd(micros).toFixed(2)}`;
 const count = (n: number) => n.toLocaleString('en-US');
 
-/** The cost summary in the original tool's format. `llmLabel` is e.g. `OpenRouter` or `OpenAI`. */
+/**
+ * The cost summary in the original tool's format. `llmLabel` is e.g. `OpenRouter` or `OpenAI`.
+ * Unconfirmed spend (calls that may have been billed) and overruns (costs above their
+ * reservation) get a line each when there are any; the total stays the confirmed spend.
+ */
 export function formatCostSummary(snapshot: LedgerSnapshot, llmLabel: string): string {
   const { tavily, llm } = snapshot.providers;
   const lines = [
@@ -15,12 +19,22 @@ export function formatCostSummary(snapshot: LedgerSnapshot, llmLabel: string): s
     `    - Output tokens: ${count(llm.outputTokens)}`,
     `  Total: ${usd(snapshot.spentMicros)}`,
   ];
+  if (snapshot.unconfirmedMicros > 0) {
+    const calls = tavily.unconfirmedCalls + llm.unconfirmedCalls + snapshot.providers.sheets.unconfirmedCalls;
+    lines.push(`  Unconfirmed: ${usd(snapshot.unconfirmedMicros)} (${count(calls)} calls that may have been billed, not in the total)`);
+  }
+  if (snapshot.overrunMicros > 0) {
+    const overrunBy = ([['Tavily', tavily], [llmLabel, llm]] as const).filter(([, totals]) => totals.overrunMicros > 0).map(([label]) => label);
+    lines.push(`  Overrun: ${usd(snapshot.overrunMicros)} above reservations (${overrunBy.join(', ')} billed more than the configured price)`);
+  }
   const cached = tavily.cached + llm.cached;
   if (cached > 0) lines.push(`  Cached: ${count(cached)} answers, saved ${usd(tavily.savedMicros + llm.savedMicros)}`);
   if (snapshot.budgetMicros > 0) {
-    const pct = (100 * snapshot.spentMicros) / snapshot.budgetMicros;
-    lines.push(`  Budget: ${usd(snapshot.spentMicros)} / ${usd(snapshot.budgetMicros)} (${pct.toFixed(1)}%)`);
-    lines.push(`  Remaining: ${usd(Math.max(0, snapshot.budgetMicros - snapshot.spentMicros))}`);
+    const used = snapshot.spentMicros + snapshot.unconfirmedMicros;
+    const pct = (100 * used) / snapshot.budgetMicros;
+    const note = snapshot.unconfirmedMicros > 0 ? ' incl. unconfirmed' : '';
+    lines.push(`  Budget: ${usd(used)} / ${usd(snapshot.budgetMicros)} (${pct.toFixed(1)}%)${note}`);
+    lines.push(`  Remaining: ${usd(Math.max(0, snapshot.budgetMicros - used))}`);
   }
   return lines.join('\n');
 }

@@ -7,6 +7,7 @@
   KEYS[3] window zset (entry id -> expiry)        KEYS[8] cooldown string (until ms)
   KEYS[4] window-tokens hash (entry id -> tokens) KEYS[9] stats hash
   KEYS[5] window-sum string                       KEYS[10] wait-slots string (last slot handed out)
+  KEYS[11] pace hash (tat, last)
 
   ARGV[1] permit id          ARGV[5] margin ms added to log/window entries
   ARGV[2] requests/window    ARGV[6] effective token limit per window (0 = no token rule)
@@ -16,6 +17,7 @@
   ARGV[11] ms the caller already waited (recorded in stats on admission)
   ARGV[12] the wake-up slot this caller was handed by its last wait (server ms, 0 = none)
   ARGV[13] jitter ratio      ARGV[14] jitter cap ms      ARGV[15] this caller's jitter draw in [-1, 1]
+  ARGV[16] pace slice ms (0 = no token pacing)
 
   Returns {1, nowMs, leaseUntilMs (0 = none), reservedTokens}
        or {0, waitMs, reason, slotMs}   reason: cooldown|concurrency|requests|tokens|stagger
@@ -30,10 +32,18 @@
   of going to the back. Admission itself stays greedy: a slot orders wake-ups, it does not
   reserve capacity, so capacity freed early (a refund, a release) is never left unused.
   Concurrency waits have no known end and are polled instead (see below).
+
+  Token pacing. Providers enforce their limits over short slices of the window too, so the
+  tokens follow a GCRA schedule at effectiveTpm per window: `tat` (theoretical arrival time)
+  is when the tokens admitted so far would have been spent at that rate. A call is admitted
+  while tat <= now + paceMs (one slice of tolerance, so a call larger than a slice still goes
+  once the schedule has caught up), and moves tat to max(tat, now) + tokens / rate. In any
+  interval of length L the admitted tokens, but for the last call, stay within
+  rate x (L + paceMs): what a provider bucket holding one slice allows.
 ]]
 local bucketKey, requestsKey, windowKey, windowTokensKey, windowSumKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local leasesKey, staggerKey, cooldownKey, statsKey, slotsKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local leasesKey, staggerKey, cooldownKey, statsKey, slotsKey, paceKey = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 
 local id = ARGV[1]
 local rpm = tonumber(ARGV[2])
@@ -48,6 +58,7 @@ local staggerMs = tonumber(ARGV[10])
 local waitedMs = tonumber(ARGV[11])
 local heldSlot = tonumber(ARGV[12])
 local jitterRatio, jitterCapMs, jitterDraw = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
+local paceMs = tonumber(ARGV[16])
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -142,6 +153,16 @@ if tpm > 0 then
   end
 end
 
+-- Token pacing (see the header): wait until the schedule is within one slice of now.
+local tat, tokenRate = nil, 0
+if tpm > 0 and paceMs > 0 then
+  tokenRate = tpm / windowMs
+  tat = tonumber(redis.call('HGET', paceKey, 'tat')) or now
+  if tat > now + paceMs then
+    consider(math.max(1, math.ceil(tat - paceMs - now)), 'tokens')
+  end
+end
+
 -- Concurrency leases: an expired lease belongs to a dead holder; reclaim it here.
 if cap > 0 then
   local reclaimed = redis.call('ZREMRANGEBYSCORE', leasesKey, '-inf', now)
@@ -204,6 +225,13 @@ if reserve > 0 then
   redis.call('HSET', windowTokensKey, id, reserve)
   redis.call('INCRBY', windowSumKey, reserve)
   redis.call('HINCRBY', statsKey, 'tokensReserved', reserve)
+end
+
+if tat then
+  -- `last` lets a release of this very call take its share back (see release.lua).
+  local nextTat = math.max(tat, now) + reserve / tokenRate
+  redis.call('HSET', paceKey, 'tat', string.format('%.3f', nextTat), 'last', id)
+  redis.call('PEXPIRE', paceKey, math.ceil(nextTat - now) + windowMs + marginMs)
 end
 
 local leaseUntil = 0

@@ -35,11 +35,21 @@ export function resolveLimits(provider: string, limits: ProviderLimits): Resolve
   check(provider, 'safetyMarginMs', safetyMarginMs, safetyMarginMs >= 0);
   const fallbackTokens = limits.fallbackTokens ?? 0;
   check(provider, 'fallbackTokens', fallbackTokens, fallbackTokens >= 0);
+  const paceMs = limits.paceMs ?? 1000;
+  check(provider, 'paceMs', paceMs, paceMs >= 0);
+  const tokenCounting = limits.tokenCounting ?? 'admission';
+  if (tokenCounting !== 'admission' && tokenCounting !== 'usage') {
+    throw new ConfigError(`limiter: invalid tokenCounting "${String(tokenCounting)}" for provider "${provider}"`, { details: { provider, tokenCounting } });
+  }
   return {
     rpm,
-    burst,
+    // A full burst in one instant is what a provider enforcing per slice answers with 429s:
+    // the bucket holds at most one slice's share of rpm (and never less than one request).
+    burst: paceMs > 0 ? Math.min(burst, Math.max(1, Math.floor((rpm * paceMs) / windowMs))) : burst,
     tpm,
     effectiveTpm: tpm > 0 ? Math.max(1, Math.floor(tpm * (1 - headroom))) : 0,
+    tokenCounting,
+    paceMs,
     fallbackTokens: Math.ceil(fallbackTokens),
     maxConcurrency,
     // A finalize cap above the default cap would be no cap at all.

@@ -12,6 +12,10 @@ interface ProviderState {
   /** Token window: id -> expiry and tokens. */
   window: Map<string, { expiry: number; tokens: number }>;
   windowSum: number;
+  /** Token pacing schedule (theoretical arrival time), as in acquire.lua; undefined = caught up. */
+  tat: number | undefined;
+  /** The latest paced admission, whose share a release may take back (see release.lua). */
+  lastPaced: string | undefined;
   /** Leases: id -> expiry. */
   leases: Map<string, number>;
   nextSlot: number;
@@ -52,6 +56,8 @@ export class MemoryLimiterStore implements LimiterStore {
         requests: new Map(),
         window: new Map(),
         windowSum: 0,
+        tat: undefined,
+        lastPaced: undefined,
         leases: new Map(),
         nextSlot: 0,
         lastWaitSlot: 0,
@@ -132,6 +138,11 @@ export class MemoryLimiterStore implements LimiterStore {
       consider(Math.max(1, wait), 'tokens');
     }
 
+    // Token pacing, as in acquire.lua: wait until the schedule is within one slice of now.
+    const paced = tpm > 0 && limits.paceMs > 0;
+    const tat = s.tat ?? now;
+    if (paced && tat > now + limits.paceMs) consider(Math.max(1, Math.ceil(tat - limits.paceMs - now)), 'tokens');
+
     const cap = priorityCap(limits, request.priority);
     if (cap > 0) {
       for (const [id, expiry] of s.leases) {
@@ -172,6 +183,10 @@ export class MemoryLimiterStore implements LimiterStore {
       s.windowSum += reserve;
       this.count(s, 'tokensReserved', reserve);
     }
+    if (paced) {
+      s.tat = Math.max(tat, now) + reserve / (tpm / limits.windowMs);
+      s.lastPaced = request.id;
+    }
     let leaseUntilMs = 0;
     if (cap > 0) {
       leaseUntilMs = now + limits.leaseMs;
@@ -187,18 +202,28 @@ export class MemoryLimiterStore implements LimiterStore {
     const s = this.state(provider);
     let tokenDelta = 0;
     const used = request.usedTokens;
-    if (limits.tpm > 0 && used !== undefined) {
+    if (limits.effectiveTpm > 0 && used !== undefined) {
+      const now = this.now();
       const entry = s.window.get(request.id);
       if (entry) {
-        tokenDelta = used - entry.tokens;
-        entry.tokens = used;
-        s.windowSum += tokenDelta;
+        // As in settle.lua: counted at admission, a call's entry may only be raised.
+        if (limits.tokenCounting === 'usage' || used > entry.tokens) {
+          tokenDelta = used - entry.tokens;
+          entry.tokens = used;
+          s.windowSum += tokenDelta;
+        }
       } else if (used > 0) {
-        s.window.set(request.id, { expiry: this.now() + limits.windowMs + limits.safetyMarginMs, tokens: used });
+        s.window.set(request.id, { expiry: now + limits.windowMs + limits.safetyMarginMs, tokens: used });
         s.windowSum += used;
         tokenDelta = used;
       }
       this.count(s, 'tokensUsed', used);
+      if (limits.paceMs > 0 && tokenDelta !== 0) {
+        const rate = limits.effectiveTpm / limits.windowMs;
+        const tat = s.tat ?? now;
+        if (tokenDelta > 0) s.tat = Math.max(tat, now) + tokenDelta / rate;
+        else if (s.lastPaced === request.id) s.tat = tat + tokenDelta / rate;
+      }
     }
     const leaseHeld = s.leases.delete(request.id);
     if (request.holdMs !== undefined) {
@@ -216,6 +241,11 @@ export class MemoryLimiterStore implements LimiterStore {
       s.window.delete(id);
       s.windowSum -= entry.tokens;
       refunded = entry.tokens;
+    }
+    // As in release.lua: only the latest paced admission can take its share back exactly.
+    if (refunded > 0 && limits.effectiveTpm > 0 && limits.paceMs > 0 && s.lastPaced === id && s.tat !== undefined) {
+      s.tat -= refunded / (limits.effectiveTpm / limits.windowMs);
+      s.lastPaced = undefined;
     }
     if (s.requests.delete(id) && s.level !== undefined) s.level = Math.min(limits.burst, s.level + 1);
     const leaseHeld = s.leases.delete(id);

@@ -10,9 +10,9 @@ import { DEFERRAL_REASONS } from './types.js';
 const lua = (name: string) => new URL(`../lua/${name}.lua`, import.meta.url);
 
 const SCRIPTS = [
-  { name: 'brandqLimiterAcquire', file: lua('acquire'), numberOfKeys: 10 },
-  { name: 'brandqLimiterSettle', file: lua('settle'), numberOfKeys: 5 },
-  { name: 'brandqLimiterRelease', file: lua('release'), numberOfKeys: 7 },
+  { name: 'brandqLimiterAcquire', file: lua('acquire'), numberOfKeys: 11 },
+  { name: 'brandqLimiterSettle', file: lua('settle'), numberOfKeys: 6 },
+  { name: 'brandqLimiterRelease', file: lua('release'), numberOfKeys: 8 },
   { name: 'brandqLimiterRenew', file: lua('renew'), numberOfKeys: 1 },
   { name: 'brandqLimiterCooldown', file: lua('cooldown'), numberOfKeys: 2 },
   { name: 'brandqLimiterSyncHeaders', file: lua('sync-headers'), numberOfKeys: 6 },
@@ -81,7 +81,7 @@ export class RedisLimiterStore implements LimiterStore {
     const k = limiterKeys(provider);
     const reply = await this.call('acquire', () =>
       this.redis.brandqLimiterAcquire(
-        k.bucket, k.requests, k.window, k.windowTokens, k.windowSum, k.leases, k.stagger, k.cooldown, k.stats, k.waitSlots,
+        k.bucket, k.requests, k.window, k.windowTokens, k.windowSum, k.leases, k.stagger, k.cooldown, k.stats, k.waitSlots, k.pace,
         request.id,
         limits.rpm,
         limits.burst,
@@ -97,6 +97,7 @@ export class RedisLimiterStore implements LimiterStore {
         limits.jitterRatio,
         limits.jitterCapMs,
         request.jitter,
+        limits.paceMs,
       ),
     );
     const [status, a, b, c] = reply;
@@ -109,13 +110,15 @@ export class RedisLimiterStore implements LimiterStore {
     const k = limiterKeys(provider);
     const [held, delta] = await this.call('settle', () =>
       this.redis.brandqLimiterSettle(
-        k.window, k.windowTokens, k.windowSum, k.leases, k.stats,
+        k.window, k.windowTokens, k.windowSum, k.leases, k.stats, k.pace,
         request.id,
         request.usedTokens === undefined ? -1 : Math.max(0, Math.ceil(request.usedTokens)),
         request.holdMs === undefined ? -1 : Math.max(0, Math.round(request.holdMs)),
-        limits.tpm > 0 ? 1 : 0,
+        limits.effectiveTpm,
         limits.windowMs,
         limits.safetyMarginMs,
+        limits.tokenCounting,
+        limits.paceMs,
       ),
     );
     return { leaseHeld: held === 1, tokenDelta: delta };
@@ -124,7 +127,14 @@ export class RedisLimiterStore implements LimiterStore {
   async release(provider: string, limits: ResolvedLimits, id: string): Promise<SettleOutcome> {
     const k = limiterKeys(provider);
     const [held, refunded] = await this.call('release', () =>
-      this.redis.brandqLimiterRelease(k.bucket, k.requests, k.window, k.windowTokens, k.windowSum, k.leases, k.stats, id, limits.burst),
+      this.redis.brandqLimiterRelease(
+        k.bucket, k.requests, k.window, k.windowTokens, k.windowSum, k.leases, k.stats, k.pace,
+        id,
+        limits.burst,
+        limits.effectiveTpm,
+        limits.windowMs,
+        limits.paceMs,
+      ),
     );
     return { leaseHeld: held === 1, tokenDelta: -refunded };
   }

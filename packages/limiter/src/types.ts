@@ -2,10 +2,28 @@
 export interface ProviderLimits {
   /** Requests per window (per minute unless `windowMs` is shortened). */
   rpm: number;
-  /** Bucket capacity: how many requests may start back to back. Buckets start at `burst`. */
+  /**
+   * Bucket capacity: how many requests may start back to back. Buckets start at `burst`.
+   * With pacing on, capped at one slice's share of rpm (see `paceMs`).
+   */
   burst: number;
   /** Tokens per window; no token rule when absent. */
   tpm?: number;
+  /**
+   * How the provider counts a call against tpm (default 'admission'). 'admission' (OpenAI):
+   * the reservation (prompt estimate + output cap) counts whatever the call used, failed calls
+   * included; a settle may only raise it. 'usage': settle corrects the window to the usage.
+   * `release()` (the call was never sent) refunds in both modes.
+   */
+  tokenCounting?: TokenCounting;
+  /**
+   * Length of the slice over which the provider also enforces its per-window limits (default
+   * 1000; 0 = no pacing). Providers quantize "60,000 per minute" as "1,000 per second", so a
+   * slice admits about rpm and tpm x paceMs / windowMs: the request bucket holds at most
+   * max(1, floor(rpm x paceMs / windowMs)), and tokens follow a GCRA schedule whose tolerance
+   * is one slice.
+   */
+  paceMs?: number;
   /** Share of `tpm` kept free (0..1): the effective limit is tpm x (1 - headroom). */
   tpmHeadroom?: number;
   /** Reservation used when a caller gives no estimate (only for providers with `tpm`). */
@@ -35,11 +53,15 @@ export interface ProviderLimits {
 /** Limits with every default filled in and checked. */
 export interface ResolvedLimits {
   rpm: number;
+  /** The effective bucket capacity: the configured burst, capped by pacing. */
   burst: number;
   /** Raw provider token limit per window, 0 = no token rule. */
   tpm: number;
   /** tpm x (1 - headroom), floored; 0 = no token rule. */
   effectiveTpm: number;
+  tokenCounting: TokenCounting;
+  /** 0 = no pacing. */
+  paceMs: number;
   fallbackTokens: number;
   /** 0 = no concurrency rule. */
   maxConcurrency: number;
@@ -53,6 +75,8 @@ export interface ResolvedLimits {
 }
 
 export type Priority = 'default' | 'finalize';
+
+export type TokenCounting = 'admission' | 'usage';
 
 export type DeferralReason = 'cooldown' | 'concurrency' | 'requests' | 'tokens' | 'stagger';
 
@@ -75,7 +99,7 @@ export interface SettleOptions {
 export interface SettleOutcome {
   /** False when the lease had already expired: the holder outlived it without renewing. */
   leaseHeld: boolean;
-  /** Tokens charged (> 0) or refunded (< 0) against the window. */
+  /** Tokens charged (> 0) or refunded (< 0) against the window (never < 0 on settle in 'admission' counting). */
   tokenDelta: number;
 }
 
@@ -88,7 +112,10 @@ export interface Permit {
   readonly waitedMs: number;
   /** Redis server time of admission. */
   readonly admittedAtMs: number;
-  /** Reconciles the reservation with the real usage and frees the lease. Idempotent. */
+  /**
+   * The call was sent (answered or failed): reconciles the reservation with the usage as the
+   * provider counts it (see `tokenCounting`) and frees the lease. Idempotent.
+   */
   settle(options?: SettleOptions): Promise<SettleOutcome>;
   /** The call was never made: refunds everything and frees the lease. Idempotent. */
   release(): Promise<SettleOutcome>;

@@ -8,6 +8,7 @@ import {
   UnauthorizedError,
   explicitRetryAfter,
   parseRetryAfter,
+  wasNeverSent,
 } from '@brandq/errors';
 
 interface OpenRouterErrorBody {
@@ -19,11 +20,13 @@ export function classifyLlmError(error: unknown): BrandqError {
   if (error instanceof BrandqError) return error;
   const base = { provider: 'llm' as const, cause: error };
   if (error instanceof OpenAI.APIConnectionError) {
-    // Includes APIConnectionTimeoutError: no answer, so a retry can succeed.
-    return new TransientError(`LLM endpoint unreachable: ${error.message}`, base);
+    // Includes APIConnectionTimeoutError: no answer, so a retry can succeed; but unless the
+    // connection was never made, the provider may have received (and billed) the request.
+    return new TransientError(`LLM endpoint unreachable: ${error.message}`, { ...base, outcomeUnknown: !wasNeverSent(error) });
   }
   if (!(error instanceof OpenAI.APIError) || error.status === undefined) {
-    return new TransientError(`LLM call failed: ${error instanceof Error ? error.message : String(error)}`, base);
+    // An answer we could not read, or an abort mid-call: possibly billed.
+    return new TransientError(`LLM call failed: ${error instanceof Error ? error.message : String(error)}`, { ...base, outcomeUnknown: true });
   }
   const status = error.status;
   const opts = { ...base, status };
@@ -35,7 +38,7 @@ export function classifyLlmError(error: unknown): BrandqError {
     if (error.code === 'insufficient_quota') {
       return new QuotaExhaustedError('LLM quota exhausted (insufficient_quota): add credits or raise the limit with the provider, then resume the run', opts);
     }
-    return new RateLimitedError(`LLM rate limit (HTTP 429): ${error.message}`, withWait);
+    return new RateLimitedError(`LLM rate limit (HTTP 429): ${error.message}`, { ...withWait, headers: error.headers });
   }
   if (status === 402) {
     if (body.metadata?.reason === 'in_flight_budget_exhausted') {

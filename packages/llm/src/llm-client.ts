@@ -3,6 +3,10 @@ import type { ChatCompletionMessageParam } from 'openai/resources/chat/completio
 import { BadOutputError } from '@brandq/errors';
 import { brandFactsJsonSchema, brandFactsSchema, type BrandFactsAnswer } from './brand-facts-schema.js';
 import { classifyLlmError } from './classify-llm-error.js';
+import { countPromptTokens, countSchemaTokens } from './token-count.js';
+
+/** Counted once: every request carries the same schema. */
+const SCHEMA_TOKENS = countSchemaTokens(brandFactsJsonSchema);
 
 export interface LlmClientOptions {
   apiKey: string | undefined;
@@ -60,6 +64,11 @@ export class LlmClient {
 
   get maxOutputTokens(): number {
     return this.options.maxOutputTokens;
+  }
+
+  /** Input tokens of a request as the provider bills them: the messages and the response schema. */
+  promptTokensOf(messages: readonly ChatCompletionMessageParam[]): number {
+    return countPromptTokens(messages) + SCHEMA_TOKENS;
   }
 
   /**

@@ -14,6 +14,14 @@ export function countPromptTokens(messages: readonly ChatCompletionMessageParam[
   return total;
 }
 
+/**
+ * Tokens a structured-output schema adds to the prompt: providers bill the `response_format`
+ * schema as input, so a count without it is below the bill on every call.
+ */
+export function countSchemaTokens(schema: unknown): number {
+  return encode(JSON.stringify(schema)).length + 3;
+}
+
 /** Worst case a call can use: the counted prompt plus the output cap the request sets. */
 export function estimateCallTokens(messages: readonly ChatCompletionMessageParam[], maxOutputTokens: number): number {
   return countPromptTokens(messages) + maxOutputTokens;

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, maskSecrets } from './create-logger.js';
+import { createLogger } from './create-logger.js';
 
 function capture() {
   const lines: string[] = [];
@@ -34,7 +34,17 @@ describe('log redaction', () => {
     expect(out.text()).toContain('[REDACTED]');
   });
 
-  it('leaves ordinary text alone', () => {
-    expect(maskSecrets('brand skate-shop and tvly search')).toBe('brand skate-shop and tvly search');
+  it('masks URL passwords, PEM keys (with or without END line) and secret-named fields at any depth', () => {
+    const out = capture();
+    const log = createLogger({ name: 't', destination: out.destination });
+    log.warn({ redis: 'redis://:p@ss:w0rd@cache:6379', deep: { a: { b: { client_secret: 'cs-SECRET-1' } } } }, 'connecting');
+    log.error({ err: new Error('bad key -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq') }, 'password=hunter2 refused');
+    const text = out.text();
+    for (const secret of ['w0rd', 'cs-SECRET-1', 'MIIEvQIBADANBgkq', 'hunter2']) expect(text).not.toContain(secret);
+    const [first, second] = out.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(first).toMatchObject({ redis: 'redis://:***@cache:6379', deep: { a: { b: { client_secret: '[REDACTED]' } } }, msg: 'connecting' });
+    // The error stays an error in the log: its type, message and stack, masked.
+    expect(second).toMatchObject({ err: { type: 'Error', message: 'bad key [REDACTED]' }, msg: 'password=[REDACTED] refused' });
+    expect((second?.['err'] as { stack: string }).stack).toMatch(/create-logger\.test\.ts/);
   });
 });

@@ -1,46 +1,7 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { REDACTED, SECRET_LOG_PATHS, redactText, redactValue } from '@brandq/redact';
 
 export type { Logger } from 'pino';
-
-/**
- * Paths pino censors wherever they appear in a log record: API keys, auth headers and
- * anything else that would hand over an account if a log leaked.
- */
-export const REDACTED_PATHS = [
-  'apiKey',
-  '*.apiKey',
-  '*.*.apiKey',
-  'password',
-  '*.password',
-  'token',
-  '*.token',
-  'accessToken',
-  '*.accessToken',
-  'authorization',
-  'Authorization',
-  '*.authorization',
-  '*.Authorization',
-  'headers.authorization',
-  'headers.Authorization',
-  '*.headers.authorization',
-  '*.headers.Authorization',
-  '*.headers["x-api-key"]',
-  'OPENAI_API_KEY',
-  'TAVILY_API_KEY',
-  'GOOGLE_SHEETS_ACCESS_TOKEN',
-  'BOARD_PASSWORD',
-  '*.OPENAI_API_KEY',
-  '*.TAVILY_API_KEY',
-  '*.GOOGLE_SHEETS_ACCESS_TOKEN',
-  '*.BOARD_PASSWORD',
-];
-
-/** Values that look like provider secrets are masked even where no path names them. */
-const SECRET_PATTERN = /\b(sk-[A-Za-z0-9_-]{8,}|sk-or-[A-Za-z0-9_-]{8,}|tvly-[A-Za-z0-9_-]{6,}|ya29\.[A-Za-z0-9_.-]{10,}|Bearer\s+[A-Za-z0-9._~+/=-]{8,})/g;
-
-export function maskSecrets(text: string): string {
-  return text.replace(SECRET_PATTERN, (m) => (m.startsWith('Bearer') ? 'Bearer [REDACTED]' : `${m.slice(0, 4)}[REDACTED]`));
-}
 
 export interface CreateLoggerOptions {
   name: string;
@@ -55,18 +16,19 @@ export function createLogger(options: CreateLoggerOptions): Logger {
   const base: LoggerOptions = {
     name: options.name,
     level: options.level ?? 'info',
-    redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
+    redact: { paths: [...SECRET_LOG_PATHS], censor: REDACTED },
     formatters: {
       log(object) {
-        // Messages and error texts can carry a key an SDK echoed back; mask those too.
-        return JSON.parse(maskSecrets(JSON.stringify(object))) as Record<string, unknown>;
+        // Fields named like secrets at any depth, and keys an SDK echoed back into messages,
+        // URLs with passwords and PEM blocks inside any string (errors keep message and stack).
+        return redactValue(object) as Record<string, unknown>;
       },
     },
     hooks: {
       logMethod(args, method) {
         method.apply(
           this,
-          args.map((a) => (typeof a === 'string' ? maskSecrets(a) : a)) as Parameters<typeof method>,
+          args.map((a) => (typeof a === 'string' ? redactText(a) : a)) as Parameters<typeof method>,
         );
       },
     },

@@ -28,6 +28,8 @@ export class BrandqMetrics {
   readonly providerLatency: Histogram<'provider' | 'outcome'>;
   readonly tokens: Counter<'provider' | 'direction'>;
   readonly costDollars: Counter<'provider' | 'run'>;
+  readonly overrunDollars: Counter<'provider' | 'run'>;
+  readonly unconfirmedDollars: Counter<'provider' | 'run'>;
   readonly rateLimitEvents: Counter<'provider'>;
   readonly staggerDelays: Counter<'provider'>;
   readonly tpmDeferrals: Counter<'provider'>;
@@ -53,6 +55,8 @@ export class BrandqMetrics {
     this.providerLatency = new Histogram({ name: 'brandq_provider_call_duration_seconds', help: 'Provider call latency, without limiter waits', labelNames: ['provider', 'outcome'], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers });
     this.tokens = new Counter({ name: 'brandq_llm_tokens_total', help: 'LLM tokens billed, by direction (input, output)', labelNames: ['provider', 'direction'], registers });
     this.costDollars = new Counter({ name: 'brandq_cost_dollars_total', help: 'Dollars spent on provider calls', labelNames: ['provider', 'run'], registers });
+    this.overrunDollars = new Counter({ name: 'brandq_cost_overrun_dollars_total', help: 'Dollars billed above the reserved worst case (the configured price is below the provider\'s)', labelNames: ['provider', 'run'], registers });
+    this.unconfirmedDollars = new Counter({ name: 'brandq_unconfirmed_cost_dollars_total', help: 'Worst-case dollars of calls that may have been billed without an answer (timeouts, dropped connections)', labelNames: ['provider', 'run'], registers });
     this.rateLimitEvents = new Counter({ name: 'brandq_rate_limit_events_total', help: '429 answers received, by provider', labelNames: ['provider'], registers });
     this.staggerDelays = new Counter({ name: 'brandq_stagger_delays_total', help: 'Launches delayed to keep the fleet-wide stagger spacing', labelNames: ['provider'], registers });
     this.tpmDeferrals = new Counter({ name: 'brandq_tpm_window_deferrals_total', help: 'Calls deferred because the tokens-per-minute window was full', labelNames: ['provider'], registers });

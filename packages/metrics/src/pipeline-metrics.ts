@@ -23,5 +23,11 @@ export function pipelineMetrics(metrics: BrandqMetrics) {
     cacheHit(provider: string): void {
       metrics.cacheHits.inc({ provider });
     },
+    overrun(runId: string, provider: string, micros: number): void {
+      metrics.overrunDollars.inc({ provider, run: runId }, micros / 1_000_000);
+    },
+    unconfirmed(runId: string, provider: string, micros: number): void {
+      metrics.unconfirmedDollars.inc({ provider, run: runId }, micros / 1_000_000);
+    },
   };
 }

@@ -33,6 +33,8 @@ export interface ProcessorOptions {
   rateLimitBackoffBaseMs: number;
   /** How long a job of a paused run waits before looking again. */
   pausedRecheckMs: number;
+  /** How long a job waits for the run's in-flight calls to settle when only they stand in the budget's way (default 2000). */
+  budgetInFlightRecheckMs?: number;
 }
 
 /** A final failure that BullMQ must not retry, carrying its class for metrics and Bull Board. */
@@ -89,7 +91,9 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
     switch (error.kind) {
       case 'rate_limited': {
         const hits = (data.rateLimitHits ?? 0) + 1;
-        const waitMs = error.retryAfterMs ?? exponentialBackoffMs(hits, options.rateLimitBackoffBaseMs);
+        // The provider's hint, but never below the 2 s -> 32 s floor the original tool kept:
+        // "try again in 20ms" taken verbatim burns every attempt within a second.
+        const waitMs = Math.max(error.retryAfterMs ?? 0, rateLimitFloorMs(hits, options.rateLimitBackoffBaseMs));
         if (hits >= options.rateLimitMaxAttempts) {
           const reason = `RATE_LIMIT_EXHAUSTED: ${error.provider ?? 'provider'} still rate limited after ${hits} attempts (last wait ${waitMs} ms)`;
           await fail(job, error, reason, { code: 'RATE_LIMIT_EXHAUSTED', provider: error.provider, attempts: hits, lastWaitMs: waitMs });
@@ -100,8 +104,17 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
         await delay(job, token, waitMs);
         throw new DelayedError();
       }
+      case 'budget_in_flight': {
+        // Only calls still in flight stand between this brand and the budget: they settle
+        // (or expire) within a call's time, then the budget says yes or no for good.
+        await delay(job, token, exponentialBackoffMs(1, options.budgetInFlightRecheckMs ?? 2000));
+        throw new DelayedError();
+      }
       case 'budget_exhausted': {
-        await runs.setStatus(data.runId, 'budget_exhausted', error.message);
+        // Versioned: a refusal computed under a budget that a resume has since replaced
+        // must not stop the run again.
+        const epoch = Number(error.details['budgetEpoch'] ?? 0);
+        await runs.markBudgetExhausted(data.runId, epoch, error.message);
         await remember(job, record);
         await holdJob(job, token, options.pausedRecheckMs);
         throw new DelayedError();
@@ -173,6 +186,11 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
       details: { ...error.toJSON(), ...extra, history: data.history ?? [] },
     });
   }
+}
+
+/** The least a 429 makes a job wait: base, 2x, 4x ... capped at 16x base (2 s -> 32 s by default). */
+function rateLimitFloorMs(hits: number, baseMs: number): number {
+  return Math.min(baseMs * 2 ** Math.max(0, hits - 1), baseMs * 16);
 }
 
 async function delay(job: Job, token: string | undefined, waitMs: number): Promise<void> {

@@ -1,7 +1,7 @@
 import { RateLimitedError, isBrandqError, type Provider } from '@brandq/errors';
-import type { CallUsage, CostLedger, ModelPrice, PaidProvider, Reservation } from '@brandq/ledger';
+import type { CallUsage, CostLedger, ModelPrice, PaidProvider, Reservation, SettleResult } from '@brandq/ledger';
 import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
-import { BRAND_FACTS_SCHEMA_VERSION, LlmBadAnswer, buildBrandPrompt, countPromptTokens, type BrandFactsAnswer, type LlmAnswer, type LlmClient } from '@brandq/llm';
+import { BRAND_FACTS_SCHEMA_VERSION, LlmBadAnswer, buildBrandPrompt, type BrandFactsAnswer, type LlmAnswer, type LlmClient } from '@brandq/llm';
 import type { Logger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
 import type { BrandResult, RunStore } from '@brandq/runs';
@@ -10,6 +10,7 @@ import { creditsForDepth, searchQueryFor, type SearchOutcome, type TavilySearchC
 import type { ProviderGate } from './provider-gate.js';
 import { resultCells, resultRange } from './result-row.js';
 import { cacheKeyOf, type ResultCache } from '@brandq/cache';
+import { retryWhileUnavailable } from '@brandq/redis';
 import { silentObserver, type PipelineObserver } from './pipeline-observer.js';
 
 export interface PipelineDeps {
@@ -21,6 +22,13 @@ export interface PipelineDeps {
   sheetWrites?: SheetWriteSink | undefined;
   gate: ProviderGate;
   llmPrice: ModelPrice;
+  /**
+   * Reservations of LLM calls are their worst case at `llmPrice` times this factor (>= 1):
+   * room for a tokenizer that counts differently from the provider's.
+   */
+  llmReserveFactor?: number;
+  /** How long storing a paid result waits out a Redis outage (or a full Redis) before the attempt fails. */
+  storeRetryMs?: number;
   tavilyUsdPerCredit: number;
   logger: Logger;
   observer?: PipelineObserver;
@@ -100,7 +108,11 @@ export class BrandPipeline {
       sources: facts.sources.filter((u) => urls.has(u)),
       processedAt: new Date().toISOString(),
     };
-    await runs.recordSuccess({ runId: brand.runId, ...result });
+    // The answer is paid for: a Redis that is full or away is waited out, never a reason to drop it.
+    await retryWhileUnavailable(() => runs.recordSuccess({ runId: brand.runId, ...result }), {
+      retryForMs: this.deps.storeRetryMs ?? 120_000,
+      onRetry: (err, waitMs) => this.deps.logger.warn({ runId: brand.runId, brand: brand.name, err: err.message, waitMs }, 'Redis cannot store a paid result yet; retrying'),
+    });
     await this.writeBack(brand, result);
     return { result, fresh: true };
   }
@@ -122,10 +134,10 @@ export class BrandPipeline {
    * validation error when the answer is unusable.
    */
   private async extract(brand: BrandJobData, search: SearchOutcome, signal?: AbortSignal): Promise<BrandFactsAnswer> {
-    const { llm, llmPrice } = this.deps;
+    const { llm } = this.deps;
     const messages = buildBrandPrompt(brand.name, brand.hints, search.hits);
-    const promptTokens = countPromptTokens(messages);
-    const worstCase = llmCostMicros(llmPrice, promptTokens, llm.maxOutputTokens);
+    const promptTokens = llm.promptTokensOf(messages);
+    const worstCase = this.llmWorstCaseMicros(promptTokens);
     try {
       return await this.cached(brand, 'llm', llmCacheKey(llm.model, llm.maxOutputTokens, messages), worstCase, async () => {
         const answer = await this.llmCall(brand, messages, promptTokens, signal);
@@ -136,7 +148,7 @@ export class BrandPipeline {
       if (!(error instanceof LlmBadAnswer)) throw error;
       this.deps.logger.warn({ brand: brand.name, reason: error.error.message }, 'LLM answer rejected, asking once more');
       const repair = buildBrandPrompt(brand.name, brand.hints, search.hits, error.error.message);
-      const repaired = await this.llmCall(brand, repair, countPromptTokens(repair), signal);
+      const repaired = await this.llmCall(brand, repair, llm.promptTokensOf(repair), signal);
       if (repaired instanceof LlmBadAnswer) throw repaired.error;
       return repaired.facts;
     }
@@ -161,7 +173,13 @@ export class BrandPipeline {
     return value;
   }
 
-  /** `promptTokens`: the prompt counted with the tokenizer (by the caller, which prices it too). */
+  /** The most an LLM call with this prompt can cost: the output cap at the configured price, with the reserve factor. */
+  private llmWorstCaseMicros(promptTokens: number): number {
+    const { llm, llmPrice, llmReserveFactor = 1 } = this.deps;
+    return Math.ceil(llmCostMicros(llmPrice, promptTokens, llm.maxOutputTokens) * Math.max(1, llmReserveFactor));
+  }
+
+  /** `promptTokens`: the request's input tokens as the provider bills them (by the caller, which prices it too). */
   private async llmCall(
     brand: BrandJobData,
     messages: Parameters<LlmClient['extractFacts']>[0],
@@ -170,8 +188,7 @@ export class BrandPipeline {
   ): Promise<LlmAnswer | LlmBadAnswer> {
     const { llm, llmPrice, gate } = this.deps;
     const tokens = promptTokens + llm.maxOutputTokens;
-    const worstCase = llmCostMicros(llmPrice, promptTokens, llm.maxOutputTokens);
-    const answer = await this.paidCall('llm', brand.runId, { tokens, worstCaseMicros: worstCase, signal }, async () => {
+    const answer = await this.paidCall('llm', brand.runId, { tokens, worstCaseMicros: this.llmWorstCaseMicros(promptTokens), signal }, async () => {
       const answer = await llm.extractFacts(messages, signal);
       const { usage } = answer;
       const costMicros = usage.costUsd !== undefined ? Math.round(usage.costUsd * 1_000_000) : llmCostMicros(llmPrice, usage.promptTokens, usage.completionTokens);
@@ -195,8 +212,8 @@ export class BrandPipeline {
 
   /**
    * The order matters: the limiter first (it may wait), then the budget (never waits), then
-   * the call. A refused budget gives the limiter permit back; a failed call gives the money
-   * back; a 429 holds the provider for the whole fleet.
+   * the call. Every permit ends on every path (settled when the request may have gone out,
+   * released when it never did), so no lease outlives its call, whatever throws.
    */
   private async paidCall<T>(
     provider: PaidProvider & Provider,
@@ -206,39 +223,67 @@ export class BrandPipeline {
   ): Promise<T> {
     const { gate, ledger } = this.deps;
     const permit = await gate.acquire(provider, { ...(opts.tokens === undefined ? {} : { tokens: opts.tokens }), ...(opts.signal ? { signal: opts.signal } : {}) });
-    let reservation: Reservation;
+    let sent = false;
+    let usedTokens = 0;
     try {
-      reservation = await ledger.reserve(runId, provider, opts.worstCaseMicros);
-    } catch (error) {
-      await permit.release();
-      throw error;
+      const reservation = await ledger.reserve(runId, provider, opts.worstCaseMicros);
+      sent = true;
+      const outcome = await this.callProvider(provider, reservation, call);
+      usedTokens = outcome.usedTokens ?? 0;
+      // Money first: the call is billed from here on. A crash before the booking leaves the
+      // reservation to expire into unconfirmed spend, so the budget still counts it.
+      const settled = await ledger.settle(reservation, outcome.usage);
+      this.observer.booked(runId, provider, outcome.usage);
+      if (settled.overrunMicros > 0) this.reportOverrun(runId, provider, settled);
+      return outcome.value;
+    } finally {
+      // A failed request still counts against the provider's window (it was sent); a
+      // request never sent gives everything back.
+      await (sent ? permit.settle({ usedTokens }) : permit.release()).catch((err: unknown) =>
+        this.deps.logger.warn({ provider, err: String(err) }, 'limiter permit not returned; its lease expires on its own'),
+      );
     }
+  }
+
+  /** The call itself; a failure books or frees its reservation and holds the fleet on a 429. */
+  private async callProvider<T>(provider: PaidProvider & Provider, reservation: Reservation, call: () => Promise<PaidCallResult<T>>): Promise<PaidCallResult<T>> {
+    const { gate, ledger, logger } = this.deps;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
-    let outcome: PaidCallResult<T>;
     try {
-      outcome = await call();
+      const outcome = await call();
+      this.observer.providerCall(provider, seconds(), 'ok');
+      return outcome;
     } catch (error) {
+      this.observer.providerCall(provider, seconds(), isBrandqError(error) ? error.kind : 'error');
       try {
-        // A 429 holds the fleet first of all: until the cooldown is in Redis, other workers
-        // are still admitted and their requests land inside the wait the provider announced.
-        if (error instanceof RateLimitedError) await gate.cooldown(provider, error.retryAfterMs ?? 1000);
+        if (error instanceof RateLimitedError) {
+          this.observer.rateLimited(provider);
+          // A 429 holds the fleet first of all: until the cooldown is in Redis, other workers
+          // are still admitted and their requests land inside the wait the provider announced.
+          await gate.cooldown(provider, error.retryAfterMs ?? 1000);
+          if (error.headers) await gate.syncFromHeaders(provider, error.headers);
+        }
       } finally {
-        this.observer.providerCall(provider, seconds(), isBrandqError(error) ? error.kind : 'error');
-        if (error instanceof RateLimitedError) this.observer.rateLimited(provider);
-        // The request reached the provider (or may have): it counts against the request rate,
-        // but a rejected request consumed no tokens and is not billed.
-        await permit.settle({ usedTokens: 0 });
-        await ledger.release(reservation);
+        // No answer says whether the provider billed a request that timed out or lost its
+        // connection: keep its worst case as unconfirmed spend, so the budget still holds.
+        const mayBeBilled = !isBrandqError(error) || error.outcomeUnknown;
+        if (mayBeBilled) this.observer.unconfirmed(reservation.runId, provider, reservation.micros);
+        await (mayBeBilled ? ledger.bookUnconfirmed(reservation) : ledger.release(reservation)).catch((err: unknown) =>
+          logger.warn({ provider, err: String(err) }, 'reservation not returned; it expires into unconfirmed spend'),
+        );
       }
       throw error;
     }
-    this.observer.providerCall(provider, seconds(), 'ok');
-    // Money first: the call is billed from here on, and a crash before the booking loses it
-    // from the ledger (the ledger retries through a Redis outage).
-    await ledger.settle(reservation, outcome.usage);
-    this.observer.booked(runId, provider, outcome.usage);
-    await permit.settle({ usedTokens: outcome.usedTokens ?? 0 });
-    return outcome.value;
+  }
+
+  /** A call cost more than its reservation: the configured price is below what the provider bills. */
+  private reportOverrun(runId: string, provider: PaidProvider, settled: SettleResult): void {
+    this.observer.overrun(runId, provider, settled.overrunMicros);
+    if (!settled.firstOverrun) return;
+    this.deps.logger.warn(
+      { runId, provider, overrunMicros: settled.overrunMicros, observedRatio: Number(settled.observedRatio.toFixed(3)) },
+      `${provider} billed ${settled.observedRatio.toFixed(2)}x the reserved worst case: the configured price is below what the provider bills (check LLM_PRICING / TAVILY_COST_PER_CREDIT); later reservations of run ${runId} are raised by that ratio`,
+    );
   }
 }

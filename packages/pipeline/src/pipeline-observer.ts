@@ -11,6 +11,10 @@ export interface PipelineObserver {
   rateLimited(provider: Provider): void;
   /** An answer came from the cache: no call made. */
   cacheHit(provider: Provider): void;
+  /** A call of `runId` cost `micros` more than its reservation. */
+  overrun(runId: string, provider: PaidProvider, micros: number): void;
+  /** A call of `runId` may have been billed without an answer: its worst case `micros` is booked as unconfirmed. */
+  unconfirmed(runId: string, provider: PaidProvider, micros: number): void;
 }
 
 export const silentObserver: PipelineObserver = {
@@ -18,4 +22,6 @@ export const silentObserver: PipelineObserver = {
   booked: () => undefined,
   rateLimited: () => undefined,
   cacheHit: () => undefined,
+  overrun: () => undefined,
+  unconfirmed: () => undefined,
 };

@@ -7,3 +7,5 @@ export type { RunKeys, LimiterKeys } from './keys.js';
 export { startRedisServer, waitForPing, pings, redactUrl, RedisServerUnavailableError } from './redis-server.js';
 export type { RedisServerHandle, StartRedisServerOptions } from './redis-server.js';
 export { getFreePort } from './free-port.js';
+export { isRedisUnavailable, retryWhileUnavailable } from './unavailable.js';
+export type { OutageRetryOptions } from './unavailable.js';

@@ -34,6 +34,10 @@ export function runKeys(runId: string) {
     reservations: `${base}:reservations`,
     /** Hash: reservation id -> reserved micro-dollars. */
     reservationAmounts: `${base}:reservation-amounts`,
+    /** Hash: reservation id -> provider, while the reservation is live or unconfirmed (an expiry books per provider). */
+    reservationProviders: `${base}:reservation-providers`,
+    /** Hash: reservation id -> micro-dollars booked as unconfirmed spend (the call may have been billed); a late settle converts it. */
+    unconfirmedReservations: `${base}:unconfirmed-reservations`,
     /** Sorted set: booking ids already settled (-> server ms), so a retried booking counts once. */
     settledBookings: `${base}:settled-bookings`,
     /** Stream: result rows waiting to be written to the run's sheet in a batch. */
@@ -49,10 +53,14 @@ export const sheetFlusherKeys = {
 
 export type RunKeys = ReturnType<typeof runKeys>;
 
-/** Index of runs: sorted set of run ids by creation time, and source -> latest run id. */
+/**
+ * Index of runs: sorted set of run ids by creation time, source -> latest run id, and per
+ * source a sorted set of all its runs by creation time (where its results are looked up).
+ */
 export const runIndexKeys = {
   all: `${KEY_PREFIX}:runs`,
   bySource: `${KEY_PREFIX}:runs:by-source`,
+  ofSource: (sourceKey: string) => `${KEY_PREFIX}:runs:of-source:${sourceKey}`,
 };
 
 /** A cached provider answer and the lock that makes one worker fill it. */
@@ -82,6 +90,8 @@ export function limiterKeys(provider: string) {
     cooldown: `${base}:cooldown`,
     /** String: the latest wake-up slot (server ms) handed to a waiting caller; the next waiter gets a later one. */
     waitSlots: `${base}:wait-slots`,
+    /** Hash: token pacing schedule (tat = theoretical arrival time, server ms; last = id of the latest paced admission). */
+    pace: `${base}:pace`,
     /** Hash: counters for statistics. */
     stats: `${base}:stats`,
   };

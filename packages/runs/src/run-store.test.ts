@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { BrandJobData } from '@brandq/queue';
+import { runKeys } from '@brandq/redis';
 import { useTestRedis } from '@brandq/testing';
-import { RunStore } from './run-store.js';
+import { RunStore, type RunOfOtherSource, type RunWritten } from './run-store.js';
 import type { BrandFacts } from './run-types.js';
 
 const redis = useTestRedis();
@@ -10,20 +11,28 @@ const source = { type: 'csv' as const, path: '/tmp/brands.csv' };
 const brand = (runId: string, key: string, rowNumber: number): BrandJobData => ({ runId, key, name: key.toUpperCase(), rowNumber, hints: {}, source });
 const facts: BrandFacts = { website: 'https://a.example.com/', category: 'shoes', description: 'd', country: 'US', founded_year: 1964, sources: [] };
 
+/** The run as written; a run of another source fails the test here. */
+async function written(pending: Promise<RunWritten | RunOfOtherSource>): Promise<RunWritten> {
+  const answer = await pending;
+  if (answer.kind !== 'written') throw new Error(`run belongs to ${answer.runSourceKey}`);
+  return answer;
+}
+
 async function newRun(store: RunStore, id: string, n: number) {
-  return store.createRun({
+  return written(store.createOrExtendRun({
     id,
     source,
     sourceKey: 'csv:/tmp/brands.csv',
     brands: Array.from({ length: n }, (_, i) => brand(id, `b${i}`, i + 2)),
     skipped: [{ rowNumber: 9, reason: 'empty_name', message: 'row 9: empty brand name' }],
-  });
+  }));
 }
 
 describe('RunStore', () => {
   it('creates a run with its brands, skipped rows and an index by source', async () => {
     const store = new RunStore(redis.client());
-    const run = await newRun(store, 'run-a', 3);
+    const { meta: run, created } = await newRun(store, 'run-a', 3);
+    expect(created).toBe(true);
     expect(run).toMatchObject({ id: 'run-a', status: 'running', total: 3, succeeded: 0, failed: 0, skipped: 1 });
     expect(await store.latestRunForSource('csv:/tmp/brands.csv')).toBe('run-a');
     const brands = [];
@@ -82,5 +91,129 @@ describe('RunStore', () => {
     expect(await store.reopen('run-e', ['b0'])).toEqual({ reopened: 1, status: 'running' });
     expect(await store.getRun('run-e')).toMatchObject({ status: 'running', failed: 0 });
     expect((await store.getRun('run-e'))?.finishedAt).toBeUndefined();
+  });
+});
+
+const success = (runId: string, key: string) => ({ runId, key, brand: key.toUpperCase(), rowNumber: 2, processedAt: 'now', ...facts });
+const runOfBrandsCsv = (id: string, keys: string[]) => ({ id, source, sourceKey: 'csv:/tmp/brands.csv', brands: keys.map((k, i) => brand(id, k, i + 2)), skipped: [] });
+
+describe('RunStore: a run tells the truth about its brands', () => {
+  it('extends an existing run: new brands join its brands and its total, known brands are not counted twice', async () => {
+    const store = new RunStore(redis.client());
+    await store.createOrExtendRun(runOfBrandsCsv('run-x', ['a', 'b']));
+    const extended = await written(store.createOrExtendRun(runOfBrandsCsv('run-x', ['b', 'c', 'd'])));
+    expect(extended).toMatchObject({ created: false, added: 2, meta: { total: 4, status: 'running' } });
+    const keys = [];
+    for await (const b of store.brands('run-x')) keys.push(b.key);
+    expect(keys.sort()).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('takes a completed run back to running when it gains open brands, and completes it when they are done', async () => {
+    const store = new RunStore(redis.client());
+    await store.createOrExtendRun(runOfBrandsCsv('run-y', ['a']));
+    expect(await store.recordSuccess(success('run-y', 'a'))).toMatchObject({ status: 'completed' });
+    const extended = await written(store.createOrExtendRun(runOfBrandsCsv('run-y', ['a', 'b'])));
+    expect(extended.meta).toMatchObject({ status: 'running', total: 2, succeeded: 1 });
+    expect(extended.meta.finishedAt).toBeUndefined();
+    expect(await store.recordSuccess(success('run-y', 'b'))).toMatchObject({ status: 'completed', succeeded: 2 });
+  });
+
+  it('keeps a completed run completed when the list brings nothing new, and a held run held when it grows', async () => {
+    const store = new RunStore(redis.client());
+    await store.createOrExtendRun(runOfBrandsCsv('run-z', ['a']));
+    await store.recordSuccess(success('run-z', 'a'));
+    expect((await written(store.createOrExtendRun(runOfBrandsCsv('run-z', ['a'])))).meta).toMatchObject({ status: 'completed', total: 1 });
+
+    await store.createOrExtendRun(runOfBrandsCsv('run-h', ['a']));
+    await store.setStatus('run-h', 'paused', 'quota');
+    expect((await written(store.createOrExtendRun(runOfBrandsCsv('run-h', ['a', 'b'])))).meta).toMatchObject({ status: 'paused', total: 2 });
+  });
+
+  it('two producers creating or extending the same run at once count the union, and the run completes when all are done', async () => {
+    const clients = [redis.client(), redis.client(), redis.client()];
+    const stores = clients.map((c) => new RunStore(c));
+    const lists = [
+      Array.from({ length: 300 }, (_, i) => `k${i}`),
+      Array.from({ length: 300 }, (_, i) => `k${i + 150}`),
+      Array.from({ length: 100 }, (_, i) => `k${i * 4}`),
+    ];
+    const writes = await Promise.all(stores.map((s, i) => written(s.createOrExtendRun(runOfBrandsCsv('run-race', lists[i] as string[])))));
+    expect(writes.filter((w) => w.created)).toHaveLength(1);
+    expect(writes.reduce((sum, w) => sum + w.added, 0)).toBe(450);
+    const store = stores[0] as RunStore;
+    expect(await store.getRun('run-race')).toMatchObject({ total: 450, status: 'running' });
+    const union = [...new Set(lists.flat())];
+    for (const key of union.slice(0, -1)) await store.recordSuccess(success('run-race', key));
+    expect(await store.getRun('run-race')).toMatchObject({ status: 'running', succeeded: 449 });
+    expect(await store.recordSuccess(success('run-race', union.at(-1) as string))).toMatchObject({ status: 'completed', succeeded: 450 });
+  });
+
+  it('refuses to extend a run with the brands of another source', async () => {
+    const store = new RunStore(redis.client());
+    await store.createOrExtendRun(runOfBrandsCsv('run-src', ['a']));
+    expect(await store.createOrExtendRun({ ...runOfBrandsCsv('run-src', ['b']), sourceKey: 'csv:/tmp/other.csv' })).toEqual({ kind: 'other_source', runSourceKey: 'csv:/tmp/brands.csv' });
+    expect(await store.getRun('run-src')).toMatchObject({ total: 1 });
+  });
+});
+
+describe('RunStore: every result of a source', () => {
+  it('finds a brand processed in any run of the source, naming the newest run that holds it', async () => {
+    const store = new RunStore(redis.client());
+    const history = 'csv:/tmp/history.csv';
+    const runOfHistory = (id: string, keys: string[]) => ({ ...runOfBrandsCsv(id, keys), sourceKey: history });
+    await store.createOrExtendRun(runOfHistory('hist-1', ['a', 'b']));
+    await store.recordSuccess(success('hist-1', 'a'));
+    await store.createOrExtendRun(runOfHistory('hist-2', ['b', 'c']));
+    await store.recordSuccess(success('hist-2', 'b'));
+    await store.createOrExtendRun(runOfHistory('hist-3', ['c']));
+    await store.recordFailure({ runId: 'hist-3', key: 'c', brand: 'C', rowNumber: 2, kind: 'transient', reason: 'HTTP 500', attempts: 4, failedAt: 'now' });
+    await store.createOrExtendRun({ ...runOfBrandsCsv('hist-other', ['d']), sourceKey: 'csv:/tmp/other.csv' });
+    await store.recordSuccess(success('hist-other', 'd'));
+
+    expect(await store.latestRunForSource(history)).toBe('hist-3');
+    expect(await store.runsOfSource(history)).toEqual(['hist-3', 'hist-2', 'hist-1']);
+    const found = await store.resultsOfSource(history, ['a', 'b', 'c', 'd']);
+    expect(Object.fromEntries(found)).toEqual({ a: 'hist-1', b: 'hist-2' });
+  });
+});
+
+describe('RunStore: budget exhaustion is versioned by the budget epoch', () => {
+  const ledgerKey = (runId: string) => runKeys(runId).ledger;
+
+  it('holds a running run only under the budget epoch the refusal was computed with', async () => {
+    const client = redis.client();
+    const store = new RunStore(client);
+    await newRun(store, 'run-epoch', 2);
+    // No budget set yet: the epoch is 0.
+    expect(await store.markBudgetExhausted('run-epoch', 1, 'stale')).toBe(false);
+    expect(await store.markBudgetExhausted('run-epoch', 0, 'budget reached')).toBe(true);
+    expect(await store.getRun('run-epoch')).toMatchObject({ status: 'budget_exhausted', statusReason: 'budget reached' });
+    // Already held: a second refusal changes nothing.
+    expect(await store.markBudgetExhausted('run-epoch', 0, 'again')).toBe(false);
+    expect(await store.getRun('run-epoch')).toMatchObject({ statusReason: 'budget reached' });
+  });
+
+  it('a late refusal computed under the old budget never undoes a --resume --budget', async () => {
+    const client = redis.client();
+    const store = new RunStore(client);
+    await newRun(store, 'run-late', 2);
+    const epochOfRefusal = Number((await client.hget(ledgerKey('run-late'), 'budget_epoch')) ?? 0);
+    // The resume: a new budget (bumping the epoch) before the run reopens.
+    await client.hincrby(ledgerKey('run-late'), 'budget_epoch', 1);
+    await store.reopen('run-late', []);
+    expect(await store.markBudgetExhausted('run-late', epochOfRefusal, 'late refusal')).toBe(false);
+    expect(await store.getRun('run-late')).toMatchObject({ status: 'running' });
+  });
+
+  it('never holds a completed or paused run', async () => {
+    const store = new RunStore(redis.client());
+    await newRun(store, 'run-done', 1);
+    await store.recordSuccess(success('run-done', 'b0'));
+    expect(await store.markBudgetExhausted('run-done', 0, 'late')).toBe(false);
+    expect(await store.getRun('run-done')).toMatchObject({ status: 'completed' });
+    await newRun(store, 'run-paused', 1);
+    await store.setStatus('run-paused', 'paused', 'quota');
+    expect(await store.markBudgetExhausted('run-paused', 0, 'late')).toBe(false);
+    expect(await store.getRun('run-paused')).toMatchObject({ status: 'paused' });
   });
 });

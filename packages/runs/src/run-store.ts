@@ -6,11 +6,15 @@ import type { BrandFailure, BrandResult, RunMeta, RunStatus, SkippedBrand } from
 const SCRIPTS = [
   { name: 'brandqRecordOutcome', file: new URL('../lua/record-outcome.lua', import.meta.url), numberOfKeys: 3 },
   { name: 'brandqReopenBrands', file: new URL('../lua/reopen-brands.lua', import.meta.url), numberOfKeys: 2 },
+  { name: 'brandqCreateOrExtendRun', file: new URL('../lua/create-or-extend-run.lua', import.meta.url), numberOfKeys: 3 },
+  { name: 'brandqMarkBudgetExhausted', file: new URL('../lua/mark-budget-exhausted.lua', import.meta.url), numberOfKeys: 2 },
 ] as const;
 
 interface ScriptedRedis extends Redis {
   brandqRecordOutcome(meta: string, results: string, failed: string, outcome: 'success' | 'failure', key: string, payload: string): Promise<[number, number, number, RunStatus]>;
   brandqReopenBrands(meta: string, failed: string, ...keys: string[]): Promise<[number, RunStatus]>;
+  brandqCreateOrExtendRun(meta: string, brands: string, skipped: string, ...args: (string | number)[]): Promise<[number, number, number, RunStatus] | [-1, string]>;
+  brandqMarkBudgetExhausted(meta: string, ledger: string, budgetEpoch: number, reason: string): Promise<number>;
 }
 
 export interface NewRun {
@@ -19,6 +23,21 @@ export interface NewRun {
   sourceKey: string;
   brands: BrandJobData[];
   skipped: SkippedBrand[];
+}
+
+export interface RunWritten {
+  kind: 'written';
+  meta: RunMeta;
+  /** True when this call created the run, false when it extended an existing one. */
+  created: boolean;
+  /** Brands this call added (brands the run already held are not counted again). */
+  added: number;
+}
+
+export interface RunOfOtherSource {
+  kind: 'other_source';
+  /** The source the run belongs to. */
+  runSourceKey: string;
 }
 
 export interface OutcomeRecorded {
@@ -43,44 +62,46 @@ export class RunStore {
   }
 
   /**
-   * Creates the run with all its brands in one MULTI: a run never exists half-written. The
-   * MULTI touches only the run's own keys (one hash tag, one Cluster slot); the global
-   * index is written after it, so a crash in between leaves a complete run that
-   * `--resume --run <id>` finds (and re-enqueueing it indexes it).
+   * Creates the run, or adds to it the brands it does not hold yet, in one script on the
+   * run's own keys (one hash tag, one Cluster slot): a run never exists half-written, and
+   * two producers on the same run never overwrite each other's counters (its total is the
+   * number of its brands). The index keys live outside the run's hash tag and are written
+   * after it; jobs are added only after this returns, so every run that can hold a result
+   * is listed among its source's runs (see `resultsOfSource`). A crash in between leaves a
+   * complete run without jobs or results, which re-enqueueing (or `--resume --run <id>`)
+   * indexes. A run is never extended with the brands of another source: nothing is
+   * written and the answer names the run's own source.
    */
-  async createRun(run: NewRun): Promise<RunMeta> {
+  async createOrExtendRun(run: NewRun): Promise<RunWritten | RunOfOtherSource> {
     const keys = runKeys(run.id);
-    const now = await this.serverTimeMs();
-    const tx = this.redis.multi();
-    tx.hset(keys.meta, {
-      id: run.id,
-      source: JSON.stringify(run.source),
-      sourceKey: run.sourceKey,
-      status: run.brands.length === 0 ? 'completed' : 'running',
-      total: run.brands.length,
-      succeeded: 0,
-      failed: 0,
-      skipped: run.skipped.length,
-      createdAt: now,
-      updatedAt: now,
-    });
-    for (let i = 0; i < run.brands.length; i += 1000) {
-      const chunk = run.brands.slice(i, i + 1000);
-      tx.hset(keys.brands, Object.fromEntries(chunk.map((b) => [b.key, JSON.stringify(b)])));
-    }
-    run.skipped.forEach((s) => tx.hset(keys.skipped, `row-${s.rowNumber}`, JSON.stringify(s)));
-    throwOnError(await tx.exec());
+    const brandArgs = run.brands.flatMap((b) => [b.key, JSON.stringify(b)]);
+    const skippedArgs = run.skipped.flatMap((s) => [`row-${s.rowNumber}`, JSON.stringify(s)]);
+    const reply = await this.redis.brandqCreateOrExtendRun(
+      keys.meta,
+      keys.brands,
+      keys.skipped,
+      run.id,
+      JSON.stringify(run.source),
+      run.sourceKey,
+      run.brands.length,
+      ...brandArgs,
+      ...skippedArgs,
+    );
+    if (reply[0] === -1) return { kind: 'other_source', runSourceKey: String(reply[1]) };
+    const [created, added] = reply as [number, number, number, RunStatus];
     const meta = await this.getRun(run.id);
-    if (!meta) throw new Error(`run ${run.id} vanished right after creation`);
+    if (!meta) throw new Error(`run ${run.id} vanished right after it was written`);
     await this.indexRun(meta);
-    return meta;
+    return { kind: 'written', meta, created: created === 1, added };
   }
 
   /**
-   * Lists the run in the index of runs and as its source's latest run. Idempotent; two
-   * single-key commands, because the index keys live outside the run's hash tag.
+   * Lists the run in the index of runs, among its source's runs, and as its source's
+   * latest run. Idempotent; single-key commands, because the index keys live outside the
+   * run's hash tag.
    */
   async indexRun(meta: Pick<RunMeta, 'id' | 'sourceKey' | 'createdAt'>): Promise<void> {
+    await this.redis.zadd(runIndexKeys.ofSource(meta.sourceKey), 'NX', meta.createdAt, meta.id);
     const added = await this.redis.zadd(runIndexKeys.all, 'NX', meta.createdAt, meta.id);
     // A run indexed for the first time is its source's latest; a re-index never moves the pointer back.
     if (added === 1) await this.redis.hset(runIndexKeys.bySource, meta.sourceKey, meta.id);
@@ -103,9 +124,48 @@ export class RunStore {
     return (await this.redis.hget(runIndexKeys.bySource, sourceKey)) ?? undefined;
   }
 
+  /** Every run of the source, newest first (runs indexed before the list existed: the latest one). */
+  async runsOfSource(sourceKey: string): Promise<string[]> {
+    const listed = await this.redis.zrevrange(runIndexKeys.ofSource(sourceKey), 0, -1);
+    const latest = await this.latestRunForSource(sourceKey);
+    return latest === undefined || listed.includes(latest) ? listed : [latest, ...listed];
+  }
+
+  /**
+   * Which of `brandKeys` have a result in any run of the source, each with the newest run
+   * that holds it (entries in the order of those runs, newest first). It reads the runs' result hashes themselves, which record-outcome.lua
+   * writes atomically with the outcome, rather than a per-source index of results: such
+   * an index would live in another Cluster slot, so it could only be written in a second
+   * step that a crash can skip, and a skipped write would make the next run pay again.
+   * The list of the source's runs cannot lag behind its results (see createOrExtendRun).
+   * The cost is one HMGET per 1,000 brands per run, and only for brands not found yet.
+   */
+  async resultsOfSource(sourceKey: string, brandKeys: readonly string[]): Promise<Map<string, string>> {
+    const heldBy = new Map<string, string>();
+    let open = [...new Set(brandKeys)];
+    for (const runId of await this.runsOfSource(sourceKey)) {
+      if (open.length === 0) break;
+      const found = await this.keysWithResults(runId, open);
+      for (const key of found) heldBy.set(key, runId);
+      open = open.filter((key) => !found.has(key));
+    }
+    return heldBy;
+  }
+
   async setStatus(runId: string, status: RunStatus, reason?: string): Promise<void> {
     const now = await this.serverTimeMs();
     await this.redis.hset(runKeys(runId).meta, { status, updatedAt: now, statusReason: reason ?? '' });
+  }
+
+  /**
+   * Holds the run as `budget_exhausted`, only while it is running and only if `budgetEpoch`
+   * (the ledger's `budget_epoch` the refusal was computed under; missing = 0) is still the
+   * budget in force. False when nothing changed: a refusal computed before a
+   * `--resume --budget` never undoes it.
+   */
+  async markBudgetExhausted(runId: string, budgetEpoch: number, reason: string): Promise<boolean> {
+    const keys = runKeys(runId);
+    return (await this.redis.brandqMarkBudgetExhausted(keys.meta, keys.ledger, budgetEpoch, reason)) === 1;
   }
 
   recordSuccess(result: BrandResult & { runId: string }): Promise<OutcomeRecorded> {
@@ -182,12 +242,6 @@ export class RunStore {
     const [seconds, micros] = await this.redis.time();
     return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
-}
-
-/** The replies of a MULTI, throwing the first command error (ioredis reports them per command). */
-function throwOnError(results: [Error | null, unknown][] | null): void {
-  if (!results) throw new Error('Redis transaction aborted');
-  for (const [err] of results) if (err) throw err;
 }
 
 function parseMeta(raw: Record<string, string>): RunMeta {

@@ -300,6 +300,18 @@ describe('SheetFlusher', () => {
     expect(writtenRanges()).toEqual([row(2).range]);
   });
 
+  it('writes a row whose enqueuer died between XADD and SADD, while one holder keeps the lease', async () => {
+    const f = flusher({ flushRows: 1, orphanSweepMs: 300 });
+    expect(await f.flushOnce()).toBe(0); // takes the lease and does its take-over sweep first
+    f.start();
+    // What an enqueuer that died right after its XADD leaves: a row in a stream of a run not marked pending.
+    await client.xadd(runKeys('run-o').sheetWrites, '*', 'spreadsheetId', SHEET, 'range', row(2).range, 'values', JSON.stringify(row(2).values));
+    // Found by the holder's periodic sweep, within a sweep interval and a poll, not at the next lease change.
+    await until(() => writtenRanges().includes(row(2).range), 1500);
+    expect(f.stats.leader).toBe(true);
+    expect(writtenRanges()).toEqual([row(2).range]);
+  });
+
   it('loses no row when enqueues race with flushes and empty-run cleanup', async () => {
     const f = flusher({ flushRows: 7, flushSeconds: 0.05, pollMs: 5 });
     f.start();

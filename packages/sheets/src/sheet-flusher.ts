@@ -52,6 +52,12 @@ export interface SheetFlusherOptions {
   leaseMs?: number;
   /** How often the loop looks at the streams (and, when not the holder, tries the lease). */
   pollMs?: number;
+  /**
+   * How often the holder looks for streams with rows whose run is not marked pending (an
+   * enqueuer that died between its writes), besides when it takes the lease (default 60 s).
+   * Bounds how long such a row waits under a lease that never changes hands.
+   */
+  orphanSweepMs?: number;
   /** Most rows read from a run's stream for one request (a backlog drains in big requests). */
   maxRowsPerRequest?: number;
   /** First wait after a failed write; doubles per consecutive failure up to `maxRetryMs`. */
@@ -95,6 +101,7 @@ export class SheetFlusher {
   private readonly flushMs: number;
   private readonly leaseMs: number;
   private readonly pollMs: number;
+  private readonly orphanSweepMs: number;
   private readonly maxRows: number;
   private readonly retryBaseMs: number;
   private readonly maxRetryMs: number;
@@ -104,6 +111,8 @@ export class SheetFlusher {
 
   /** Local time until which our lease is known valid; 0 when we do not hold it. */
   private leaseValidUntil = 0;
+  /** Local time of the holder's next sweep for orphan streams; 0 right after taking the lease. */
+  private nextOrphanSweepAt = 0;
   private renewTimer: NodeJS.Timeout | undefined;
   private renewal: Promise<unknown> | undefined;
   private loopTimer: NodeJS.Timeout | undefined;
@@ -129,6 +138,7 @@ export class SheetFlusher {
     this.flushMs = options.flushSeconds * 1000;
     this.leaseMs = options.leaseMs ?? 10_000;
     this.pollMs = options.pollMs ?? 250;
+    this.orphanSweepMs = options.orphanSweepMs ?? 60_000;
     this.maxRows = Math.max(this.flushRows, options.maxRowsPerRequest ?? 1000);
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.maxRetryMs = options.maxRetryMs ?? 60_000;
@@ -195,6 +205,10 @@ export class SheetFlusher {
     return this.serialized(async () => {
       if (this.stopped) return 0;
       if (!this.holdsLease() && !(await this.claim())) return 0;
+      if (Date.now() >= this.nextOrphanSweepAt) {
+        await this.adoptOrphanStreams();
+        this.nextOrphanSweepAt = Date.now() + this.orphanSweepMs;
+      }
       return this.pass(false);
     });
   }
@@ -246,8 +260,8 @@ export class SheetFlusher {
       this.log.info({ leaseHolder: this.token }, 'sheet flusher: took the lease');
       this.startRenewing();
       // A holder that died between dropping a run from pendingRuns and re-checking its
-      // stream could leave rows no one looks at: the new holder looks for them first.
-      await this.adoptOrphanStreams();
+      // stream could leave rows no one looks at: the new holder's first pass looks for them.
+      this.nextOrphanSweepAt = 0;
     }
     return true;
   }

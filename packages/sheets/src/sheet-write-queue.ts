@@ -11,10 +11,15 @@ export class SheetWriteQueue {
 
   async enqueue(runId: string, spreadsheetId: string, write: CellWrite): Promise<void> {
     const keys = runKeys(runId);
-    // XADD first, then SADD: the flusher drops a run from pendingRuns before re-checking
-    // its stream, so an SADD after a landed XADD is always seen. Two commands, not a MULTI:
-    // the keys live in different Cluster slots. If this process dies between them, the
-    // flusher's sweep for streams missing from pendingRuns finds the row.
+    // Separate commands, not one script or MULTI: the stream is in its run's Cluster slot,
+    // the pending set is global. SADD before the XADD, so a process dying after the XADD
+    // leaves its row in a run already marked pending (a death before it leaves an empty
+    // pending entry, which the flusher drops). SADD again after the XADD: the flusher drops
+    // an empty run from pendingRuns and then re-checks its stream, so a drop that slipped
+    // between our first SADD and the XADD is undone. Only a death right after the XADD *and*
+    // such a drop in that gap leaves a row unmarked: the holder's periodic orphan sweep
+    // (SheetFlusher `orphanSweepMs`) finds it.
+    await this.redis.sadd(sheetFlusherKeys.pendingRuns, runId);
     await this.redis.xadd(keys.sheetWrites, '*', 'spreadsheetId', spreadsheetId, 'range', write.range, 'values', JSON.stringify(write.values));
     await this.redis.sadd(sheetFlusherKeys.pendingRuns, runId);
   }

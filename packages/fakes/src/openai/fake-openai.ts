@@ -13,9 +13,10 @@ import { formatResetDuration, formatTryAgainIn } from '../server/durations.js';
 import type { StatusFault } from '../server/faults.js';
 import { isRecord } from '../server/http-io.js';
 import { completeContent, completeText, type CompletionText } from './completion.js';
+import { openAiModelList, openRouterModelList } from './models-list.js';
 import { llmErrorReply, llmFaultError, maskKey, type LlmFlavor } from './openai-errors.js';
 import { readPrompt, type PromptFacts } from './prompt.js';
-import { countChatPromptTokens, type ChatMessageInput } from './tokens.js';
+import { countChatPromptTokens, countResponseFormatTokens, type ChatMessageInput } from './tokens.js';
 
 /** USD per million tokens (= micro-dollars per token). */
 export interface LlmPricing {
@@ -24,11 +25,25 @@ export interface LlmPricing {
 }
 
 export interface FakeOpenAIOptions extends FakeServerOptions {
-  /** Tokens (prompt + completion of the answer) admitted per window. */
+  /**
+   * Tokens admitted per window, counted at admission the way OpenAI counts them: the
+   * prompt (messages + `response_format` schema) plus the request's output cap
+   * (`max_completion_tokens`, else `max_tokens`, else `defaultMaxTokens`), whatever the
+   * answer then uses.
+   */
   tpm?: number;
+  /** Output cap the TPM window counts for a request that sets no max_tokens (default 4096). */
+  defaultMaxTokens?: number;
   /** 'openrouter': usage.cost in answers, OpenRouter error shape, no x-ratelimit-* on successes. */
   flavor?: LlmFlavor;
+  /** Price billed for models not in `prices` (default DEFAULT_LLM_PRICING). */
   pricing?: LlmPricing;
+  /**
+   * Price billed per model id, e.g. `{ 'openai/gpt-4o': { inputPerMillion: 2.5, outputPerMillion: 10 } }`,
+   * so a test can make the provider bill more than brandq's table says. The models endpoints
+   * list these (plus DEFAULT_MODELS) with the price the fake bills. `/__fake/config` replaces the whole map.
+   */
+  prices?: Record<string, LlmPricing>;
   /** Organization named in 429 messages. */
   organization?: string;
   /**
@@ -40,14 +55,23 @@ export interface FakeOpenAIOptions extends FakeServerOptions {
 }
 
 export const DEFAULT_LLM_PRICING: LlmPricing = { inputPerMillion: 0.15, outputPerMillion: 0.6 };
+/** Models the models endpoints always list (billed at `pricing` unless `prices` says otherwise). */
+export const DEFAULT_MODELS: readonly string[] = ['gpt-4o-mini', 'openai/gpt-4o-mini'];
+/** Output cap counted at admission for a request without max_tokens (the fake's choice; OpenAI's depends on the model). */
+export const DEFAULT_MAX_TOKENS = 4096;
 const DEFAULT_RPM = 10_000;
 const DEFAULT_TPM = 10_000_000;
 const CHAT_PATHS = new Set(['/v1/chat/completions', '/chat/completions', '/api/v1/chat/completions']);
+const OPENAI_MODELS_PATHS = new Set(['/v1/models', '/models']);
+/** OpenRouter serves its model list (with prices) without an API key. */
+const OPENROUTER_MODELS_PATH = '/api/v1/models';
 
 interface ChatCall extends ProviderCall {
   model: string;
   prompt: PromptFacts;
+  /** Billed prompt tokens: messages + schema. */
   promptTokens: number;
+  schemaTokens: number;
   maxTokens: number | null;
   /** The normal answer, computed up front because its size is what the TPM window charges. */
   answer: CompletionText;
@@ -82,6 +106,7 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
   }
 
   protected authorize(ctx: RequestContext): Reply | null {
+    if (ctx.method === 'GET' && ctx.url.pathname === OPENROUTER_MODELS_PATH) return null;
     const header = ctx.headers.authorization ?? '';
     const key = header.startsWith('Bearer ') ? header.slice('Bearer '.length).trim() : '';
     if (key === '') {
@@ -104,6 +129,12 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
   }
 
   protected route(ctx: RequestContext): RouteResult<ChatCall> {
+    if (ctx.method === 'GET' && ctx.url.pathname === OPENROUTER_MODELS_PATH) {
+      return { reply: { status: 200, body: openRouterModelList(this.modelPrices()) } };
+    }
+    if (ctx.method === 'GET' && OPENAI_MODELS_PATHS.has(ctx.url.pathname)) {
+      return { reply: { status: 200, body: openAiModelList([...this.modelPrices().keys()]) } };
+    }
     if (ctx.method !== 'POST' || !CHAT_PATHS.has(ctx.url.pathname)) {
       return { reply: this.error(404, { message: `Invalid URL (${ctx.method} ${ctx.url.pathname})`, code: null }) };
     }
@@ -128,23 +159,27 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
     }
     const maxTokens = readMaxTokens(body);
     const prompt = readPrompt(messages);
-    const promptTokens = countChatPromptTokens(messages);
+    const schemaTokens = countResponseFormatTokens(body['response_format']);
+    const promptTokens = countChatPromptTokens(messages) + schemaTokens;
     const scripted = prompt.brand === null ? undefined : this.options.answers?.[prompt.brand];
     const answer = scripted === undefined ? completeText(prompt, maxTokens) : completeContent(scripted, maxTokens);
     return {
-      call: { subject: prompt.brand, brand: prompt.brand, model, prompt, promptTokens, maxTokens, answer },
+      call: { subject: prompt.brand, brand: prompt.brand, model, prompt, promptTokens, schemaTokens, maxTokens, answer },
     };
   }
 
+  /** Counted at admission as the prompt plus the output cap, not what the answer will use. */
   protected admission(call: ChatCall): Admission {
-    return { bucket: 'default', rpm: this.rpm, tpm: this.tpm, tokens: call.promptTokens + call.answer.completionTokens };
+    const outputCap = call.maxTokens ?? this.options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS;
+    return { bucket: 'default', rpm: this.rpm, tpm: this.tpm, tokens: call.promptTokens + outputCap };
   }
 
   protected serve(call: ChatCall, ctx: RequestContext, opts: ServeOptions): Reply {
     const answer = opts.badContent ? completeText(call.prompt, call.maxTokens, opts.badContent) : call.answer;
     const { entry } = ctx;
-    const costMicros = llmCostMicros(this.options.pricing ?? DEFAULT_LLM_PRICING, call.promptTokens, answer.completionTokens);
+    const costMicros = llmCostMicros(this.priceOf(call.model), call.promptTokens, answer.completionTokens);
     entry.promptTokens = call.promptTokens;
+    entry.schemaTokens = call.schemaTokens;
     entry.completionTokens = answer.completionTokens;
     entry.finishReason = answer.finishReason;
     entry.costMicros = costMicros;
@@ -210,6 +245,17 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
       'x-ratelimit-reset-requests': formatResetDuration(w.requestsResetMs),
       'x-ratelimit-reset-tokens': formatResetDuration(w.tokensResetMs),
     };
+  }
+
+  /** The price the fake bills for `model`. */
+  priceOf(model: string): LlmPricing {
+    return this.options.prices?.[model] ?? this.options.pricing ?? DEFAULT_LLM_PRICING;
+  }
+
+  /** Every listed model with the price it bills. */
+  private modelPrices(): Map<string, LlmPricing> {
+    const ids = new Set([...DEFAULT_MODELS, ...Object.keys(this.options.prices ?? {})]);
+    return new Map([...ids].map((id) => [id, this.priceOf(id)]));
   }
 
   private rateLimitMessage(

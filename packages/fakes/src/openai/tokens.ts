@@ -47,6 +47,20 @@ export function countChatPromptTokens(messages: readonly ChatMessageInput[]): nu
   return total;
 }
 
+/**
+ * Tokens the fake bills for a request's `response_format`: a `json_schema` format costs
+ * the tokens of its `json_schema` object as JSON text (name, schema, strict), since the
+ * provider puts the schema in front of the model; `json_object`, `text` or none cost 0.
+ * Not OpenAI's published formula (there is none): the fake's rule, exported so brandq can
+ * count a request exactly as the fake bills it.
+ */
+export function countResponseFormatTokens(responseFormat: unknown): number {
+  if (typeof responseFormat !== 'object' || responseFormat === null) return 0;
+  const format = responseFormat as { type?: unknown; json_schema?: unknown };
+  if (format.type !== 'json_schema' || format.json_schema === undefined) return 0;
+  return countTextTokens(JSON.stringify(format.json_schema));
+}
+
 /** Cuts `text` to at most `maxTokens` tokens, as a model stopping at max_tokens would. */
 export function truncateToTokens(text: string, maxTokens: number): { text: string; tokens: number; truncated: boolean } {
   const tokens = encodeText(text);

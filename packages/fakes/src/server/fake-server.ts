@@ -5,6 +5,7 @@ import { isRecord, readJsonBody, sendBody } from './http-io.js';
 import { Ledger, type LedgerEntry, type ProviderName } from './ledger.js';
 import { Prng } from './prng.js';
 import { retryAfterHeaders, type RetryAfterMode } from './retry-headers.js';
+import { SliceBucket } from './slice-bucket.js';
 import { SlidingWindow } from './sliding-window.js';
 import { Timers } from './timers.js';
 
@@ -20,6 +21,24 @@ export interface FakeServerOptions {
   windowMs?: number;
   /** Requests admitted per window. */
   rpm?: number;
+  /**
+   * Slice of the window over which every limit is also enforced (default 1000 ms; 0 turns
+   * slices off). Real providers quantize their per-minute limits ("60,000 requests/minute
+   * may be enforced as 1,000 requests/second"), so besides the sliding window each bucket
+   * paces requests and tokens as a GCRA at `limit / windowMs` (see SliceBucket): a request
+   * is refused while the schedule of what was admitted before runs more than
+   * `sliceMs * sliceTolerance` ahead of now. A full minute's worth sent in one second draws 429s.
+   */
+  sliceMs?: number;
+  /** Burst the slices tolerate, in slices (default 1); 0.5 makes a stricter provider. */
+  sliceTolerance?: number;
+  /**
+   * Requests refused with a 429 by the fake's limiter count against the windows (requests,
+   * and their tokens) like admitted ones (default true): OpenAI documents that unsuccessful
+   * requests count against the per-minute limits, so resending at once only digs deeper.
+   * Requests that fail by a fault (5xx, timeout, reset) were admitted and always count.
+   */
+  countRejected?: boolean;
   /** Required bearer key; unset accepts any non-empty key. */
   apiKey?: string;
   /** Retry-After forms on 429s (default 'both'). */
@@ -90,9 +109,21 @@ export interface WindowState {
 interface BucketWindows {
   requests: SlidingWindow;
   tokens: SlidingWindow;
+  requestSlices: SliceBucket;
+  tokenSlices: SliceBucket;
+}
+
+/** One limit a request must pass: its sliding window and its per-slice pacing. */
+interface LimitCheck {
+  type: 'requests' | 'tokens';
+  limit: number;
+  weight: number;
+  window: SlidingWindow;
+  slices: SliceBucket;
 }
 
 const DEFAULT_WINDOW_MS = 60_000;
+const DEFAULT_SLICE_MS = 1000;
 
 /**
  * A real loopback HTTP server with the behaviour every fake provider shares:
@@ -230,7 +261,12 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
     let w = this.windows.get(name);
     if (!w) {
       const windowMs = this.options.windowMs ?? DEFAULT_WINDOW_MS;
-      w = { requests: new SlidingWindow(windowMs), tokens: new SlidingWindow(windowMs) };
+      w = {
+        requests: new SlidingWindow(windowMs),
+        tokens: new SlidingWindow(windowMs),
+        requestSlices: new SliceBucket(),
+        tokenSlices: new SliceBucket(),
+      };
       this.windows.set(name, w);
     }
     return w;
@@ -264,15 +300,17 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
     entry.brand = call.brand;
 
     const admission = this.admission(call);
+    entry.rateLimitTokens = admission.tokens ?? 0;
     const decision = this.admit(admission, at);
     if (decision) {
+      entry.counted = this.countsRejected();
       entry.rateLimitType = decision.type;
       this.announceCooldown(entry, decision.retryAfterMs, at);
       const reply = this.rateLimitReply(decision, call);
       return this.answer(res, entry, withRetryHeaders(reply, this.retryMode(), decision.retryAfterMs, at), call, latency);
     }
     entry.admitted = true;
-    entry.rateLimitTokens = admission.tokens ?? 0;
+    entry.counted = true;
 
     const fault = this.faults.take(call.subject) ?? drawRandomFault(this.options.faultRates, this.prng);
     if (fault) return this.applyFault(fault, call, ctx, res, latency, req);
@@ -280,28 +318,57 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
     return this.answer(res, entry, this.safeServe(call, ctx, {}), call, latency);
   }
 
+  /**
+   * Admits a request when every limit of its bucket lets it through, in the minute window
+   * and in the slice; the refusal names the first limit that refused it and the real wait
+   * until all of them would admit the same request again (after counting this one, when
+   * refused requests count).
+   */
   private admit(admission: Admission, at: number): RateLimitDecision | null {
+    const checks = this.limitChecks(admission);
+    const refused = checks.find((c) => this.waitOf(c, at) > 0);
+    if (!refused) {
+      this.charge(checks, at);
+      return null;
+    }
+    const used = refused.window.used(at);
+    if (this.countsRejected()) this.charge(checks, at);
+    const retryAfterMs = Math.max(1, ...checks.map((c) => this.waitOf(c, at)));
+    return { type: refused.type, limit: refused.limit, used, requested: refused.weight, retryAfterMs };
+  }
+
+  private limitChecks(admission: Admission): LimitCheck[] {
     const w = this.bucket(admission.bucket);
-    const used = w.requests.used(at);
-    if (used + 1 > admission.rpm) {
-      return { type: 'requests', limit: admission.rpm, used, requested: 1, retryAfterMs: w.requests.waitMs(at, 1, admission.rpm) };
-    }
+    const checks: LimitCheck[] = [{ type: 'requests', limit: admission.rpm, weight: 1, window: w.requests, slices: w.requestSlices }];
     const tokens = admission.tokens ?? 0;
-    if (admission.tpm !== undefined) {
-      const usedTokens = w.tokens.used(at);
-      if (usedTokens + tokens > admission.tpm) {
-        return {
-          type: 'tokens',
-          limit: admission.tpm,
-          used: usedTokens,
-          requested: tokens,
-          retryAfterMs: w.tokens.waitMs(at, tokens, admission.tpm),
-        };
-      }
+    if (admission.tpm !== undefined && tokens > 0) {
+      checks.push({ type: 'tokens', limit: admission.tpm, weight: tokens, window: w.tokens, slices: w.tokenSlices });
     }
-    w.requests.add(at, 1);
-    if (tokens > 0) w.tokens.add(at, tokens);
-    return null;
+    return checks;
+  }
+
+  private waitOf(check: LimitCheck, at: number): number {
+    const windowWait = check.window.waitMs(at, check.weight, check.limit);
+    const sliceMs = this.sliceMs();
+    if (sliceMs <= 0) return windowWait;
+    return Math.max(windowWait, check.slices.waitMs(at, sliceMs * (this.options.sliceTolerance ?? 1)));
+  }
+
+  private charge(checks: readonly LimitCheck[], at: number): void {
+    const slicesOn = this.sliceMs() > 0;
+    const windowMs = this.options.windowMs ?? DEFAULT_WINDOW_MS;
+    for (const c of checks) {
+      c.window.add(at, c.weight);
+      if (slicesOn) c.slices.charge(at, c.weight, c.limit, windowMs);
+    }
+  }
+
+  private sliceMs(): number {
+    return this.options.sliceMs ?? DEFAULT_SLICE_MS;
+  }
+
+  private countsRejected(): boolean {
+    return this.options.countRejected ?? true;
   }
 
   private async applyFault(
@@ -364,8 +431,9 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
     latency: number,
   ): Promise<void> {
     await this.timers.sleep(latency);
-    const ok = reply.status >= 200 && reply.status < 300;
-    if (!ok || reply.raw !== undefined) entry.costMicros = 0;
+    // A broken (raw) body carries no usage the client could book, so the fake does not bill it.
+    entry.billed = entry.admitted && reply.status >= 200 && reply.status < 300 && reply.raw === undefined;
+    if (!entry.billed) entry.costMicros = 0;
     entry.status = reply.status;
     entry.errorCode = reply.errorCode ?? entry.errorCode;
     entry.completedAt = Date.now();

@@ -36,9 +36,17 @@ export interface LedgerEntry {
   /** HTTP status sent; 0 when no HTTP answer was sent (timeout fault, reset, still in flight). */
   status: number;
   authorized: boolean;
-  /** Counted by the fake's own rate limiter (401/400/429-by-limiter answers are not). */
+  /** Let through by the fake's own rate limiter (401/400/429-by-limiter answers are not). */
   admitted: boolean;
-  /** Tokens charged to the fake's TPM window at admission (LLM only, else 0). */
+  /**
+   * Counted in the fake's limiter windows: every admitted request, and a request its
+   * limiter refused with a 429 while `countRejected` is on (the default, as OpenAI counts them).
+   */
+  counted: boolean;
+  /**
+   * Tokens the provider counts for the request at admission (LLM: prompt incl. schema
+   * + the output cap; else 0); in the TPM window when `counted`.
+   */
   rateLimitTokens: number;
   fault: FaultKind | null;
   /** Error code in the answer (`rate_limit_exceeded`, `insufficient_quota`, ...), if any. */
@@ -48,11 +56,20 @@ export interface LedgerEntry {
   /** Epoch ms until which the announced cooldown lasts (decision time + retryAfterMs). */
   cooldownUntil: number | null;
   rateLimitType: 'requests' | 'tokens' | null;
-  /** Integer micro-dollars billed; only 2xx answers bill. */
+  /**
+   * The provider billed this request: it was admitted and answered 2xx with a readable
+   * body (a `malformed` answer is not billed; a `bad-json-content` one is). True even
+   * when the price is 0, so a free model's calls still count as paid calls.
+   */
+  billed: boolean;
+  /** Integer micro-dollars billed; non-zero only when `billed`. */
   costMicros: number;
   // LLM
   model?: string;
+  /** Billed prompt tokens: the messages plus the `response_format` schema's tokens. */
   promptTokens?: number;
+  /** The part of `promptTokens` that is the `response_format` json_schema. */
+  schemaTokens?: number;
   completionTokens?: number;
   finishReason?: string;
   // Tavily
@@ -115,12 +132,14 @@ export class Ledger implements Iterable<LedgerEntry> {
       status: 0,
       authorized: false,
       admitted: false,
+      counted: false,
       rateLimitTokens: 0,
       fault: null,
       errorCode: null,
       retryAfterMs: null,
       cooldownUntil: null,
       rateLimitType: null,
+      billed: false,
       costMicros: 0,
     };
     this.list.push(entry);
@@ -131,11 +150,28 @@ export class Ledger implements Iterable<LedgerEntry> {
     this.list = [];
   }
 
-  /** Total billed micro-dollars (2xx answers only). */
+  /** Total billed micro-dollars (billed entries only). */
   billedMicros(): number {
     let sum = 0;
     for (const e of this) sum += e.costMicros;
     return sum;
+  }
+
+  /**
+   * Paid calls per brand: billed entries (see `LedgerEntry.billed`) by their `brand`; entries
+   * with no brand are left out (see `summary().paidCalls` for the total). The ground truth
+   * for "one search and one LLM call per brand".
+   */
+  paidCallsByBrand(): Map<string, number> {
+    return countByBrand(this.filter((e) => e.billed));
+  }
+
+  /**
+   * Admitted calls per brand: what reached the provider past its limiter, including calls
+   * that then failed (5xx, timeout, reset) and that a provider may bill anyway.
+   */
+  admittedCallsByBrand(): Map<string, number> {
+    return countByBrand(this.filter((e) => e.admitted));
   }
 
   /** Requests about `brand`: exact LLM brand, or a Tavily query mentioning it (case-insensitive). */
@@ -180,6 +216,9 @@ export class Ledger implements Iterable<LedgerEntry> {
       admitted: this.filter((e) => e.admitted).length,
       byStatus,
       billedMicros: this.billedMicros(),
+      paidCalls: this.filter((e) => e.billed).length,
+      paidCallsByBrand: Object.fromEntries(this.paidCallsByBrand()),
+      admittedCallsByBrand: Object.fromEntries(this.admittedCallsByBrand()),
       promptTokens: sumBilled(this.list, (e) => e.promptTokens),
       completionTokens: sumBilled(this.list, (e) => e.completionTokens),
       credits: sumBilled(this.list, (e) => e.credits),
@@ -192,7 +231,13 @@ export interface LedgerSummary {
   admitted: number;
   byStatus: Record<string, number>;
   billedMicros: number;
-  /** Billed (2xx) tokens and credits. */
+  /** Billed requests (`LedgerEntry.billed`), with or without a brand. */
+  paidCalls: number;
+  /** `Ledger.paidCallsByBrand()` as a JSON object. */
+  paidCallsByBrand: Record<string, number>;
+  /** `Ledger.admittedCallsByBrand()` as a JSON object. */
+  admittedCallsByBrand: Record<string, number>;
+  /** Tokens and credits of billed entries. */
   promptTokens: number;
   completionTokens: number;
   credits: number;
@@ -200,8 +245,14 @@ export interface LedgerSummary {
 
 function sumBilled(entries: LedgerEntry[], pick: (e: LedgerEntry) => number | undefined): number {
   let sum = 0;
-  for (const e of entries) if (e.status >= 200 && e.status < 300) sum += pick(e) ?? 0;
+  for (const e of entries) if (e.billed) sum += pick(e) ?? 0;
   return sum;
+}
+
+function countByBrand(entries: readonly LedgerEntry[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const e of entries) if (e.brand !== null) counts.set(e.brand, (counts.get(e.brand) ?? 0) + 1);
+  return counts;
 }
 
 /** Two-pointer max over windows [t, t + windowMs), the same half-open rule as SlidingWindow. */

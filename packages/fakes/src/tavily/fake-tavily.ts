@@ -10,7 +10,7 @@ import {
 } from '../server/fake-server.js';
 import type { StatusFault } from '../server/faults.js';
 import { isRecord } from '../server/http-io.js';
-import { brandFromQuery, expectedSearchResults, MAX_SEARCH_RESULTS, type TavilyResult } from './search-results.js';
+import { attributeBrand, brandFromQuery, expectedSearchResults, MAX_SEARCH_RESULTS, type TavilyResult } from './search-results.js';
 
 export interface FakeTavilyOptions extends FakeServerOptions {
   /** USD per credit (default 0.008, pay-as-you-go). */
@@ -104,7 +104,7 @@ export class FakeTavilyServer extends FakeServer<FakeTavilyOptions, SearchCall> 
     return {
       call: {
         subject: query,
-        brand: brandFromQuery(query, this.options.knownBrands),
+        brand: attributeBrand(query, this.options.knownBrands),
         query,
         depth,
         maxResults,
@@ -129,7 +129,7 @@ export class FakeTavilyServer extends FakeServer<FakeTavilyOptions, SearchCall> 
       maxResults: call.maxResults,
       ...(this.options.knownBrands ? { knownBrands: this.options.knownBrands } : {}),
     })).map((r) => (call.includeRawContent ? { ...r, raw_content: `${r.title}\n\n${r.content}` } : r));
-    const name = call.brand ?? call.query.trim();
+    const name = brandFromQuery(call.query, this.options.knownBrands) ?? call.query.trim();
     return {
       status: 200,
       body: {

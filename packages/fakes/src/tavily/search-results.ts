@@ -35,6 +35,22 @@ export function brandFromQuery(query: string, knownBrands: readonly string[] = [
   return inQuotes !== undefined && inQuotes !== '' ? inQuotes : null;
 }
 
+/** How brandq phrases its searches (packages/tavily searchQueryFor): `<brand> brand company official website ...`. */
+const BRANDQ_QUERY_MARKER = ' brand company official website';
+
+/**
+ * The brand the ledger attributes a search to: brandFromQuery, else the text before
+ * brandq's query marker, so paid searches can be counted per brand without `knownBrands`.
+ * Results are still built from brandFromQuery alone, so attribution never changes an answer.
+ */
+export function attributeBrand(query: string, knownBrands: readonly string[] = []): string | null {
+  const found = brandFromQuery(query, knownBrands);
+  if (found !== null) return found;
+  const marker = query.indexOf(BRANDQ_QUERY_MARKER);
+  const before = marker > 0 ? query.slice(0, marker).trim() : '';
+  return before === '' ? null : before;
+}
+
 /** Deterministic hits for a query; the text repeats expectedFacts so an LLM could extract them. */
 export function expectedSearchResults(query: string, opts: SearchResultOptions = {}): TavilyResult[] {
   const name = brandFromQuery(query, opts.knownBrands) ?? query.trim();

@@ -1,0 +1,67 @@
+--[[
+  Creates a run if it does not exist, or adds the brands it does not hold yet, and derives
+  its total from its brands in the same step. Two producers on the same run (or one
+  re-enqueueing a changed list) can then never overwrite each other's counters: a brand
+  is added once (HSETNX), the total is always HLEN of the brands, never a written number.
+
+  KEYS[1] run meta hash
+  KEYS[2] brands hash (brand key -> job payload)
+  KEYS[3] skipped hash (row-<n> -> skip JSON)
+  ARGV[1] run id
+  ARGV[2] source JSON
+  ARGV[3] source key
+  ARGV[4] n, the number of brands that follow
+  ARGV[5 .. 4+2n]  brand key, payload pairs
+  ARGV[5+2n ..]    skipped row field, payload pairs (kept only by the call that creates the run)
+
+  Status: a new run is running (completed if it has no brand). A running or completed run
+  is running while any brand has no outcome and completed otherwise, so a completed run
+  that gains brands runs again and a run is never "running" with nothing left to record.
+  A held run (paused, budget_exhausted) or a cancelled one keeps its status.
+
+  Returns {created (0|1), added, total, status}, or {-1, owner source key} when the run
+  belongs to another source (nothing written).
+]]
+local meta, brands, skipped = KEYS[1], KEYS[2], KEYS[3]
+local runId, source, sourceKey = ARGV[1], ARGV[2], ARGV[3]
+local n = tonumber(ARGV[4])
+
+local owner = redis.call('HGET', meta, 'sourceKey')
+if owner and owner ~= sourceKey then
+  return { -1, owner }
+end
+
+local t = redis.call('TIME')
+local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
+
+local added = 0
+for i = 5, 4 + 2 * n, 2 do
+  added = added + redis.call('HSETNX', brands, ARGV[i], ARGV[i + 1])
+end
+
+local created = 0
+if not owner then
+  created = 1
+  for i = 5 + 2 * n, #ARGV, 2 do
+    redis.call('HSET', skipped, ARGV[i], ARGV[i + 1])
+  end
+  redis.call('HSET', meta, 'id', runId, 'source', source, 'sourceKey', sourceKey, 'status', 'running',
+    'succeeded', 0, 'failed', 0, 'skipped', redis.call('HLEN', skipped), 'createdAt', now)
+end
+
+local total = redis.call('HLEN', brands)
+local fields = redis.call('HMGET', meta, 'succeeded', 'failed', 'status', 'finishedAt')
+local processed = (tonumber(fields[1]) or 0) + (tonumber(fields[2]) or 0)
+local status = fields[3]
+if status == 'running' or status == 'completed' then
+  if processed >= total then
+    status = 'completed'
+    redis.call('HSET', meta, 'status', status, 'finishedAt', fields[4] or now)
+  else
+    status = 'running'
+    redis.call('HSET', meta, 'status', status)
+    redis.call('HDEL', meta, 'finishedAt')
+  end
+end
+redis.call('HSET', meta, 'total', total, 'updatedAt', now)
+return { created, added, total, status }
