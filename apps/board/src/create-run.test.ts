@@ -79,4 +79,15 @@ describe('POST /api/runs', () => {
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(25);
     expect(await res.json()).toMatchObject({ code: 'BATCH_RATE_LIMITED' });
   });
+
+  it('answers 200 NOTHING_TO_DO and creates no run when every brand already has a result', async () => {
+    const runs = new RunStore(redis.client());
+    for await (const b of runs.brands('board-run')) {
+      await runs.recordSuccess({ runId: 'board-run', key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', website: null, category: null, description: null, country: null, founded_year: null, sources: [] });
+    }
+    const res = await post({ csv, run: 'board-again' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ code: 'NOTHING_TO_DO', message: 'nothing to do: all 10 brands already have results in run board-run (use --force to redo)' });
+    expect(await runs.getRun('board-again')).toBeUndefined();
+  });
 });

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '@brandq/config';
-import { enqueueRun, loadSource, preflightRun, skipAlreadyProcessed } from '@brandq/enqueue';
+import { enqueueRun, loadSource, nothingToDo, preflightRun, skipAlreadyProcessed, type LoadedSource, type NothingToDo } from '@brandq/enqueue';
 import { BadInputError, BudgetExhaustedError, RateLimitedError, isBrandqError } from '@brandq/errors';
 import { CostLedger, usdToMicros } from '@brandq/ledger';
 import type { BrandQueue } from '@brandq/queue';
@@ -33,7 +33,10 @@ export interface CreateRunAnswer {
 /**
  * Creates a run the way `pnpm enqueue` does, behind the same preflight guard: 503
  * `BATCH_RATE_LIMITED` with a suggested wait while a provider is in cooldown, 402
- * `BUDGET_TOO_LOW` with the estimate when the budget cannot cover the run.
+ * `BUDGET_TOO_LOW` with the estimate when the budget cannot cover the run. A list with no
+ * brand left to do (all already have results, or none is valid) creates no run and answers
+ * 200 `NOTHING_TO_DO` with the message: the request is fulfilled, the source is done, as
+ * the CLI exits 0 (409 would ask the client to change something it need not change).
  */
 export async function createRun(deps: { redis: Redis; queue: BrandQueue; config: Config }, input: unknown): Promise<CreateRunAnswer> {
   const parsed = createRunRequest.safeParse(input);
@@ -46,13 +49,15 @@ export async function createRun(deps: { redis: Redis; queue: BrandQueue; config:
   try {
     const loaded = await loadSource(request, config);
     if (!request.force) await skipAlreadyProcessed(runs, loaded);
+    const idle = nothingToDo(loaded);
+    if (idle) return nothingToDoAnswer(idle, loaded.skipped);
     const budgetMicros = usdToMicros(request.budget ?? config.BUDGET_USD);
     const estimate = await preflightRun(
       { redis, config, queue },
       { loaded, budgetMicros, noCache: request.noCache, allowPartial: request.allowPartial, refuseDuringCooldown: true },
     );
     const runId = request.run ?? newRunId();
-    const { enqueued } = await enqueueRun(
+    const outcome = await enqueueRun(
       { runs, ledger: new CostLedger(redis), queue },
       {
         runId,
@@ -63,7 +68,8 @@ export async function createRun(deps: { redis: Redis; queue: BrandQueue; config:
         noCache: request.noCache,
       },
     );
-    return { status: 201, body: { runId, enqueued, skipped: loaded.skipped, estimate } };
+    if (outcome.kind === 'nothing_to_do') return nothingToDoAnswer(outcome, loaded.skipped);
+    return { status: 201, body: { runId, enqueued: outcome.enqueued, added: outcome.added, total: outcome.run.total, skipped: loaded.skipped, estimate } };
   } catch (error) {
     if (error instanceof RateLimitedError) {
       const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000));
@@ -73,4 +79,8 @@ export async function createRun(deps: { redis: Redis; queue: BrandQueue; config:
     if (error instanceof BadInputError || (isBrandqError(error) && error.kind === 'bad_request')) return { status: 400, body: { code: 'BAD_INPUT', message: error.message } };
     throw error;
   }
+}
+
+function nothingToDoAnswer(idle: NothingToDo, skipped: LoadedSource['skipped']): CreateRunAnswer {
+  return { status: 200, body: { code: 'NOTHING_TO_DO', message: idle.message, skipped } };
 }

@@ -102,3 +102,25 @@ describe('runs from a sheet and the run commands', () => {
     client.disconnect();
   });
 });
+
+describe('repeat runs of a source', () => {
+  it('creates no run when every brand already has a result, says so and exits 0', async () => {
+    const csv = join(dir, 'repeat.csv');
+    await writeFile(csv, 'brand\nAcme\nGlobex\n\n');
+    const first = await run('apps/producer/src/enqueue.ts', ['--csv', csv, '--run', 'repeat-cli', '--no-follow']);
+    expect(first.code).toBe(0);
+    const client = createRedis(redis.url);
+    const runs = new RunStore(client);
+    for await (const b of runs.brands('repeat-cli')) {
+      await runs.recordSuccess({ runId: 'repeat-cli', key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', website: null, category: null, description: null, country: null, founded_year: null, sources: [] });
+    }
+
+    const again = await run('apps/producer/src/enqueue.ts', ['--csv', csv, '--run', 'repeat-cli-2', '--no-follow']);
+    expect(again.code).toBe(0);
+    expect(again.output).toContain('nothing to do: all 2 brands already have results in run repeat-cli (use --force to redo)');
+    expect(await runs.getRun('repeat-cli-2')).toBeUndefined();
+    expect(await runs.latestRunForSource(`csv:${csv}`)).toBe('repeat-cli');
+    client.disconnect();
+  });
+});
+

@@ -5,7 +5,7 @@ import { createBrandQueue } from '@brandq/queue';
 import { RunStore, newRunId } from '@brandq/runs';
 import { connectRedis } from './connect.js';
 import { formatEstimate } from '@brandq/preflight';
-import { enqueueRun, loadSource, preflightRun, requeueRun, skipAlreadyProcessed, sourceKeyFor } from '@brandq/enqueue';
+import { enqueueRun, loadSource, nothingToDo, preflightRun, requeueRun, skipAlreadyProcessed, sourceKeyFor } from '@brandq/enqueue';
 import { followRun } from './follow.js';
 import { UsageError, runCli } from './run-cli.js';
 
@@ -18,10 +18,12 @@ const USAGE = `usage: pnpm enqueue (--csv <file> | --sheet <spreadsheetId>) [opt
   --result-column <col>   first sheet column for results (default: right of the range)
   --limit <n>             only the first n valid brands
   --run <id>              run id (default: generated); enqueueing an existing run adds what is missing
+                          (new brands join its total; a completed run runs again for them)
   --budget <usd>          hard budget for the run's paid calls (with --resume: replaces the old one)
   --resume                continue the latest run of this source (or --run): processed brands are
                           skipped, the cost so far is carried
   --force                 reprocess brands that already have results in an earlier run of this source
+                          (without it, a list whose brands all have results creates no run: exit 0)
   --retry-failed          re-enqueue the failed brands of --run
   --no-cache              make every call even when a cached answer exists
   --dry-run               print the preflight estimate (brands, cache hits, tokens, cost, duration,
@@ -96,8 +98,12 @@ runCli(USAGE, async () => {
       await runs.indexRun(previous);
       runId = found;
       const before = await ledger.snapshot(runId);
-      if (budget !== undefined) await ledger.setBudget(runId, usdToMicros(budget));
-      const { requeued, reopened } = await requeueRun(runs, queue, runId, { retryFailed, attempts: config.JOB_ATTEMPTS, retention });
+      const { requeued, reopened } = await requeueRun({ runs, queue, ledger }, runId, {
+        retryFailed,
+        attempts: config.JOB_ATTEMPTS,
+        retention,
+        budgetMicros: budget === undefined ? undefined : usdToMicros(budget),
+      });
       process.stdout.write(
         `${retryFailed ? 'retrying failed brands of' : 'resuming'} run ${runId}: processed ${previous.succeeded + previous.failed}/${previous.total} ` +
           `(success ${previous.succeeded}, failed ${previous.failed}), cost so far $${microsToUsd(before.spentMicros).toFixed(2)}` +
@@ -107,6 +113,12 @@ runCli(USAGE, async () => {
       const loaded = await loadSource(spec, config);
       if (!args.force) await skipAlreadyProcessed(runs, loaded);
       for (const skip of loaded.skipped) process.stderr.write(`skipped: ${skip.message}\n`);
+      // No run is created for a list with nothing left to do (exit 0: the source is done).
+      const idle = nothingToDo(loaded);
+      if (idle) {
+        process.stdout.write(`${idle.message}\n`);
+        return 0;
+      }
       const budgetMicros = usdToMicros(budget ?? config.BUDGET_USD);
       const estimate = await preflightRun(
         { redis, config, queue },
@@ -117,11 +129,16 @@ runCli(USAGE, async () => {
         return 0;
       }
       runId = args.run ?? newRunId();
-      const { enqueued } = await enqueueRun(
+      const outcome = await enqueueRun(
         { runs, ledger, queue },
         { runId, loaded, budgetMicros, attempts: config.JOB_ATTEMPTS, retention, noCache: args['no-cache'] === true },
       );
-      process.stdout.write(`run ${runId}: ${enqueued} brands enqueued, ${loaded.skipped.length} rows skipped\n`);
+      if (outcome.kind === 'nothing_to_do') {
+        process.stdout.write(`${outcome.message}\n`);
+        return 0;
+      }
+      const grown = outcome.added < outcome.enqueued ? ` (${outcome.added} new to the run, total ${outcome.run.total})` : '';
+      process.stdout.write(`run ${runId}: ${outcome.enqueued} brands enqueued${grown}, ${loaded.skipped.length} rows skipped\n`);
     }
     const follow = args['no-follow'] ? false : (args.follow ?? process.stdout.isTTY === true);
     if (follow) await followRun(redis, runId, config);

@@ -126,7 +126,8 @@ async function main(): Promise<void> {
     logger.warn({ runId: job.data.runId, brand: job.data.name, jobId: job.id, attemptsMade: job.attemptsMade, final, err: isBrandqError(err) ? err.toJSON() : err.message }, 'brand attempt failed');
   });
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
-  const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT) : undefined;
+  // Loopback unless METRICS_HOST says otherwise: /metrics has no auth (compose opens it to Prometheus).
+  const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT, config.METRICS_HOST) : undefined;
   logger.info({ concurrency, queue: BRAND_QUEUE, pid: process.pid, metricsPort: metricsServer?.port }, 'worker started');
   // Every worker runs one; only the holder of the fleet-wide lease writes queued sheet rows.
   const sheetFlusher = new SheetFlusher({

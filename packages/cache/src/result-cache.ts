@@ -1,6 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { cacheKeys, defineScripts } from '@brandq/redis';
+import { TransientError } from '@brandq/errors';
+import { cacheKeys, defineScripts, isRedisUnavailable } from '@brandq/redis';
+import { silentCacheLogger, silentCacheObserver, type CacheLogger, type ResultCacheObserver } from './cache-observer.js';
+import { FillLock, type FillLockLoss } from './fill-lock.js';
 
 const lua = (name: string) => new URL(`../lua/${name}.lua`, import.meta.url);
 
@@ -13,9 +16,9 @@ const SCRIPTS = [
 
 interface ScriptedRedis extends Redis {
   brandqCacheGetOrClaim(value: string, lock: string, token: string, lockMs: number): Promise<[1, string] | [2] | [0]>;
-  brandqCacheStoreAndRelease(value: string, lock: string, json: string, ttlSeconds: number, token: string): Promise<number>;
+  brandqCacheStoreAndRelease(value: string, lock: string, json: string, ttlSeconds: number, token: string): Promise<0 | 1 | 2>;
   brandqReleaseFillLock(lock: string, token: string): Promise<number>;
-  brandqRenewFillLock(lock: string, token: string, ms: number): Promise<number>;
+  brandqRenewFillLock(lock: string, token: string, ms: number): Promise<1 | 0 | -1>;
 }
 
 export interface CacheOutcome<T> {
@@ -33,6 +36,27 @@ export interface ResultCacheOptions {
   fillLockMs?: number;
   /** First wait of a caller that found another filler at work; doubles up to 1 s. */
   waitStartMs?: number;
+  /**
+   * How long a caller waits for another filler's value before it gives up with a
+   * TransientError (its job retries later and most likely finds the value). Giving up
+   * rather than claiming the key: the other filler is alive (it renews its lock), so
+   * claiming would pay twice. Set it a little over the provider's timeout plus its wait
+   * for a limiter permit; default `fillLockMs` + 60 s (the default OpenAI timeout).
+   */
+  waitTimeoutMs?: number;
+  observer?: ResultCacheObserver;
+  logger?: CacheLogger;
+}
+
+export interface ResultCacheStats {
+  /** Fills whose lock was found taken or gone, or could not be renewed, while they computed. */
+  fillLocksLost: number;
+  /** Paid answers Redis refused to store (full, unreachable); each was still returned. */
+  storeFailures: number;
+  /** Paid answers not stored because a newer filler holds or filled the key. */
+  fencedStores: number;
+  /** Waiters that gave up at their deadline. */
+  waitTimeouts: number;
 }
 
 /** Stable hash of what determines a provider's answer (query and options, or model, prompt and schema). */
@@ -43,47 +67,136 @@ export function cacheKeyOf(parts: unknown): string {
 /**
  * Provider answers cached in Redis by what determines them. Two workers missing the same
  * key at once make one paid call: the first takes a fill lock and computes, the others
- * wait for its value (and take over if it dies: the lock expires).
+ * wait for its value (and take over if it dies: the lock expires). A paid answer always
+ * reaches its caller, even when Redis cannot store it (full or unreachable).
  */
 export class ResultCache {
   private readonly redis: ScriptedRedis;
   private readonly fillLockMs: number;
   private readonly waitStartMs: number;
+  private readonly waitTimeoutMs: number;
+  private readonly observer: ResultCacheObserver;
+  private readonly log: CacheLogger;
+  private readonly counters: ResultCacheStats = { fillLocksLost: 0, storeFailures: 0, fencedStores: 0, waitTimeouts: 0 };
 
   constructor(redis: Redis, private readonly options: ResultCacheOptions) {
     defineScripts(redis, SCRIPTS);
     this.redis = redis as ScriptedRedis;
     this.fillLockMs = options.fillLockMs ?? 10_000;
     this.waitStartMs = options.waitStartMs ?? 25;
+    this.waitTimeoutMs = options.waitTimeoutMs ?? this.fillLockMs + 60_000;
+    this.observer = options.observer ?? silentCacheObserver;
+    this.log = options.logger ?? silentCacheLogger;
   }
 
+  get stats(): ResultCacheStats {
+    return { ...this.counters };
+  }
+
+  /**
+   * The cached answer, or `compute()`'s, paid once across the fleet. Throws a
+   * TransientError when Redis cannot take the fill (full, unreachable: nothing was paid)
+   * or another filler outlasted `waitTimeoutMs`; throws the signal's reason when aborted.
+   */
   async getOrCompute<T>(namespace: string, hash: string, compute: () => Promise<T>, signal?: AbortSignal): Promise<CacheOutcome<T>> {
     const keys = cacheKeys(namespace, hash);
-    let waitMs = this.waitStartMs;
     const token = randomUUID();
+    const waitDeadline = Date.now() + this.waitTimeoutMs;
+    let waitMs = this.waitStartMs;
     for (;;) {
-      const found = await this.redis.brandqCacheGetOrClaim(keys.value, keys.lock, token, this.fillLockMs);
-      if (found[0] === 1) return { value: JSON.parse(found[1]) as T, hit: true };
-      if (found[0] === 2) {
-        const renewal = setInterval(() => {
-          this.redis.brandqRenewFillLock(keys.lock, token, this.fillLockMs).catch(() => undefined);
-        }, Math.max(100, Math.floor(this.fillLockMs / 3)));
-        renewal.unref();
-        let value: T;
-        try {
-          value = await compute();
-        } catch (err) {
-          await this.redis.brandqReleaseFillLock(keys.lock, token);
-          throw err;
-        } finally {
-          clearInterval(renewal);
-        }
-        await this.redis.brandqCacheStoreAndRelease(keys.value, keys.lock, JSON.stringify(value), Math.max(1, Math.round(this.options.ttlSeconds)), token);
-        return { value, hit: false };
-      }
       signal?.throwIfAborted();
-      await new Promise((r) => setTimeout(r, waitMs));
+      const claimedAt = Date.now();
+      const found = await this.getOrClaim(keys, token);
+      if (found[0] === 1) return { value: JSON.parse(found[1]) as T, hit: true };
+      if (found[0] === 2) return { value: await this.fill(namespace, keys, token, claimedAt, compute), hit: false };
+      const leftMs = waitDeadline - Date.now();
+      if (leftMs <= 0) {
+        this.counters.waitTimeouts += 1;
+        this.observer.waitTimedOut(namespace);
+        throw new TransientError(`another worker is still computing this ${namespace} answer after ${this.waitTimeoutMs} ms`, { details: { namespace } });
+      }
+      await sleep(Math.min(waitMs, leftMs), signal);
       waitMs = Math.min(1000, waitMs * 2);
     }
   }
+
+  private async getOrClaim(keys: CacheKeys, token: string): Promise<[1, string] | [2] | [0]> {
+    try {
+      return await this.redis.brandqCacheGetOrClaim(keys.value, keys.lock, token, this.fillLockMs);
+    } catch (err) {
+      // Nothing is paid yet: a full or unreachable Redis is an outage the job waits out.
+      if (isRedisUnavailable(err)) throw new TransientError(`cache lookup failed: ${errorText(err)}`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** Computes as the key's filler, holding its fill lock meanwhile, and stores the answer. */
+  private async fill<T>(namespace: string, keys: CacheKeys, token: string, claimedAt: number, compute: () => Promise<T>): Promise<T> {
+    const lock = new FillLock(() => this.redis.brandqRenewFillLock(keys.lock, token, this.fillLockMs), this.fillLockMs, claimedAt, (reason) =>
+      this.lockLost(namespace, reason),
+    );
+    lock.start();
+    let value: T;
+    try {
+      value = await compute();
+    } catch (err) {
+      // Not released (Redis unreachable): the lock lapses by itself, and the compute's error is what matters.
+      await this.redis.brandqReleaseFillLock(keys.lock, token).catch(() => undefined);
+      throw err;
+    } finally {
+      lock.stop();
+    }
+    await this.store(namespace, keys, token, value);
+    return value;
+  }
+
+  /** Stores a paid answer; never throws (the answer was paid for and goes to the caller anyway). */
+  private async store(namespace: string, keys: CacheKeys, token: string, value: unknown): Promise<void> {
+    let stored: 0 | 1 | 2;
+    try {
+      stored = await this.redis.brandqCacheStoreAndRelease(keys.value, keys.lock, JSON.stringify(value), Math.max(1, Math.round(this.options.ttlSeconds)), token);
+    } catch (err) {
+      // The fill lock, if still ours, lapses by itself; until then waiters wait, and a full
+      // Redis then refuses their claims (TransientError) rather than letting them pay.
+      const reason = OOM_REPLY.test(errorText(err)) ? 'oom' : isRedisUnavailable(err) ? 'unavailable' : 'error';
+      this.counters.storeFailures += 1;
+      this.observer.storeFailed(namespace, reason);
+      this.log.warn({ namespace, reason, err: errorText(err) }, 'result cache: could not store a paid answer; returning it uncached');
+      return;
+    }
+    if (stored === 0) {
+      this.counters.fencedStores += 1;
+      this.observer.storeFenced(namespace);
+    }
+  }
+
+  private lockLost(namespace: string, reason: FillLockLoss): void {
+    this.counters.fillLocksLost += 1;
+    this.observer.fillLockLost(namespace, reason);
+    this.log.warn({ namespace, reason }, 'result cache: lost the fill lock while computing; another worker may pay for the same answer');
+  }
+}
+
+type CacheKeys = ReturnType<typeof cacheKeys>;
+
+const OOM_REPLY = /^OOM\b/;
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -46,6 +46,28 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REDIS_URL: 'redis+cluster://:hunter2@10.0.0.1' })).not.toThrow(/hunter2/);
   });
 
+  it('shows a bad value through the shared redactor: a URL password holding @ and : stays hidden, secret variables show nothing', () => {
+    let message = '';
+    try {
+      loadConfig({ REDIS_URL: 'redis://:p@ss:w0rd@host:notaport', BOARD_PASSWORD: ' ', OPENAI_TPM_HEADROOM: 'sk-proj-abcdefgh12345678' });
+    } catch (err) {
+      message = (err as ConfigError).message;
+    }
+    expect(message).toContain('REDIS_URL: expected a URL');
+    expect(message).toContain('redis://:***@host:notaport');
+    expect(message).toMatch(/OPENAI_TPM_HEADROOM: expected a number/);
+    for (const secret of ['w0rd', 'p@ss', 'abcdefgh12345678']) expect(message).not.toContain(secret);
+  });
+
+  it('binds worker metrics to loopback and reads the extra hosts the board answers to', () => {
+    expect(loadConfig({}).METRICS_HOST).toBe('127.0.0.1');
+    expect(loadConfig({}).BOARD_ALLOWED_HOSTS).toEqual([]);
+    expect(loadConfig({ METRICS_HOST: '0.0.0.0', BOARD_ALLOWED_HOSTS: ' Board.Example.com , board:3000,' })).toMatchObject({
+      METRICS_HOST: '0.0.0.0',
+      BOARD_ALLOWED_HOSTS: ['board.example.com', 'board:3000'],
+    });
+  });
+
   it('treats empty values as unset', () => {
     expect(loadConfig({ OPENAI_MODEL: '', WORKER_CONCURRENCY: ' ' }).WORKER_CONCURRENCY).toBe(4);
   });

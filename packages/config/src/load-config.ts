@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { ConfigError } from '@brandq/errors';
+import { REDACTED, isSecretName, redactText } from '@brandq/redact';
 import { envSchema, type Env } from './schema.js';
 
 export type Config = Readonly<Env>;
@@ -25,10 +26,12 @@ export function loadConfig(env: Record<string, string | undefined> = readEnv()):
   const lines = parsed.error.issues.map((issue) => {
     const variable = issue.path.join('.') || '(environment)';
     const given = env[variable];
-    // A URL's password (REDIS_URL=redis://:secret@host) is as secret as a key.
-    const safe = given?.replace(/\/\/([^:@/]*):([^@/]*)@/g, '//$1:***@');
-    const shown = safe === undefined ? '' : ` (got "${/KEY|TOKEN|PASSWORD|SECRET/.test(variable) ? '***' : safe}")`;
-    return `  ${variable}: ${issue.message}${shown}`;
+    // A secret variable's value is never shown; every line goes through the redactor, since
+    // messages quote values and a URL's password (REDIS_URL=redis://:secret@host) is a secret.
+    const secret = isSecretName(variable);
+    const message = secret && given?.trim() ? issue.message.split(given.trim()).join(REDACTED) : issue.message;
+    const shown = given === undefined ? '' : ` (got "${secret ? REDACTED : given}")`;
+    return redactText(`  ${variable}: ${message}${shown}`);
   });
   throw new ConfigError(`Invalid configuration:\n${[...new Set(lines)].join('\n')}`, {
     details: { variables: parsed.error.issues.map((i) => i.path.join('.')) },

@@ -138,6 +138,8 @@ export const envSchema = z.object({
   OPENAI_EST_TOKENS_PER_RUN: num(7000, { min: 1, int: true }),
   OPENAI_RPM_LIMIT: num(60, { min: 1 }),
   OPENAI_RPM_BURST: num(10, { min: 1, int: true }),
+  /** How OpenAI counts a call against TPM: 'admission' (prompt estimate + max output, failed calls too) or 'usage'. */
+  OPENAI_TOKEN_COUNTING: z.enum(['admission', 'usage']).default('admission'),
   OPENAI_RETRY_MAX_ATTEMPTS: num(5, { min: 1, max: 50, int: true }),
   OPENAI_BACKOFF_BASE_SECONDS: num(2, { min: 0, max: 3600 }),
   TAVILY_RPM_LIMIT: num(100, { min: 1 }),
@@ -148,6 +150,8 @@ export const envSchema = z.object({
   SHEETS_FLUSH_ROWS: num(50, { min: 1, max: 10_000, int: true }),
   SHEETS_FLUSH_SECONDS: num(5, { min: 0.1, max: 3600 }),
   LIMITER_LEASE_SECONDS: num(30, { min: 1, max: 3600 }),
+  /** Slice over which providers also enforce their per-minute limits; every provider is paced to it (0 = off). */
+  LIMITER_PACE_SLICE_SECONDS: num(1, { min: 0, max: 60 }),
   STAGGER_JITTER_CAP_SECONDS: num(3, { min: 0, max: 60 }),
 
   TAVILY_COST_PER_CREDIT: num(0.008, { min: 0 }),
@@ -157,12 +161,23 @@ export const envSchema = z.object({
   CACHE_TTL_HOURS: num(168, { min: 0, max: 24 * 365 }),
 
   METRICS_PORT: num(0, { min: 0, max: 65535, int: true }),
+  /** Interface a worker's /metrics binds: loopback unless a scraper elsewhere needs it (compose: 0.0.0.0). */
+  METRICS_HOST: str('127.0.0.1'),
 
   BOARD_HOST: str('127.0.0.1'),
   BOARD_PORT: num(3000, { min: 0, max: 65535, int: true }),
   BOARD_USER: optionalStr,
   BOARD_PASSWORD: optionalStr,
   BOARD_READ_ONLY: bool(false),
+  /**
+   * Extra `Host` values the board answers to, comma-separated (`board.example.com,board:3000`),
+   * beyond its bound address, `localhost` and `127.0.0.1` with its port: anything else is a
+   * DNS-rebinding attempt and gets 421.
+   */
+  BOARD_ALLOWED_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '')),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -5,6 +5,7 @@ export type { NothingToDo } from './nothing-to-do.js';
 export { loadSource, sourceKeyFor, sheetsClientFor } from './load-source.js';
 export type { SourceSpec, LoadedSource } from './load-source.js';
 export { requeueRun } from './resume-run.js';
+export type { RequeueOptions, Requeued } from './resume-run.js';
 export { skipAlreadyProcessed } from './skip-processed.js';
 export { preflightRun } from './preflight-run.js';
 export type { PreflightRequest } from './preflight-run.js';

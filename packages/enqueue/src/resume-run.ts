@@ -1,22 +1,43 @@
+import type { CostLedger } from '@brandq/ledger';
 import type { BrandQueue } from '@brandq/queue';
 import { brandJobId, brandJobOptions, type RetentionOptions } from '@brandq/queue';
-import type { RunStore } from '@brandq/runs';
+import type { RunStatus, RunStore } from '@brandq/runs';
+
+export interface RequeueOptions {
+  retryFailed: boolean;
+  attempts: number;
+  retention: RetentionOptions;
+  /** A new budget for the run (`--resume --budget`), replacing the old one. */
+  budgetMicros?: number | undefined;
+}
+
+export interface Requeued {
+  requeued: number;
+  reopened: number;
+  /** The run's status after the resume: running, or completed when no brand is open. */
+  status: RunStatus;
+  /** The ledger's budget epoch of the new budget, when one was given. */
+  budgetEpoch?: number;
+}
 
 /**
  * Puts every unfinished brand of a run back in the queue: brands with a result or a final
  * failure are skipped, held (delayed) jobs are promoted, missing jobs are re-added with
  * their deterministic ids. With `retryFailed`, failed brands are reopened first.
+ *
+ * A new budget is set before the run reopens: setting it bumps the ledger's budget epoch,
+ * so a worker's refusal computed under the old budget (and arriving late) no longer
+ * matches and cannot hold the run again (RunStore.markBudgetExhausted). Reopening first
+ * would leave a window where such a refusal holds the freshly resumed run. Two concurrent
+ * resumes both end with the run reopened, under the budget whose epoch is the higher.
  */
-export async function requeueRun(
-  runs: RunStore,
-  queue: BrandQueue,
-  runId: string,
-  opts: { retryFailed: boolean; attempts: number; retention: RetentionOptions },
-): Promise<{ requeued: number; reopened: number }> {
+export async function requeueRun(deps: { runs: RunStore; queue: BrandQueue; ledger: CostLedger }, runId: string, opts: RequeueOptions): Promise<Requeued> {
+  const { runs, queue, ledger } = deps;
+  const budgetEpoch = opts.budgetMicros === undefined ? undefined : await ledger.setBudget(runId, opts.budgetMicros);
   const failedKeys: string[] = [];
   for await (const f of runs.failures(runId)) failedKeys.push(f.key);
   const reopenKeys = opts.retryFailed ? failedKeys : [];
-  const { reopened } = await runs.reopen(runId, reopenKeys);
+  const { reopened, status } = await runs.reopen(runId, reopenKeys);
   const finished = new Set(opts.retryFailed ? [] : failedKeys);
   for await (const r of runs.results(runId)) finished.add(r.key);
 
@@ -40,5 +61,5 @@ export async function requeueRun(
     requeued++;
   }
   for (let i = 0; i < batch.length; i += 500) await queue.addBulk(batch.slice(i, i + 500));
-  return { requeued, reopened };
+  return { requeued, reopened, status, ...(budgetEpoch === undefined ? {} : { budgetEpoch }) };
 }

@@ -21,7 +21,8 @@ describe('startFakes and the /__fake control endpoints', () => {
     expect(fakes.env.GOOGLE_SHEETS_ROOT_URL).toBe(`http://127.0.0.1:${fakes.sheets.port}/`);
 
     const remote = new RemoteFake(fakes.openai.url);
-    await remote.configure({ rpm: 5, faults: [{ status: 500, brand: 'Acme' }] });
+    // sliceMs 0: at 5 rpm the default 1 s slices would pace these calls 12 s apart.
+    await remote.configure({ rpm: 5, sliceMs: 0, faults: [{ status: 500, brand: 'Acme' }] });
     const client = new OpenAI({ apiKey: 'sk-x', baseURL: fakes.env.OPENAI_BASE_URL, maxRetries: 0 });
     const ask = (brand: string) =>
       client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `Brand: ${brand}` }] });

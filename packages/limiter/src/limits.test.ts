@@ -15,11 +15,19 @@ describe('limits', () => {
       windowMs: 60_000,
     });
     expect(resolveLimits('x', { rpm: 1, burst: 1, maxConcurrency: 2, finalizeConcurrency: 5 }).finalizeConcurrency).toBe(2);
+    expect(() => resolveLimits('x', { rpm: 1, burst: 1, paceMs: -1 })).toThrow(/invalid paceMs/);
     expect(() => resolveLimits('a:b', { rpm: 1, burst: 1 })).toThrow(/invalid provider/);
   });
 
+  it('counts tokens at admission and paces over 1 s slices by default: the shipped burst of 10 at 60 rpm paces at 1 per second', () => {
+    expect(resolveLimits('llm', { rpm: 60, burst: 10, tpm: 30_000 })).toMatchObject({ tokenCounting: 'admission', paceMs: 1000, burst: 1 });
+    expect(resolveLimits('tavily', { rpm: 600, burst: 20 }).burst).toBe(10);
+    expect(resolveLimits('fast', { rpm: 6000, burst: 20 }).burst).toBe(20);
+    expect(resolveLimits('off', { rpm: 60, burst: 10, paceMs: 0 }).burst).toBe(10);
+  });
+
   it('splits every rate across processes for the local share, so the fleet total stays at the limit', () => {
-    const shared = shareLimits(resolveLimits('llm', { rpm: 60, burst: 10, tpm: 30_000, tpmHeadroom: 0.15, maxConcurrency: 3, staggerMs: 100 }), 3);
+    const shared = shareLimits(resolveLimits('llm', { rpm: 60, burst: 10, tpm: 30_000, tpmHeadroom: 0.15, maxConcurrency: 3, staggerMs: 100, paceMs: 0 }), 3);
     expect(shared).toMatchObject({ rpm: 20, burst: 3, effectiveTpm: 8500, maxConcurrency: 1, staggerMs: 300 });
   });
 });

@@ -9,7 +9,8 @@ describe('memory store with a fake clock', () => {
   it('refills continuously from the burst, never above it', async () => {
     let now = 1_000_000;
     const store = new MemoryLimiterStore({ now: () => now });
-    const limits = resolveLimits('clock', { rpm: 60, burst: 2, windowMs: 60_000, safetyMarginMs: 0 });
+    // No pacing: the bucket as configured (pacing would cap it at one request per second).
+    const limits = resolveLimits('clock', { rpm: 60, burst: 2, windowMs: 60_000, safetyMarginMs: 0, paceMs: 0 });
     const take = (slotMs = 0) => store.acquire('clock', limits, { id: String(now) + Math.random(), tokens: 0, priority: 'default', waitedMs: 0, slotMs, jitter: 0 });
     expect((await take()).kind).toBe('admitted');
     expect((await take()).kind).toBe('admitted');

@@ -16,7 +16,8 @@ describeStoreBehaviour('redis store', () => new RedisLimiterStore(client()));
 describe('redis store specifics', () => {
   it('decides atomically: 60 concurrent acquires from two clients admit exactly the burst', async () => {
     const stores = [new RedisLimiterStore(redis.client()), new RedisLimiterStore(redis.client())];
-    const limits = resolveLimits('atomic', { rpm: 10, burst: 10, tpm: 10_000, maxConcurrency: 50, windowMs: 60_000 });
+    // 600 rpm paces at 10 per 1 s slice; 100,000 tpm leaves a slice of tolerance for all ten.
+    const limits = resolveLimits('atomic', { rpm: 600, burst: 10, tpm: 100_000, maxConcurrency: 50, windowMs: 60_000 });
     const decisions = await Promise.all(
       Array.from({ length: 60 }, (_, i) =>
         stores[i % 2]!.acquire('atomic', limits, { id: randomUUID(), tokens: 100, priority: 'default', waitedMs: 0, slotMs: 0, jitter: 0 }),

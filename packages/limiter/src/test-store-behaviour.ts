@@ -121,8 +121,8 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
       expect((await acquire()).decision).toMatchObject({ kind: 'wait', reason: 'concurrency', slotMs: 0 });
     });
 
-    it('token window: headroom lowers the limit, settle refunds and charges the difference', async () => {
-      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, tpm: 1000, tpmHeadroom: 0.2, windowMs: 3000 });
+    it('token window (usage counting): headroom lowers the limit, settle refunds and charges the difference', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, tpm: 1000, tpmHeadroom: 0.2, windowMs: 3000, tokenCounting: 'usage' });
       expect(limits.effectiveTpm).toBe(800);
       expect((await acquire(801)).decision).toEqual({ kind: 'too-large', effectiveTpm: 800 });
 
@@ -149,7 +149,8 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
     });
 
     it('token window: usage of a call that reserved nothing still counts', async () => {
-      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, tpm: 1000, windowMs: 3000 });
+      // The minute window alone: pacing would hold the second call for the first one's usage.
+      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, tpm: 1000, windowMs: 3000, paceMs: 0 });
       const a = await acquire(0);
       await store.settle(p, limits, { id: admittedId(a.decision, a.req), usedTokens: 950, holdMs: 5 });
       expect(waitOf((await acquire(100)).decision).reason).toBe('tokens');
@@ -157,6 +158,101 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
       const b = await acquire(0);
       await store.settle(p, limits, { id: admittedId(b.decision, b.req), usedTokens: 60, holdMs: 5 });
       expect(waitOf((await acquire(0)).decision).reason).toBe('tokens');
+    });
+
+    it('token window (admission counting, the default): a sent call keeps its reservation, failed or not; larger usage raises it; only release refunds', async () => {
+      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, tpm: 1000, windowMs: 60_000, paceMs: 0 });
+      expect(limits.tokenCounting).toBe('admission');
+      const failed = await acquire(500);
+      // The pipeline settles a failed call with usage 0: the provider counted it anyway.
+      expect(await store.settle(p, limits, { id: admittedId(failed.decision, failed.req), usedTokens: 0, holdMs: 5 })).toMatchObject({ tokenDelta: 0 });
+      const answered = await acquire(300);
+      expect(await store.settle(p, limits, { id: admittedId(answered.decision, answered.req), usedTokens: 120, holdMs: 5 })).toMatchObject({ tokenDelta: 0 });
+      expect((await store.stats(p)).tokensInWindow).toBe(800);
+      expect(waitOf((await acquire(201)).decision).reason).toBe('tokens');
+
+      const underestimated = await acquire(100);
+      expect(await store.settle(p, limits, { id: admittedId(underestimated.decision, underestimated.req), usedTokens: 150, holdMs: 5 })).toMatchObject({ tokenDelta: 50 });
+      expect((await store.stats(p)).tokensInWindow).toBe(950);
+
+      const neverSent = await acquire(50);
+      expect(await store.release(p, limits, admittedId(neverSent.decision, neverSent.req))).toMatchObject({ tokenDelta: -50 });
+      expect((await store.stats(p)).tokensInWindow).toBe(950);
+    });
+
+    it('pacing requests: the bucket holds one slice\'s share of rpm, not the configured burst', async () => {
+      // 60 per 6 s with slices of 500 ms: 5 per slice, though the burst allows 10.
+      const { limits, acquire } = setup({ rpm: 60, burst: 10, windowMs: 6000, paceMs: 500 });
+      expect(limits.burst).toBe(5);
+      for (let i = 0; i < 5; i++) expect((await acquire()).decision.kind).toBe('admitted');
+      expect(waitOf((await acquire()).decision).reason).toBe('requests');
+    });
+
+    it('pacing tokens: a slice of tolerance, then one call per its share of the rate; a call larger than a slice goes once the schedule caught up', async () => {
+      // 6000 tokens per 6 s = 1 token per ms; slices of 200 ms.
+      const { acquire } = setup({ rpm: 1000, burst: 100, tpm: 6000, windowMs: 6000, paceMs: 200 });
+      expect((await acquire(150)).decision.kind).toBe('admitted');
+      // The schedule is 150 ms ahead, within the slice: admitted, and now 550 ms ahead.
+      expect((await acquire(400)).decision.kind).toBe('admitted');
+      const w = waitOf((await acquire(10)).decision);
+      expect(w.reason).toBe('tokens');
+      expect(w.waitMs).toBeGreaterThan(100);
+      expect(w.waitMs).toBeLessThanOrEqual(350);
+      await pause(w.waitMs + 5);
+      expect((await acquire(2000)).decision.kind).toBe('admitted');
+      const after = waitOf((await acquire(1)).decision);
+      expect(after.reason).toBe('tokens');
+      expect(after.waitMs).toBeGreaterThan(1500);
+      expect(after.waitMs).toBeLessThanOrEqual(1800 + 350);
+    });
+
+    it('pacing tokens: only the latest paced admission gives its share back (release, or a usage refund); a sent call keeps it in admission counting', async () => {
+      // 3000 tokens per 6 s = 0.5 token per ms; slices of 200 ms.
+      const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, tpm: 3000, windowMs: 6000, paceMs: 200 });
+      const latest = await acquire(1000);
+      await store.release(p, limits, admittedId(latest.decision, latest.req));
+      const sent = await acquire(1000);
+      await store.settle(p, limits, { id: admittedId(sent.decision, sent.req), usedTokens: 0, holdMs: 5 });
+      // Still 2000 ms ahead: the released call gave its share back, the sent one did not.
+      const w = waitOf((await acquire(1)).decision);
+      expect(w.waitMs).toBeGreaterThan(1600);
+      expect(w.waitMs).toBeLessThanOrEqual(1800);
+
+      // Slices of 1 s here, so the first call's share (800 ms) is large enough to see.
+      const other = setup({ rpm: 1000, burst: 100, tpm: 3000, windowMs: 6000, paceMs: 1000 });
+      const first = await other.acquire(400);
+      expect((await other.acquire(1000)).decision.kind).toBe('admitted');
+      // Scheduled on top of by the second call: the first one's share stays (2800 ms ahead,
+      // so a 1800 ms wait; 1000 ms had it been given back).
+      await other.store.release(other.p, other.limits, admittedId(first.decision, first.req));
+      expect(waitOf((await other.acquire(1)).decision).waitMs).toBeGreaterThan(1500);
+
+      const usage = setup({ rpm: 1000, burst: 100, tpm: 3000, windowMs: 6000, paceMs: 200, tokenCounting: 'usage' });
+      const small = await usage.acquire(1000);
+      await usage.store.settle(usage.p, usage.limits, { id: admittedId(small.decision, small.req), usedTokens: 100, holdMs: 5 });
+      // 200 ms ahead after the refund of 900 tokens: within the slice.
+      expect((await usage.acquire(1)).decision.kind).toBe('admitted');
+    });
+
+    it('pacing keeps throughput at the limits: a greedy caller over 3 short windows gets ~ the limit, never more per window', async () => {
+      // 40 requests and 4000 tokens per second, slices of 100 ms; calls of 100 tokens.
+      const { store, p, limits } = setup({ rpm: 40, burst: 40, tpm: 4000, windowMs: 1000, paceMs: 100 });
+      const admittedAt: number[] = [];
+      const started = performance.now();
+      while (performance.now() - started < 3000) {
+        const decision = await store.acquire(p, limits, request(100));
+        if (decision.kind === 'admitted') admittedAt.push(decision.nowMs);
+        else await pause(Math.max(1, decision.waitMs));
+      }
+      const inWindow = (from: number, length: number) => admittedAt.filter((t) => t >= from && t < from + length).length;
+      for (const t of admittedAt) {
+        expect(inWindow(t, 1000)).toBeLessThanOrEqual(40);
+        // One slice's bucket plus what it refills within a slice, plus one.
+        expect(inWindow(t, 100)).toBeLessThanOrEqual(4 + 4 + 1);
+      }
+      // 3 windows of 40, less what a loaded machine loses to timer lateness.
+      expect(admittedAt.length).toBeGreaterThanOrEqual(100);
+      expect(admittedAt.length).toBeLessThanOrEqual(3 * 40 + 4);
     });
 
     it('release refunds tokens, the request and the lease of a call never made', async () => {

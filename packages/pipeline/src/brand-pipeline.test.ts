@@ -70,7 +70,7 @@ function brand(runId: string, name: string): BrandJobData {
 
 async function createRun(runId: string, budgetMicros = 0, names: string[] = ['Acme']): Promise<void> {
   const client = redis.client();
-  await new RunStore(client).createRun({ id: runId, source: { type: 'csv', path: 'brands.csv' } as BrandJobData['source'], sourceKey: `csv:${runId}`, brands: names.map((n) => brand(runId, n)), skipped: [] });
+  await new RunStore(client).createOrExtendRun({ id: runId, source: { type: 'csv', path: 'brands.csv' } as BrandJobData['source'], sourceKey: `csv:${runId}`, brands: names.map((n) => brand(runId, n)), skipped: [] });
   if (budgetMicros > 0) await new CostLedger(client).setBudget(runId, budgetMicros);
 }
 

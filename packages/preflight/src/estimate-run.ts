@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
 import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
 import type { Limiter } from '@brandq/limiter';
-import { buildBrandPrompt } from '@brandq/llm';
+import { buildBrandPrompt, resolveModelPrice } from '@brandq/llm';
 import { llmCacheKey, searchCacheKey } from '@brandq/pipeline';
 import { cacheKeys } from '@brandq/redis';
 import { creditsForDepth, searchQueryFor, type SearchOutcome } from '@brandq/tavily';
@@ -55,7 +55,8 @@ export interface EstimateDeps {
  */
 export async function estimateRun(deps: EstimateDeps, brands: readonly PreflightBrand[], opts: { noCache: boolean }): Promise<RunEstimate> {
   const { redis, config, limiter } = deps;
-  const price = config.LLM_PRICING[config.OPENAI_MODEL] ?? { inputPerMillion: 0, outputPerMillion: 0 };
+  // The price the workers reserve at: the table, else the provider's models endpoint.
+  const price = await resolveModelPrice({ model: config.OPENAI_MODEL, baseURL: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY, table: config.LLM_PRICING });
   const llmStats = await limiter.stats('llm');
   const measured = llmStats.settled > 0 && llmStats.tokensUsed > 0;
   const tokensPerCall = measured ? Math.ceil(llmStats.tokensUsed / llmStats.settled) : config.OPENAI_EST_TOKENS_PER_RUN;

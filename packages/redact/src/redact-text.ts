@@ -14,8 +14,12 @@ const SECRET_WORD = String.raw`(?:passw(?:or)?d|passwd|pwd|secret|credentials?|a
  * prefix (`sk-proj-[REDACTED]`) so a reader still sees which key was involved.
  */
 const SECRET_TEXT: ReadonlyArray<readonly [RegExp, string | ((match: string, ...groups: string[]) => string)]> = [
-  // PEM private keys, with or without their END line (a truncated message still leaks).
-  [/-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g, REDACTED],
+  // PEM private keys through their END line; a key cut before it (a truncated message still
+  // leaks) through its last base64 line, newlines real or JSON-escaped.
+  [
+    /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----|(?:(?:\r?\n|\\n)[A-Za-z-]+:[^\r\n\\]*)*(?:(?:\r?\n|\\r|\\n)+[A-Za-z0-9+/=]+)*)/g,
+    REDACTED,
+  ],
   // A URL's password: everything between `scheme://user:` and the last `@` of the authority,
   // so a password holding `@` or `:` (`redis://:p@ss:w0rd@host`) is masked whole.
   [/\b([a-z][a-z0-9+.-]*:\/\/[^\s/?#:@"'<>]*:)[^\s/?#"'<>]*@/gi, `$1${URL_PASSWORD_MASK}@`],

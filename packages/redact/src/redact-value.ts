@@ -2,8 +2,8 @@ import { REDACTED, isSecretName, redactText } from './redact-text.js';
 
 /**
  * A deep copy of `value` safe to show or log: fields named like secrets are masked whole,
- * credential-looking text is masked inside every string, and errors keep their name,
- * message and stack (masked) instead of vanishing into `{}`.
+ * credential-looking text is masked inside every string, and an error stays an error of
+ * its class (what pino's error serializer expects) with its message, stack and fields masked.
  *
  * Brand key slugs are redacted like names: a brand's `key` is a slug of its `name`, so when
  * a `{ name, key }` record's name needed masking (a CSV row that was really a secret), the
@@ -23,9 +23,9 @@ function walk(value: unknown, leakedKeys: Set<string>, seen: WeakSet<object>): u
   if (seen.has(value)) return '[Circular]';
   seen.add(value);
   if (Array.isArray(value)) return value.map((v) => walk(v, leakedKeys, seen));
-  const entries: Array<[string, unknown]> = value instanceof Error ? errorEntries(value) : Object.entries(value);
+  if (value instanceof Error) return redactError(value, leakedKeys, seen);
   const out: Record<string, unknown> = {};
-  for (const [name, v] of entries) {
+  for (const [name, v] of Object.entries(value)) {
     out[name] = isSecretName(name) && v !== null && v !== undefined && v !== '' ? REDACTED : walk(v, leakedKeys, seen);
   }
   const record = value as { name?: unknown; key?: unknown };
@@ -36,20 +36,23 @@ function walk(value: unknown, leakedKeys: Set<string>, seen: WeakSet<object>): u
   return out;
 }
 
-/** An error as plain fields: what pino's error serializer and JSON both understand. */
-function errorEntries(error: Error): Array<[string, unknown]> {
-  return [
-    ['type', error.name],
-    ['message', error.message],
-    ['stack', error.stack],
-    ...Object.entries(error),
-    ...(error.cause === undefined ? [] : [['cause', error.cause] as [string, unknown]]),
-  ];
+function redactError(error: Error, leakedKeys: Set<string>, seen: WeakSet<object>): Error {
+  const copy = Object.create(Object.getPrototypeOf(error) as object) as Error;
+  Object.assign(copy, walk({ ...error }, leakedKeys, seen));
+  Object.defineProperty(copy, 'message', { value: redactText(error.message), enumerable: false, writable: true, configurable: true });
+  Object.defineProperty(copy, 'stack', { value: error.stack === undefined ? undefined : redactText(error.stack), enumerable: false, writable: true, configurable: true });
+  if (error.cause !== undefined) Object.defineProperty(copy, 'cause', { value: walk(error.cause, leakedKeys, seen), enumerable: false, writable: true, configurable: true });
+  return copy;
 }
 
 function mapStrings(value: unknown, map: (text: string) => string): unknown {
   if (typeof value === 'string') return map(value);
   if (Array.isArray(value)) return value.map((v) => mapStrings(v, map));
+  if (value instanceof Error) {
+    value.message = map(value.message);
+    if (value.stack !== undefined) value.stack = map(value.stack);
+    return value;
+  }
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapStrings(v, map)]));
   return value;
 }

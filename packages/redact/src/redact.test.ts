@@ -16,7 +16,9 @@ const TEXT_CASES: ReadonlyArray<{ form: string; text: string; secret: string; sh
     secret: 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC',
     shows: 'done',
   },
-  { form: 'PEM key cut before its END line', text: 'oops -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7vbqajDw', secret: 'MIIEpAIBAAKCAQEA7vbqajDw' },
+  { form: 'PEM key cut before its END line', text: 'oops -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7vbqajDw\nQm9vZ3Vz', secret: 'Qm9vZ3Vz' },
+  { form: 'PEM key cut short, then a stack trace', text: 'Error: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN\n    at load (keys.ts:1:2)', secret: 'MIIEvQIBADAN', shows: 'at load (keys.ts:1:2)' },
+  { form: 'encrypted PEM key with headers', text: '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,ABC\n\nMIIEpQIBAAKCAQEAzz', secret: 'MIIEpQIBAAKCAQEAzz' },
   { form: 'PEM key, JSON-escaped newlines', text: '"-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADAN\\n-----END PRIVATE KEY-----\\n"', secret: 'MIIEvQIBADAN' },
   { form: 'Google API key', text: 'GET https://sheets.googleapis.com/v4?key=AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY', secret: 'SyD-9tSrke72PouQMnMX' },
   { form: 'Google access token', text: 'token ya29.SECRET-sheets-token-0042 expired', secret: 'SECRET-sheets-token' },
@@ -110,9 +112,9 @@ describe('redactValue', () => {
     expect(redactValue({ key: 'acme-1f2e', name: 'Acme' })).toEqual({ key: 'acme-1f2e', name: 'Acme' });
   });
 
-  it('keeps an error readable: its type, masked message and stack', () => {
-    const shown = redactValue({ err: new Error('401 for sk-proj-1234567890abcdef') }) as { err: { type: string; message: string; stack: string } };
-    expect(shown.err.type).toBe('Error');
+  it('keeps an error an error of its class, with its message and stack masked', () => {
+    const shown = redactValue({ err: new TypeError('401 for sk-proj-1234567890abcdef') }) as { err: Error };
+    expect(shown.err).toBeInstanceOf(TypeError);
     expect(shown.err.message).toBe(`401 for sk-proj-${REDACTED}`);
     expect(shown.err.stack).not.toContain('1234567890abcdef');
   });

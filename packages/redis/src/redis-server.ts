@@ -3,8 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { redactUrl } from '@brandq/redact';
 import { clusterNodeUrls, isClusterUrl } from './connection.js';
 import { getFreePort } from './free-port.js';
+
+/** URLs are printed through the one redactor: a password holding `@` or `:` is hidden whole. */
+export { redactUrl };
 
 export interface RedisServerHandle {
   url: string;
@@ -133,9 +137,4 @@ async function pingNode(url: string, timeoutMs: number, clusterState: boolean): 
   } finally {
     client.disconnect();
   }
-}
-
-/** Hides the password of a Redis URL for messages and logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }

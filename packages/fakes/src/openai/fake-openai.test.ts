@@ -12,8 +12,8 @@ import type { RetryAfterMode } from '../server/retry-headers.js';
 import { startFakeOpenAI } from '../start.js';
 import { expectedContent } from './completion.js';
 import { expectedFacts } from './facts.js';
-import { DEFAULT_LLM_PRICING, llmCostMicros, type FakeOpenAIOptions, type FakeOpenAIServer } from './fake-openai.js';
-import { countChatPromptTokens } from './tokens.js';
+import { DEFAULT_LLM_PRICING, DEFAULT_MAX_TOKENS, llmCostMicros, type FakeOpenAIOptions, type FakeOpenAIServer } from './fake-openai.js';
+import { countChatPromptTokens, countResponseFormatTokens } from './tokens.js';
 
 const MODEL = 'gpt-4o-mini';
 let fake: FakeOpenAIServer | undefined;
@@ -69,7 +69,8 @@ describe('fake OpenAI chat completions through the openai SDK', () => {
 
     expect(response.headers.get('x-ratelimit-limit-requests')).toBe('10000');
     expect(response.headers.get('x-ratelimit-remaining-requests')).toBe('9999');
-    expect(Number(response.headers.get('x-ratelimit-remaining-tokens'))).toBe(10_000_000 - (data.usage?.total_tokens ?? 0));
+    // The TPM window counted the prompt plus the output cap (no max_tokens: the default cap), not the usage.
+    expect(Number(response.headers.get('x-ratelimit-remaining-tokens'))).toBe(10_000_000 - (promptTokens + DEFAULT_MAX_TOKENS));
     expect(response.headers.get('x-ratelimit-reset-requests')).toMatch(/^(\d+ms|\d+(\.\d+)?s|\d+m\d+(\.\d+)?s)$/);
     expect(response.headers.get('x-ratelimit-reset-tokens')).toMatch(/^(\d+ms|\d+(\.\d+)?s|\d+m\d+(\.\d+)?s)$/);
 
@@ -84,6 +85,8 @@ describe('fake OpenAI chat completions through the openai SDK', () => {
       model: MODEL,
       promptTokens,
       completionTokens: encode(content).length,
+      rateLimitTokens: promptTokens + DEFAULT_MAX_TOKENS,
+      billed: true,
     });
     expect(entry?.costMicros).toBe(llmCostMicros(DEFAULT_LLM_PRICING, promptTokens, encode(content).length));
     expect(server.ledger.billedMicros()).toBe(entry?.costMicros);
@@ -114,7 +117,8 @@ describe('fake OpenAI chat completions through the openai SDK', () => {
   });
 
   it('enforces rpm on its sliding window with an OpenAI 429 and Retry-After headers', async () => {
-    const { server, client } = await start({ rpm: 2, windowMs: 10_000 });
+    // The sliding window alone: slices would refuse the second request already (see fake-openai-limits.test.ts).
+    const { server, client } = await start({ rpm: 2, windowMs: 10_000, sliceMs: 0 });
     const body = { model: MODEL, messages: messagesFor('Globex') };
     await client.chat.completions.create(body);
     await client.chat.completions.create(body);
@@ -141,15 +145,24 @@ describe('fake OpenAI chat completions through the openai SDK', () => {
     expect(server.ledger.billedMicros()).toBe(2 * (server.ledger.entries()[0]?.costMicros ?? 0));
   });
 
-  it('enforces tpm using the total tokens of the answers', async () => {
+  it('enforces tpm on what it counts at admission: the prompt with its schema plus max_tokens, not the answer', async () => {
     const messages = messagesFor('Initech');
-    const perCall =
-      countChatPromptTokens(messages) + encode(expectedContent({ brand: 'Initech', urls: [] })).length;
-    const { server, client } = await start({ tpm: perCall * 2 + 1, windowMs: 10_000 });
-    await client.chat.completions.create({ model: MODEL, messages });
-    await client.chat.completions.create({ model: MODEL, messages });
-    const e = (await rejection(client.chat.completions.create({ model: MODEL, messages }))) as RateLimitError;
+    const responseFormat = {
+      type: 'json_schema' as const,
+      json_schema: { name: 'facts', strict: true, schema: { type: 'object', properties: { website: { type: 'string' } }, required: ['website'], additionalProperties: false } },
+    };
+    const maxTokens = 700;
+    const prompt = countChatPromptTokens(messages) + countResponseFormatTokens(responseFormat);
+    const perCall = prompt + maxTokens;
+    // The sliding window alone: 1 s slices of this tpm would refuse the second call already.
+    const { server, client } = await start({ tpm: perCall * 2 + 1, windowMs: 10_000, sliceMs: 0 });
+    const body = { model: MODEL, messages, max_tokens: maxTokens, response_format: responseFormat };
+    const first = await client.chat.completions.create(body);
+    await client.chat.completions.create(body);
+    const e = (await rejection(client.chat.completions.create(body))) as RateLimitError;
 
+    // The answers used far fewer tokens than the cap: only the count at admission refuses the third call.
+    expect((first.usage?.prompt_tokens ?? 0) + (first.usage?.completion_tokens ?? 0)).toBeLessThan(perCall / 2);
     expect(e).toBeInstanceOf(RateLimitError);
     expect(e.type).toBe('tokens');
     expect(e.message).toContain(

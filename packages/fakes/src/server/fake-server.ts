@@ -260,7 +260,7 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
   private bucket(name: string): BucketWindows {
     let w = this.windows.get(name);
     if (!w) {
-      const windowMs = this.options.windowMs ?? DEFAULT_WINDOW_MS;
+      const windowMs = this.windowMs();
       w = {
         requests: new SlidingWindow(windowMs),
         tokens: new SlidingWindow(windowMs),
@@ -351,16 +351,20 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
     const windowWait = check.window.waitMs(at, check.weight, check.limit);
     const sliceMs = this.sliceMs();
     if (sliceMs <= 0) return windowWait;
-    return Math.max(windowWait, check.slices.waitMs(at, sliceMs * (this.options.sliceTolerance ?? 1)));
+    const toleranceMs = sliceMs * (this.options.sliceTolerance ?? 1);
+    return Math.max(windowWait, check.slices.waitMs(at, check.limit, this.windowMs(), toleranceMs));
   }
 
   private charge(checks: readonly LimitCheck[], at: number): void {
     const slicesOn = this.sliceMs() > 0;
-    const windowMs = this.options.windowMs ?? DEFAULT_WINDOW_MS;
     for (const c of checks) {
       c.window.add(at, c.weight);
-      if (slicesOn) c.slices.charge(at, c.weight, c.limit, windowMs);
+      if (slicesOn) c.slices.charge(at, c.weight, c.limit, this.windowMs());
     }
+  }
+
+  private windowMs(): number {
+    return this.options.windowMs ?? DEFAULT_WINDOW_MS;
   }
 
   private sliceMs(): number {

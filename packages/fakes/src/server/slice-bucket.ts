@@ -1,29 +1,47 @@
 /**
- * A provider's per-slice enforcement of a per-window limit, as a GCRA (debt bucket).
+ * A provider's per-slice enforcement of a per-window limit, as a debt bucket (GCRA).
  *
  * Providers quantize their limits ("60,000 requests/minute may be enforced as 1,000
  * requests/second"), so a burst the minute window would allow still draws 429s. The
- * bucket drains at `rate = limit / windowMs`; its theoretical arrival time (TAT) is the
- * instant the work admitted so far would have drained at that rate. A request is
- * admitted while `TAT <= now + toleranceMs` (the tolerance is one slice of the minute,
- * or a fraction of one), whatever its weight: a single request larger than a slice's
- * share is admitted once the schedule has caught up, and pushes the TAT ahead by its
- * whole weight so the next ones wait for it. Charging moves
- * `TAT = max(TAT, now) + weight / rate`.
+ * bucket holds the units (requests or tokens) counted so far and drains them at
+ * `rate = limit / windowMs`; `debt / rate` is how far the schedule of what was counted
+ * runs ahead of now (GCRA's theoretical arrival time minus now). A request is admitted
+ * while that lead is at most `toleranceMs` (one slice of the minute, or a fraction of
+ * one), whatever its weight: a single request larger than a slice's share is admitted
+ * once the schedule has caught up, and its whole weight then delays the next ones.
+ *
+ * Debt is kept in units rather than as a TAT instant so that a limit changed through
+ * `/__fake/config` applies at once: the same debt drains at the new rate.
  */
 export class SliceBucket {
-  /** -Infinity: nothing admitted yet, the schedule is caught up at any instant. */
-  private tat = Number.NEGATIVE_INFINITY;
+  private debt = 0;
+  private drainedAt = Number.NEGATIVE_INFINITY;
 
-  /** Milliseconds until a request is admitted; 0 when it is admitted now. */
-  waitMs(now: number, toleranceMs: number): number {
-    return Math.max(0, this.tat - toleranceMs - now);
+  /**
+   * Milliseconds until a request is admitted; 0 when it is admitted now. A limit of 0
+   * never drains: `windowMs` is announced, as the sliding window does for what never fits.
+   */
+  waitMs(now: number, limit: number, windowMs: number, toleranceMs: number): number {
+    const rate = limit / windowMs;
+    this.drain(now, rate);
+    if (rate <= 0) return this.debt > 0 ? windowMs : 0;
+    const lead = this.debt / rate;
+    // The epsilon absorbs float error so a client waiting exactly the announced time gets in.
+    return lead <= toleranceMs + 1e-6 ? 0 : Math.ceil(lead - toleranceMs);
   }
 
-  /** Counts `weight` units of a `limit` per `windowMs` (a limit of 0 or less admits nothing more, ever). */
+  /** Counts `weight` units against a `limit` per `windowMs`. */
   charge(now: number, weight: number, limit: number, windowMs: number): void {
-    if (weight <= 0) return;
-    const msPerUnit = limit > 0 ? windowMs / limit : Number.POSITIVE_INFINITY;
-    this.tat = Math.max(this.tat, now) + weight * msPerUnit;
+    this.drain(now, limit / windowMs);
+    this.debt += Math.max(0, weight);
+  }
+
+  private drain(now: number, rate: number): void {
+    // A clock step backwards drains nothing rather than adding debt.
+    if (now <= this.drainedAt) return;
+    if (this.drainedAt !== Number.NEGATIVE_INFINITY && rate > 0) {
+      this.debt = Math.max(0, this.debt - (now - this.drainedAt) * rate);
+    }
+    this.drainedAt = now;
   }
 }
