@@ -9,9 +9,10 @@ function sameSecret(a: string, b: string): boolean {
 /** HTTP basic auth in front of everything the board serves. */
 export function basicAuth(user: string, password: string) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const header = req.headers.authorization ?? '';
-    const [scheme, encoded] = header.split(' ');
-    if (scheme === 'Basic' && encoded) {
+    // RFC 7617: the scheme name is case-insensitive, and any amount of space may follow it.
+    const match = /^basic +([A-Za-z0-9+/=]+) *$/i.exec(req.headers.authorization ?? '');
+    const encoded = match?.[1];
+    if (encoded) {
       const decoded = Buffer.from(encoded, 'base64').toString('utf8');
       const sep = decoded.indexOf(':');
       if (sep > 0 && sameSecret(decoded.slice(0, sep), user) && sameSecret(decoded.slice(sep + 1), password)) {
@@ -20,7 +21,7 @@ export function basicAuth(user: string, password: string) {
       }
     }
     res.setHeader('WWW-Authenticate', 'Basic realm="brandq", charset="UTF-8"');
-    res.status(401).send('authentication required');
+    res.status(401).json({ code: 'UNAUTHORIZED', error: 'authentication required' });
   };
 }
 

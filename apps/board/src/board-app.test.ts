@@ -6,36 +6,22 @@ import { createBrandQueue, BRAND_QUEUE, type BrandJobData, type BrandQueue } fro
 import { QUEUE_PREFIX } from '@brandq/redis';
 import { spawnTs, useTestRedis, waitForExit } from '@brandq/testing';
 import { isLoopback } from './basic-auth.js';
+import { CONTENT_SECURITY_POLICY } from './security-headers.js';
+import { rawRequest } from './test-http.js';
 import { createBoardApp } from './board-app.js';
-import { REDACTED, redactSecrets } from './redact.js';
+import { REDACTED } from '@brandq/redact';
+import { boardHosts } from './allowed-hosts.js';
 
 const redis = useTestRedis();
 const SECRETS = ['sk-live-abcdefgh12345678', 'tvly-SECRETSECRET99', 'hunter2-password', 'ya29.a0AfB_secretAccessToken', 's3cr3t-redis-pw'];
 
-describe('redactSecrets', () => {
-  it('masks secret-named fields and credential-looking text, and keeps brand keys and token counts', () => {
-    const shown = redactSecrets({
-      key: 'acme',
-      name: 'Acme',
-      inputTokens: 1200,
-      hints: { apiKey: 'anything', OPENAI_API_KEY: 'x', country: 'US', password: 'hunter2-password' },
-      nested: [{ authorization: 'Basic dXNlcjpwYXNz' }, { accessToken: 'ya29.a0AfB_secretAccessToken' }],
-      message: 'HTTP 401: Incorrect API key provided: sk-live-abcdefgh12345678 (tavily tvly-SECRETSECRET99)',
-      url: 'redis://default:s3cr3t-redis-pw@redis:6379/0',
-      header: 'Authorization: Bearer abc.def.ghijklmnop',
-      empty: { token: '' },
-    });
-    const text = JSON.stringify(shown);
-    for (const secret of [...SECRETS, 'abc.def.ghijklmnop', 'dXNlcjpwYXNz']) expect(text).not.toContain(secret);
-    expect(shown).toMatchObject({
-      key: 'acme',
-      name: 'Acme',
-      inputTokens: 1200,
-      hints: { apiKey: REDACTED, OPENAI_API_KEY: REDACTED, country: 'US', password: REDACTED },
-      url: `redis://default:${REDACTED}@redis:6379/0`,
-      header: `Authorization: Bearer ${REDACTED}`,
-      empty: { token: '' },
-    });
+describe('basic auth and hosts', () => {
+  it('answers to its bound address, localhost, 127.0.0.1 and [::1] with its port, and the extra hosts given', () => {
+    expect([...boardHosts('127.0.0.1', 3000)].sort()).toEqual(['127.0.0.1:3000', '[::1]:3000', 'localhost:3000']);
+    expect(boardHosts('0.0.0.0', 3000, ['board:3000', 'Board.Example.com']).has('board.example.com')).toBe(true);
+    expect(boardHosts('0.0.0.0', 3000).has('0.0.0.0:3000')).toBe(false);
+    expect(boardHosts('10.0.0.5', 8080).has('10.0.0.5:8080')).toBe(true);
+    expect(boardHosts('::1', 3000).has('[::1]:3000')).toBe(true);
   });
 
   it('knows loopback hosts', () => {
@@ -50,11 +36,13 @@ describe('the board app (in process, real Redis and Bull Board)', () => {
   const servers: Server[] = [];
 
   async function serve(readOnly: boolean): Promise<string> {
+    let hosts = new Set<string>();
     const app = createBoardApp({
       redis: redis.client(),
       queue,
       readOnly,
       credentials: { user: 'ops', password: 'pw' },
+      isAllowedHost: (host) => hosts.has(host),
       limiterStats: async () => ({}),
       metrics: async () => ({ contentType: 'text/plain', body: '' }),
     });
@@ -62,9 +50,13 @@ describe('the board app (in process, real Redis and Bull Board)', () => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
     servers.push(server);
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const port = (server.address() as AddressInfo).port;
+    hosts = boardHosts('127.0.0.1', port);
+    return `http://127.0.0.1:${port}`;
   }
   const auth = { authorization: `Basic ${Buffer.from('ops:pw').toString('base64')}` };
+  /** What the board's own page sends with a write: its origin, and JSON. */
+  const ownWrite = (base: string) => ({ ...auth, origin: base, 'content-type': 'application/json' });
 
   beforeAll(async () => {
     queue = createBrandQueue(redis.client());
@@ -79,6 +71,9 @@ describe('the board app (in process, real Redis and Bull Board)', () => {
     };
     const job = await queue.add('brand', data, { jobId: 'secret-run.leaky', attempts: 1 });
     failedJobId = job.id!;
+    // A "brand" that was really a line of an env dump: its name is masked, and so must be
+    // its key slug, in the job data and in the job id.
+    await queue.add('brand', { ...data, key: 'board-password-hunter2-password-9f3a', name: 'BOARD_PASSWORD=hunter2-password' }, { jobId: 'secret-run.board-password-hunter2-password-9f3a' });
     const worker = new Worker<BrandJobData>(
       BRAND_QUEUE,
       async (j) => {
@@ -132,7 +127,7 @@ describe('the board app (in process, real Redis and Bull Board)', () => {
       ['DELETE', `/api/queues/${BRAND_QUEUE}`],
     ];
     for (const [method, path] of writes) {
-      const res = await fetch(`${ro}/admin/queues${path}`, { method, headers: { ...auth, 'content-type': 'application/json' }, body: '{}' });
+      const res = await fetch(`${ro}/admin/queues${path}`, { method, headers: ownWrite(ro), body: '{}' });
       expect(res.status, `${method} ${path}`).toBe(405);
     }
     expect(await queue.isPaused()).toBe(false);
@@ -141,9 +136,52 @@ describe('the board app (in process, real Redis and Bull Board)', () => {
     expect((await fetch(`${ro}/admin/queues/api/queues`, { headers: auth })).status).toBe(200);
 
     const rw = await serve(false);
-    expect((await fetch(`${rw}/admin/queues/api/queues/pause`, { method: 'PUT', headers: auth })).status).toBe(200);
+    expect((await fetch(`${rw}/admin/queues/api/queues/pause`, { method: 'PUT', headers: { ...auth, origin: rw } })).status).toBe(200);
     expect(await queue.isPaused()).toBe(true);
     await queue.resume();
+  });
+
+  it("masks a brand's key slug like its name, in job data and job ids", async () => {
+    const base = await serve(false);
+    for (const status of ['waiting', 'failed', 'completed', 'active', 'latest']) {
+      const res = await fetch(`${base}/admin/queues/api/queues?activeQueue=${BRAND_QUEUE}&status=${status}&page=1`, { headers: auth });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).not.toContain('hunter2');
+      if (status === 'latest') expect(text).toContain(`secret-run.${REDACTED}`);
+    }
+  });
+
+  it('takes the Basic scheme in any case (RFC 7617) and nothing else', async () => {
+    const base = await serve(false);
+    const token = Buffer.from('ops:pw').toString('base64');
+    for (const header of [`Basic ${token}`, `basic ${token}`, `BASIC ${token}`, `bAsIc  ${token}`]) {
+      expect((await fetch(`${base}/api/runs`, { headers: { authorization: header } })).status, header).toBe(200);
+    }
+    for (const header of [`Bearer ${token}`, `Basic${token}`, token, `Basic ${token}x!`, 'Basic', `Basic ${Buffer.from('ops').toString('base64')}`, `Basic ${Buffer.from(':pw').toString('base64')}`]) {
+      expect((await fetch(`${base}/api/runs`, { headers: { authorization: header } })).status, header).toBe(401);
+    }
+  });
+
+  it('sends the security headers on every answer, refusals and errors included', async () => {
+    const base = await serve(false);
+    const answers = await Promise.all([
+      rawRequest(base, '/runs', { headers: auth }),
+      rawRequest(base, '/runs.js', { headers: auth }),
+      rawRequest(base, '/runs'),
+      rawRequest(base, '/no-such-page', { headers: auth }),
+      rawRequest(base, '/admin/queues', { headers: auth }),
+      rawRequest(base, '/api/runs', { headers: { ...auth, host: 'evil.example:80' } }),
+      rawRequest(base, '/admin/queues/api/queues/pause', { method: 'PUT', headers: auth }),
+    ]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 401, 404, 200, 421, 403]);
+    for (const res of answers) {
+      expect(res.headers['content-security-policy']).toBe(CONTENT_SECURITY_POLICY);
+      expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+      expect(res.headers['x-frame-options']).toBe('DENY');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['referrer-policy']).toBe('no-referrer');
+    }
   });
 
   it('asks for credentials on every route, pages and API alike', async () => {

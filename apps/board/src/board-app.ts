@@ -4,10 +4,14 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { BrandQueue } from '@brandq/queue';
+import { redactValue } from '@brandq/redact';
+import { requireAllowedHost } from './allowed-hosts.js';
 import { basicAuth } from './basic-auth.js';
-import { redactSecrets } from './redact.js';
-import { RUNS_PAGE } from './runs-page.js';
+import { jsonErrors, notFound } from './json-errors.js';
+import { RUNS_PAGE, RUNS_SCRIPT } from './runs-page.js';
 import { runsOverview } from './runs-overview.js';
+import { isWrite, sameOriginWrites } from './same-origin-writes.js';
+import { securityHeaders } from './security-headers.js';
 import type { CreateRunAnswer } from './create-run.js';
 
 export interface BoardOptions {
@@ -15,52 +19,62 @@ export interface BoardOptions {
   queue: BrandQueue;
   readOnly: boolean;
   credentials?: { user: string; password: string } | undefined;
+  /** The `Host` values this board answers to (boardHosts); anything else gets 421. */
+  isAllowedHost: (host: string) => boolean;
   /** Shared limiter statistics per provider, read from Redis. */
   limiterStats: () => Promise<Record<string, unknown>>;
   /** Prometheus text for the aggregate view. */
   metrics: () => Promise<{ contentType: string; body: string }>;
   /** `POST /api/runs`: creates a run behind the preflight guard; absent = not offered. */
   createRun?: (body: unknown) => Promise<CreateRunAnswer>;
+  /** Where unexpected errors go (the log); the client only hears "internal server error". */
+  reportError?: (error: unknown) => void;
 }
 
-/** Job data as shown in Bull Board: secret-looking fields and text are masked. */
-export const redactJobData = redactSecrets;
-
-const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** `POST /api/runs` carries the CSV text itself: this much, and a 413 that says so beyond it. */
+export const CREATE_RUN_BODY_LIMIT = '1mb';
+/** Bull Board's own writes carry a few small fields (a job to add, data to update). */
+const BULL_BOARD_BODY_LIMIT = '100kb';
 
 export function createBoardApp(options: BoardOptions): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeaders());
+  app.use(requireAllowedHost(options.isAllowedHost));
+  app.use(sameOriginWrites());
   if (options.credentials) app.use(basicAuth(options.credentials.user, options.credentials.password));
 
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath('/admin/queues');
   const adapter = new BullMQAdapter(options.queue, { readOnlyMode: options.readOnly, displayName: 'brands' });
-  adapter.setFormatter('data', redactSecrets);
-  adapter.setFormatter('returnValue', redactSecrets);
   createBullBoard({ queues: [adapter], serverAdapter });
   if (options.readOnly) {
     // Bull Board answers 405 on a read-only queue's own write routes, but "pause all" and
     // "resume all" just skip it: refuse every write here, whatever the Bull Board version.
     app.use('/admin/queues/api', (req, res, next) => {
-      if (WRITE_METHODS.has(req.method)) res.status(405).json({ error: 'the board is read-only (BOARD_READ_ONLY=true)' });
+      if (isWrite(req.method)) res.status(405).json({ code: 'READ_ONLY', error: 'the board is read-only (BOARD_READ_ONLY=true)' });
       else next();
     });
   }
-  // Everything Bull Board's API answers (job data, failure reasons, stack traces, logs,
-  // options) goes out through the redactor: credentials never reach the browser.
+  // Parsed here, so a malformed or oversized body meets our JSON errors (which never quote
+  // it) instead of Bull Board's, which echo the parser's message and with it part of the body.
+  app.use('/admin/queues/api', express.json({ limit: BULL_BOARD_BODY_LIMIT }));
+  // Everything Bull Board's API answers (job data, ids, failure reasons, stack traces, logs,
+  // options) goes out through the redactor as one value, so a brand whose name is masked has
+  // its key slug masked in the job id too.
   app.use('/admin/queues/api', (_req, res, next) => {
     const json = res.json.bind(res);
-    res.json = (body: unknown) => json(redactSecrets(body));
+    res.json = (body: unknown) => json(redactValue(body));
     next();
   });
   app.use('/admin/queues', serverAdapter.getRouter());
 
   app.get('/', (_req, res) => res.redirect('/runs'));
   app.get('/runs', (_req, res) => res.type('html').send(RUNS_PAGE));
+  app.get('/runs.js', (_req, res) => res.type('text/javascript').send(RUNS_SCRIPT));
   app.get('/api/runs', async (_req, res, next) => {
     try {
-      res.json(await runsOverview(options.redis));
+      res.json(redactValue(await runsOverview(options.redis)));
     } catch (err) {
       next(err);
     }
@@ -72,15 +86,15 @@ export function createBoardApp(options: BoardOptions): Express {
       next(err);
     }
   });
-  app.post('/api/runs', express.json({ limit: '64kb' }), async (req, res, next) => {
+  app.post('/api/runs', express.json({ limit: CREATE_RUN_BODY_LIMIT }), async (req, res, next) => {
     if (options.readOnly || !options.createRun) {
-      res.status(405).json({ error: 'creating runs is disabled on a read-only board' });
+      res.status(405).json({ code: 'READ_ONLY', error: 'creating runs is disabled on a read-only board' });
       return;
     }
     try {
       const answer = await options.createRun(req.body);
       for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
-      res.status(answer.status).json(answer.body);
+      res.status(answer.status).json(redactValue(answer.body));
     } catch (err) {
       next(err);
     }
@@ -93,5 +107,7 @@ export function createBoardApp(options: BoardOptions): Express {
       next(err);
     }
   });
+  app.use(notFound());
+  app.use(jsonErrors(options.reportError ?? (() => undefined)));
   return app;
 }

@@ -1,34 +1,31 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@brandq/config';
 import { createLimiter, limitsFromConfig } from '@brandq/limiter';
 import { createBrandQueue, type BrandQueue } from '@brandq/queue';
 import { RunStore } from '@brandq/runs';
 import { useTestRedis } from '@brandq/testing';
+import { boardHosts } from './allowed-hosts.js';
 import { createBoardApp } from './board-app.js';
 import { createRun } from './create-run.js';
 
 const redis = useTestRedis();
+const csvText = `brand\n${Array.from({ length: 10 }, (_, i) => `Board Brand ${i}`).join('\n')}\n`;
 let queue: BrandQueue;
-let csv: string;
 let base: string;
 let server: Server;
 
 beforeAll(async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'brandq-board-run-'));
-  csv = join(dir, 'brands.csv');
-  await writeFile(csv, `brand\n${Array.from({ length: 10 }, (_, i) => `Board Brand ${i}`).join('\n')}\n`);
   queue = createBrandQueue(redis.client());
   const config = loadConfig({ REDIS_URL: redis.url });
   const client = redis.client();
+  let hosts = new Set<string>();
   const app = createBoardApp({
     redis: client,
     queue,
     readOnly: false,
+    isAllowedHost: (host) => hosts.has(host),
     limiterStats: async () => ({}),
     metrics: async () => ({ contentType: 'text/plain', body: '' }),
     createRun: (body) => createRun({ redis: client, queue, config }, body),
@@ -36,26 +33,53 @@ beforeAll(async () => {
   server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  hosts = boardHosts('127.0.0.1', port);
+  base = `http://127.0.0.1:${port}`;
 });
 afterAll(async () => {
   await new Promise((r) => server.close(r));
   await queue.close();
 });
 
-const post = (body: unknown) => fetch(`${base}/api/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+/** A write as the board's own page sends it. */
+const post = (body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${base}/api/runs`, { method: 'POST', headers: { 'content-type': 'application/json', origin: base, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
 describe('POST /api/runs', () => {
   it('refuses a malformed request with the problems named', async () => {
-    const res = await post({ csv: csv, sheet: 'x', budget: -1 });
+    const res = await post({ csvText, sheet: 'x', budget: -1 });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { errors: string[] };
     expect(body.errors.join('\n')).toMatch(/budget/);
-    expect(body.errors.join('\n')).toMatch(/exactly one of csv or sheet/);
+    expect(body.errors.join('\n')).toMatch(/exactly one of csvText .* or sheet/);
+  });
+
+  it('never takes a server path: a `csv` field is refused, its value neither read nor repeated', async () => {
+    const res = await post({ csv: '/proc/self/environ', budget: 1 });
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(JSON.parse(text)).toMatchObject({ code: 'SERVER_PATH_REFUSED' });
+    expect(text).toMatch(/csvText/);
+    expect(text).not.toContain('/proc');
+  });
+
+  it('needs a budget: in the request, or BUDGET_USD above 0; none is refused, saying how', async () => {
+    const res = await post({ csvText, run: 'board-unbounded' });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { code: string; error: string };
+    expect(body.code).toBe('BUDGET_REQUIRED');
+    expect(body.error).toMatch(/"budget".*BUDGET_USD/);
+    expect((await post({ csvText, budget: 0 })).status).toBe(400);
+    expect(await new RunStore(redis.client()).getRun('board-unbounded')).toBeUndefined();
+
+    const withDefault = loadConfig({ REDIS_URL: redis.url, BUDGET_USD: '50' });
+    const answer = await createRun({ redis: redis.client(), queue, config: withDefault }, { csvText: 'brand\nDefault Budget Brand\n', run: 'board-default-budget' });
+    expect(answer.status).toBe(201);
   });
 
   it('answers 402 BUDGET_TOO_LOW with the estimate, and enqueues nothing', async () => {
-    const res = await post({ csv, budget: 0.01, run: 'board-poor' });
+    const res = await post({ csvText, budget: 0.01, run: 'board-poor' });
     expect(res.status).toBe(402);
     const body = (await res.json()) as { code: string; estimate: { brands: number; estimatedCostMicros: number } };
     expect(body.code).toBe('BUDGET_TOO_LOW');
@@ -64,30 +88,34 @@ describe('POST /api/runs', () => {
     expect(await new RunStore(redis.client()).getRun('board-poor')).toBeUndefined();
   });
 
-  it('creates the run with one job per brand when the guard passes', async () => {
-    const res = await post({ csv, run: 'board-run' });
+  it('creates the run from the CSV text with one job per brand when the guard passes', async () => {
+    const res = await post({ csvText, run: 'board-run', budget: 50 });
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ runId: 'board-run', enqueued: 10 });
-    expect(await queue.getJobCountByTypes('waiting')).toBe(10);
+    expect(await queue.getJobCountByTypes('waiting')).toBe(11);
+    expect((await new RunStore(redis.client()).getRun('board-run'))?.sourceKey).toMatch(/^csv-text:sha256:/);
+  });
+
+  it('refuses a body over the limit (413), malformed JSON (400) and other media types (415) in JSON, quoting none of it', async () => {
+    const big = await post({ csvText: `brand\n${'Oversized Brand Name\n'.repeat(60_000)}`, budget: 1 });
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', error: expect.stringMatching(/over the limit of 1024 KiB/) as string });
+    const malformed = await post('{"csvText": "brand\\nUNIQUE-MARKER-77", budget');
+    expect(malformed.status).toBe(400);
+    const text = await malformed.text();
+    expect(JSON.parse(text)).toEqual({ code: 'MALFORMED_JSON', error: 'the request body is not valid JSON' });
+    expect(text).not.toContain('UNIQUE-MARKER-77');
+    const csv = await post('brand\nAcme\n', { 'content-type': 'text/csv' });
+    expect(csv.status).toBe(415);
+    expect(csv.headers.get('content-type')).toMatch(/application\/json/);
   });
 
   it('answers 503 BATCH_RATE_LIMITED with a suggested wait while a provider is in cooldown', async () => {
     const limiter = createLimiter({ redis: redis.client(), providers: limitsFromConfig(loadConfig({})) });
     await limiter.cooldown('llm', { retryAfterMs: 30_000 });
-    const res = await post({ csv, run: 'board-cooldown', force: true });
+    const res = await post({ csvText, run: 'board-cooldown', force: true, budget: 50 });
     expect(res.status).toBe(503);
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(25);
     expect(await res.json()).toMatchObject({ code: 'BATCH_RATE_LIMITED' });
-  });
-
-  it('answers 200 NOTHING_TO_DO and creates no run when every brand already has a result', async () => {
-    const runs = new RunStore(redis.client());
-    for await (const b of runs.brands('board-run')) {
-      await runs.recordSuccess({ runId: 'board-run', key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', website: null, category: null, description: null, country: null, founded_year: null, sources: [] });
-    }
-    const res = await post({ csv, run: 'board-again' });
-    expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ code: 'NOTHING_TO_DO', message: 'nothing to do: all 10 brands already have results in run board-run (use --force to redo)' });
-    expect(await runs.getRun('board-again')).toBeUndefined();
   });
 });

@@ -1,28 +1,42 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Config } from '@brandq/config';
-import { enqueueRun, loadSource, nothingToDo, preflightRun, skipAlreadyProcessed, type LoadedSource, type NothingToDo } from '@brandq/enqueue';
+import { enqueueRun, loadCsvText, loadSource, nothingToDo, preflightRun, skipAlreadyProcessed, type LoadedSource, type NothingToDo } from '@brandq/enqueue';
 import { BadInputError, BudgetExhaustedError, RateLimitedError, isBrandqError } from '@brandq/errors';
 import { CostLedger, usdToMicros } from '@brandq/ledger';
 import type { BrandQueue } from '@brandq/queue';
+import { redactText } from '@brandq/redact';
 import { RunStore, newRunId } from '@brandq/runs';
 
-/** `POST /api/runs`: a source and the producer's options, as JSON. */
+/**
+ * `POST /api/runs`, as JSON: the CSV content itself (`csvText`) or a spreadsheet id
+ * (`sheet`), and the producer's options. Never a path: the board reads no file for a client.
+ */
 export const createRunRequest = z
   .object({
-    csv: z.string().min(1).optional(),
-    sheet: z.string().min(1).optional(),
-    range: z.string().min(1).default('Brands!A2:A'),
-    column: z.string().min(1).optional(),
-    resultColumn: z.string().min(1).optional(),
+    csvText: z.string().min(1).optional(),
+    sheet: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'expected a spreadsheet id (letters, digits, - and _)').optional(),
+    range: z.string().min(1).max(200).default('Brands!A2:A'),
+    column: z.string().min(1).max(200).optional(),
+    resultColumn: z.string().regex(/^[A-Za-z]{1,3}$/, 'expected a column letter').optional(),
     limit: z.number().int().positive().optional(),
-    run: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/).optional(),
-    budget: z.number().nonnegative().optional(),
+    run: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'expected a run name: a letter or digit, then letters, digits, ., - and _').optional(),
+    budget: z.number().positive().optional(),
     noCache: z.boolean().default(false),
     allowPartial: z.boolean().default(false),
     force: z.boolean().default(false),
   })
-  .refine((r) => Boolean(r.csv) !== Boolean(r.sheet), { message: 'give exactly one of csv or sheet' });
+  .strict()
+  .refine((r) => Boolean(r.csvText) !== Boolean(r.sheet), { message: 'give exactly one of csvText (the CSV content) or sheet (a spreadsheet id)' });
+
+/** Fields that would name a file on the board's machine: refused before anything is read. */
+const PATH_FIELDS = ['csv', 'path', 'file', 'csvPath', 'csvFile'];
+
+/** A message about the client's own input, fit to send back: redacted, and short. */
+function excerpt(text: string): string {
+  const safe = redactText(text);
+  return safe.length > 200 ? `${safe.slice(0, 200)}…` : safe;
+}
 
 export interface CreateRunAnswer {
   status: number;
@@ -39,19 +53,36 @@ export interface CreateRunAnswer {
  * the CLI exits 0 (409 would ask the client to change something it need not change).
  */
 export async function createRun(deps: { redis: Redis; queue: BrandQueue; config: Config }, input: unknown): Promise<CreateRunAnswer> {
+  if (input !== null && typeof input === 'object' && PATH_FIELDS.some((field) => field in input)) {
+    // Named, not echoed: whatever the field held stays unread and unrepeated.
+    return {
+      status: 400,
+      body: { code: 'SERVER_PATH_REFUSED', error: 'the HTTP API never reads files on the server: send the CSV content as "csvText", or a spreadsheet id as "sheet"' },
+    };
+  }
   const parsed = createRunRequest.safeParse(input);
   if (!parsed.success) {
-    return { status: 400, body: { code: 'BAD_REQUEST', errors: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) } };
+    return { status: 400, body: { code: 'BAD_REQUEST', errors: parsed.error.issues.map((i) => excerpt(`${i.path.join('.') || '(body)'}: ${i.message}`)) } };
   }
   const request = parsed.data;
   const { redis, queue, config } = deps;
+  // A run started from a browser spends real money: it needs a ceiling (0 means none).
+  const budgetUsd = request.budget ?? (config.BUDGET_USD > 0 ? config.BUDGET_USD : undefined);
+  if (budgetUsd === undefined) {
+    return {
+      status: 400,
+      body: { code: 'BUDGET_REQUIRED', error: 'a run created over HTTP needs a budget: send "budget" (USD, above 0), or set BUDGET_USD above 0 for the board' },
+    };
+  }
   const runs = new RunStore(redis);
   try {
-    const loaded = await loadSource(request, config);
+    const loaded = request.csvText
+      ? loadCsvText({ csvText: request.csvText, column: request.column, limit: request.limit })
+      : await loadSource({ sheet: request.sheet, range: request.range, column: request.column, resultColumn: request.resultColumn, limit: request.limit }, config);
     if (!request.force) await skipAlreadyProcessed(runs, loaded);
     const idle = nothingToDo(loaded);
     if (idle) return nothingToDoAnswer(idle, loaded.skipped);
-    const budgetMicros = usdToMicros(request.budget ?? config.BUDGET_USD);
+    const budgetMicros = usdToMicros(budgetUsd);
     const estimate = await preflightRun(
       { redis, config, queue },
       { loaded, budgetMicros, noCache: request.noCache, allowPartial: request.allowPartial, refuseDuringCooldown: true },
@@ -73,10 +104,13 @@ export async function createRun(deps: { redis: Redis; queue: BrandQueue; config:
   } catch (error) {
     if (error instanceof RateLimitedError) {
       const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000));
-      return { status: 503, headers: { 'retry-after': String(seconds) }, body: { code: 'BATCH_RATE_LIMITED', message: error.message, retryAfterSeconds: seconds, ...error.details } };
+      return { status: 503, headers: { 'retry-after': String(seconds) }, body: { code: 'BATCH_RATE_LIMITED', message: excerpt(error.message), retryAfterSeconds: seconds, ...error.details } };
     }
-    if (error instanceof BudgetExhaustedError) return { status: 402, body: { code: 'BUDGET_TOO_LOW', message: error.message, estimate: error.details.estimate } };
-    if (error instanceof BadInputError || (isBrandqError(error) && error.kind === 'bad_request')) return { status: 400, body: { code: 'BAD_INPUT', message: error.message } };
+    if (error instanceof BudgetExhaustedError) return { status: 402, body: { code: 'BUDGET_TOO_LOW', message: excerpt(error.message), estimate: error.details.estimate } };
+    if (error instanceof BadInputError || (isBrandqError(error) && error.kind === 'bad_request')) return { status: 400, body: { code: 'BAD_INPUT', message: excerpt(error.message) } };
+    // The sheet could not be read (Google unreachable, the board's credentials refused): the
+    // board's upstream failed, not the request.
+    if (isBrandqError(error)) return { status: 502, body: { code: 'SOURCE_UNAVAILABLE', message: excerpt(error.message) } };
     throw error;
   }
 }

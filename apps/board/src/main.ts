@@ -2,10 +2,12 @@ import { loadConfig } from '@brandq/config';
 import { ConfigError } from '@brandq/errors';
 import { createLogger } from '@brandq/logger';
 import { createBrandQueue } from '@brandq/queue';
-import { createRedis, pings, redactUrl } from '@brandq/redis';
+import { createRedis, pings } from '@brandq/redis';
+import { redactUrl } from '@brandq/redact';
 import { createBoardApp } from './board-app.js';
 import { createRun } from './create-run.js';
 import { isLoopback } from './basic-auth.js';
+import { boardHosts } from './allowed-hosts.js';
 import { createBoardMetrics } from './board-metrics.js';
 import { createLimiterStats } from './limiter-stats.js';
 
@@ -21,11 +23,15 @@ async function main(): Promise<void> {
   const redis = createRedis(config.REDIS_URL, 'client');
   const queue = createBrandQueue(redis);
   const limiterStats = createLimiterStats(redis, config);
+  // Known once the socket is bound (BOARD_PORT=0 picks a port); no request arrives before.
+  let allowedHosts = new Set<string>();
   const app = createBoardApp({
     redis,
     queue,
     readOnly: config.BOARD_READ_ONLY,
     credentials,
+    isAllowedHost: (host) => allowedHosts.has(host),
+    reportError: (error) => logger.error({ err: error }, 'board request failed'),
     limiterStats,
     metrics: createBoardMetrics(redis, queue, limiterStats),
     createRun: (body) => createRun({ redis, queue, config }, body),
@@ -33,6 +39,7 @@ async function main(): Promise<void> {
   const server = app.listen(config.BOARD_PORT, config.BOARD_HOST, () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.BOARD_PORT;
+    allowedHosts = boardHosts(config.BOARD_HOST, port, config.BOARD_ALLOWED_HOSTS);
     logger.info({ url: `http://${config.BOARD_HOST}:${port}/runs`, auth: Boolean(credentials), readOnly: config.BOARD_READ_ONLY }, 'board listening');
     process.stdout.write(`board: http://${config.BOARD_HOST}:${port}/runs  (Bull Board at /admin/queues)\n`);
   });

@@ -1,6 +1,7 @@
 /**
- * The runs page: a static document that polls `/api/runs` and `/api/limits`. Every value
- * is inserted with textContent, so brand or source text can never become markup.
+ * The runs page: a static document whose script (RUNS_SCRIPT, at /runs.js: the CSP allows
+ * no inline script) polls `/api/runs` and `/api/limits`. Every value is inserted with
+ * textContent, so brand or source text can never become markup.
  */
 export const RUNS_PAGE = `<!doctype html>
 <html lang="en">
@@ -33,8 +34,11 @@ export const RUNS_PAGE = `<!doctype html>
   <th>Provider</th><th>Calls</th><th>Active leases</th><th>Tokens in window</th><th>Avg wait</th><th>Deferrals</th><th>Cooldown until</th>
 </tr></thead><tbody></tbody></table>
 <p class="muted" id="updated"></p>
-<script>
-function cell(row, text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; row.appendChild(td); return td; }
+<script src="/runs.js"></script>
+</body>
+</html>`;
+
+export const RUNS_SCRIPT = `function cell(row, text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; row.appendChild(td); return td; }
 function money(n) { return '$' + n.toFixed(2); }
 async function refresh() {
   try {
@@ -75,6 +79,4 @@ async function refresh() {
 }
 refresh();
 setInterval(refresh, 2000);
-</script>
-</body>
-</html>`;
+`;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedFacts, startFakes, type Fakes } from '@brandq/fakes';
 import { normalizeBrandKey } from '@brandq/input';
+import { CostLedger } from '@brandq/ledger';
 import { createRedis } from '@brandq/redis';
 import { RunStore, type BrandResult } from '@brandq/runs';
 import { spawnTs, useTestRedis, waitForExit, type SpawnedProcess } from '@brandq/testing';
@@ -71,12 +72,21 @@ describe('a CSV run end to end: producer + two worker processes + fakes + Redis'
       expect(r.sources.length).toBeGreaterThan(0);
     }
 
-    for (const brand of BRANDS) {
-      expect(fakes.openai.ledger.filter((e) => e.brand === brand)).toHaveLength(1);
-      expect(fakes.tavily.ledger.requestsFor(brand)).toHaveLength(1);
-    }
+    // Paid calls as the providers counted them (their own ledgers, not brandq's results hash,
+    // which is keyed by brand and could not show a second call): with no fault and no kill,
+    // exactly one search and one LLM call per brand, and no paid call without a brand.
+    const everyBrandOnce = new Map(BRANDS.map((b) => [b, 1]));
+    expect(fakes.openai.ledger.paidCallsByBrand()).toEqual(everyBrandOnce);
+    expect(fakes.tavily.ledger.paidCallsByBrand()).toEqual(everyBrandOnce);
+    expect(fakes.openai.ledger.summary().paidCalls).toBe(BRANDS.length);
+    expect(fakes.tavily.ledger.summary().paidCalls).toBe(BRANDS.length);
     expect(fakes.openai.ledger.length).toBe(50);
-    expect(fakes.tavily.ledger.length).toBe(50);
+    expect(fakes.tavily.ledger.length, JSON.stringify(fakes.tavily.ledger.summary().byStatus)).toBe(50);
+    // Booked = billed, to the micro-dollar, per provider: every call was confirmed and booked.
+    const money = await new CostLedger(client).snapshot('e2e-run');
+    expect(money.providers.llm).toMatchObject({ calls: BRANDS.length, costMicros: fakes.openai.ledger.billedMicros(), unconfirmedCalls: 0, unconfirmedMicros: 0 });
+    expect(money.providers.tavily).toMatchObject({ calls: BRANDS.length, costMicros: fakes.tavily.ledger.billedMicros(), unconfirmedCalls: 0, unconfirmedMicros: 0 });
+    expect(money.reservedMicros).toBe(0);
 
     const out = join(dir, 'results.csv');
     const exported = spawnTs('apps/producer/src/export.ts', ['--run', 'e2e-run', '--out', out], env);

@@ -1,9 +1,9 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TransientError } from '@brandq/errors';
-import { startFakes, type Fakes } from '@brandq/fakes';
+import { startFakes, type Fakes, type LedgerEntry } from '@brandq/fakes';
 import { readCsvBrands } from '@brandq/input';
 import { CostLedger } from '@brandq/ledger';
 import { brandJobId, createBrandQueue, type BrandQueue } from '@brandq/queue';
@@ -12,10 +12,10 @@ import { RunStore, type BrandResult } from '@brandq/runs';
 import { spawnTs, waitForExit, type SpawnedProcess } from '@brandq/testing';
 // The producer's own enqueue step, driven in-process so Redis can die between two of its requests.
 import { enqueueRun } from '../../../packages/enqueue/src/index.js';
-import { enqueue, stopWorkers, waitFor, waitForRun, workerEnv, writeBrandsCsv } from './test-support.js';
+import { COMPOSE_REDIS_ARGS, OPEN_LIMITS, enqueue, paidCallsPerBrand, shippedWorkerEnv, stopWorkers, waitFor, waitForRun, writeBrandsCsv } from './test-support.js';
 
-/** Redis as the compose file runs it: AOF, fsync on every write. */
-const AOF = ['--appendonly', 'yes', '--appendfsync', 'always'];
+/** Redis as the compose file runs it (checked below): AOF, fsync before every reply, noeviction. */
+const AOF = [...COMPOSE_REDIS_ARGS];
 
 let fakes: Fakes;
 let dir: string;
@@ -32,11 +32,25 @@ afterAll(async () => {
   for (const s of servers) await s.stop();
 });
 
+/** Requests each fake has received and not answered yet. */
+function inFlight(fakes: Fakes): { llm: number; tavily: number } {
+  const open = (entries: readonly LedgerEntry[]) => entries.filter((e) => e.completedAt === null).length;
+  return { llm: open(fakes.openai.ledger.entries()), tavily: open(fakes.tavily.ledger.entries()) };
+}
+
 async function restart(server: RedisServerHandle): Promise<RedisServerHandle> {
   const next = await startRedisServer({ port: server.port, dir: server.dir, args: AOF, keepDir: true });
   servers.push(next);
   return next;
 }
+
+describe('the Redis these tests restart', () => {
+  it('is configured as docker-compose.yml runs it (AOF, appendfsync always, noeviction)', async () => {
+    const compose = await readFile(new URL('../../../docker-compose.yml', import.meta.url), 'utf8');
+    const command = /exec redis-server ([^\n]*)/.exec(compose)?.[1] ?? '';
+    for (let i = 0; i < AOF.length; i += 2) expect(command, `${AOF[i]} in docker-compose.yml`).toContain(`${AOF[i]} ${AOF[i + 1]}`);
+  });
+});
 
 describe('Redis unavailable', () => {
   it('the producer retries with backoff for REDIS_CONNECT_TIMEOUT_SECONDS, then fails with one clear error', async () => {
@@ -60,7 +74,14 @@ describe('Redis unavailable', () => {
     const url = `redis://127.0.0.1:${port}`;
     const names = Array.from({ length: 40 }, (_, i) => `Outage Brand ${i + 1}`);
     const csv = await writeBrandsCsv(dir, names, 'outage.csv');
-    const env = workerEnv(fakes, url, { REDIS_CONNECT_TIMEOUT_SECONDS: '120', JOB_ATTEMPTS: '10', JOB_BACKOFF_BASE_SECONDS: '0.2', LOG_LEVEL: 'warn' });
+    const env = shippedWorkerEnv(fakes, url, {
+      // The provider account's limits (the fakes' own), not a reliability setting: at the
+      // shipped 60 LLM requests a minute the run would outlast the test.
+      ...OPEN_LIMITS,
+      // Redis is started only once both processes said they wait for it; on a loaded 2-core
+      // machine starting two TypeScript processes can take longer than the shipped 30 s.
+      REDIS_CONNECT_TIMEOUT_SECONDS: '120',
+    });
 
     const producer = spawnTs('apps/producer/src/enqueue.ts', ['--csv', csv, '--run', 'outage-run', '--no-follow'], env);
     procs.push(producer);
@@ -80,6 +101,7 @@ describe('Redis unavailable', () => {
     const runs = new RunStore(client);
     await waitForRun(runs, 'outage-run', (r) => r.succeeded >= 8, 90_000);
     // Mid-run: Redis dies without a goodbye, stays away a moment, comes back on its AOF.
+    const flyingAtStop = inFlight(fakes);
     await server.stop();
     await new Promise((r) => setTimeout(r, 1500));
     expect(worker.child.exitCode).toBeNull();
@@ -89,6 +111,15 @@ describe('Redis unavailable', () => {
     const results: BrandResult[] = [];
     for await (const r of runs.results('outage-run')) results.push(r);
     expect(results.map((r) => r.brand).sort()).toEqual([...names].sort());
+    // Paid calls from the providers' own ledgers: a call in flight when Redis died is booked
+    // when it is back (the booking retries), so at most those calls are ever paid again.
+    for (const [name, ledger] of [['llm', fakes.openai.ledger], ['tavily', fakes.tavily.ledger]] as const) {
+      const paid = paidCallsPerBrand(ledger, names);
+      process.stdout.write(`redis restart under a worker, ${name}: ${flyingAtStop[name]} calls in flight at the kill; paid calls ${paid.histogram}\n`);
+      expect(paid.unpaid, name).toEqual([]);
+      expect(paid.unattributed, name).toBe(0);
+      expect(paid.duplicates, name).toBeLessThanOrEqual(flyingAtStop[name]);
+    }
     expect(worker.child.exitCode).toBeNull();
     await stopWorkers([worker]);
     expect(worker.child.exitCode).toBe(0);
@@ -105,7 +136,9 @@ describe('money across a Redis restart', () => {
     try {
       const names = Array.from({ length: 48 }, (_, i) => `Ledger Outage Brand ${i + 1}`);
       const csv = await writeBrandsCsv(dir, names, 'ledger-outage.csv');
-      const env = workerEnv(slow, server.url, { JOB_ATTEMPTS: '10', JOB_BACKOFF_BASE_SECONDS: '0.2', REDIS_CONNECT_TIMEOUT_SECONDS: '60', LOG_LEVEL: 'error' });
+      // The provider account's limits (the fakes' own): this test is about Redis, and with
+      // the shipped 3 concurrent LLM calls too few would be in flight when Redis dies.
+      const env = shippedWorkerEnv(slow, server.url, { ...OPEN_LIMITS, LOG_LEVEL: 'error' });
       await enqueue(['--csv', csv, '--run', 'ledger-outage', '--budget', '20'], env);
       const workers = [spawnTs('apps/worker/src/main.ts', ['--concurrency', '8'], env), spawnTs('apps/worker/src/main.ts', ['--concurrency', '8'], env)];
       procs.push(...workers);
@@ -113,8 +146,8 @@ describe('money across a Redis restart', () => {
       client.on('error', () => undefined);
       const runs = new RunStore(client);
       await waitForRun(runs, 'ledger-outage', (r) => r.succeeded >= 12, 90_000);
-      const inFlight = () => [...slow.openai.ledger.entries(), ...slow.tavily.ledger.entries()].filter((e) => e.completedAt === null).length;
-      const flying = inFlight();
+      const flyingAtStop = inFlight(slow);
+      const flying = flyingAtStop.llm + flyingAtStop.tavily;
       await server.stop();
       const down = Date.now();
       // Away long enough for every call in flight to complete (billed) with no Redis to book it in.
@@ -136,6 +169,13 @@ describe('money across a Redis restart', () => {
       expect(ledger.providers.tavily.costMicros).toBe(slow.tavily.ledger.billedMicros());
       expect(ledger.providers.llm.calls).toBe(slow.openai.ledger.filter((e) => e.costMicros > 0).length);
       expect(ledger.providers.tavily.calls).toBe(slow.tavily.ledger.filter((e) => e.costMicros > 0).length);
+      for (const [name, fake] of [['llm', slow.openai.ledger], ['tavily', slow.tavily.ledger]] as const) {
+        const paid = paidCallsPerBrand(fake, names);
+        process.stdout.write(`  ${name} paid calls: ${paid.histogram}\n`);
+        expect(paid.unpaid, name).toEqual([]);
+        expect(paid.unattributed, name).toBe(0);
+        expect(paid.duplicates, name).toBeLessThanOrEqual(flyingAtStop[name]);
+      }
       client.disconnect();
     } finally {
       await slow.close();

@@ -1,3 +1,6 @@
+import type { RenewReply } from './fill-scripts.js';
+import { within } from './within.js';
+
 /** Why a filler stopped holding its fill lock before it finished. */
 export type FillLockLoss =
   /** Renewal found another filler's token on the lock (ours had lapsed and a waiter claimed it). */
@@ -8,7 +11,7 @@ export type FillLockLoss =
   | 'renewal_failed';
 
 /** The one renewal call: 1 renewed, 0 the lock is gone, -1 another filler holds it. */
-export type RenewFillLock = () => Promise<number>;
+export type RenewFillLock = () => Promise<RenewReply>;
 
 /**
  * A filler's right to compute one cache key while its paid call runs, kept alive by
@@ -87,14 +90,4 @@ export class FillLock {
     this.stop();
     this.onLost(reason);
   }
-}
-
-/** `work`, or a rejection once `ms` have passed without an answer. */
-function within<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), Math.max(0, ms));
-    timer.unref();
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -3,7 +3,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { TransientError } from '@brandq/errors';
 import { cacheKeys } from '@brandq/redis';
 import { useTestRedis } from '@brandq/testing';
-import { ResultCache, cacheKeyOf, type ResultCacheObserver } from './result-cache.js';
+import type { ResultCacheObserver } from './cache-observer.js';
+import { ResultCache, cacheKeyOf } from './result-cache.js';
 
 const redis = useTestRedis();
 
@@ -74,6 +75,13 @@ async function fillUntilOom(client: Redis): Promise<void> {
     }
   }
 }
+
+/** Keeps the Redis it runs on busy for ARGV[1] ms (it then answers BUSY to other clients). */
+const BUSY_SCRIPT = `
+local function now() local t = redis.call('TIME') return t[1] * 1000 + t[2] / 1000 end
+local stop = now() + tonumber(ARGV[1])
+while now() < stop do end
+return 1`;
 
 async function unlimitMemory(client: Redis): Promise<void> {
   for (const node of masters(client)) await node.config('SET', 'maxmemory', '0');
@@ -175,6 +183,37 @@ describe('ResultCache', () => {
       held.release();
       expect(await pending).toEqual({ value: 'late answer', hit: false });
       expect(await client.get(keys.value)).toBe(JSON.stringify('newer answer'));
+    });
+
+    it('keeps its lock through a Redis blip shorter than the lock\'s remaining life, so a waiter pays nothing', async () => {
+      const client = redis.client();
+      const keys = cacheKeys('llm', 'blip');
+      const { seen, observer } = recorder();
+      const holder = new ResultCache(client, { ttlSeconds: 60, fillLockMs: 1500, observer });
+      const held = heldCompute('only answer');
+      const pending = holder.getOrCompute('llm', 'blip', held.compute);
+      const admin = redis.client();
+      await until(async () => (await admin.get(keys.lock)) !== null);
+      const claimedAt = Date.now();
+      for (const node of masters(admin)) await node.config('SET', 'busy-reply-threshold', '50');
+      try {
+        await new Promise((r) => setTimeout(r, 400));
+        // A script busy for 700 ms on the lock's master: it answers BUSY to everything else,
+        // the holder's renewal due at 500 ms included, until about 1100 ms (the lock runs to 1500 ms).
+        await admin.eval(BUSY_SCRIPT, 1, keys.lock, '700');
+        expect(Date.now() - claimedAt).toBeLessThan(1400);
+        await until(async () => (await admin.pttl(keys.lock)) > 1000, 1000);
+      } finally {
+        for (const node of masters(admin)) await node.config('SET', 'busy-reply-threshold', '5000');
+      }
+      expect(seen.lost).toEqual([]);
+      const waiter = heldCompute('second answer');
+      waiter.release();
+      const waiting = new ResultCache(redis.client(), { ttlSeconds: 60, fillLockMs: 1500 }).getOrCompute('llm', 'blip', waiter.compute);
+      held.release();
+      expect(await pending).toEqual({ value: 'only answer', hit: false });
+      expect(await waiting).toEqual({ value: 'only answer', hit: true });
+      expect(waiter.calls).toBe(0);
     });
 
     it('gives up its lock when it cannot renew it for the lock\'s whole life, and still returns what it paid for', async () => {

@@ -1,25 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { TransientError } from '@brandq/errors';
-import { cacheKeys, defineScripts, isRedisUnavailable } from '@brandq/redis';
+import { cacheKeys, isRedisUnavailable } from '@brandq/redis';
 import { silentCacheLogger, silentCacheObserver, type CacheLogger, type ResultCacheObserver } from './cache-observer.js';
 import { FillLock, type FillLockLoss } from './fill-lock.js';
-
-const lua = (name: string) => new URL(`../lua/${name}.lua`, import.meta.url);
-
-const SCRIPTS = [
-  { name: 'brandqCacheGetOrClaim', file: lua('get-or-claim'), numberOfKeys: 2 },
-  { name: 'brandqCacheStoreAndRelease', file: lua('store-and-release'), numberOfKeys: 2 },
-  { name: 'brandqReleaseFillLock', file: lua('release-fill-lock'), numberOfKeys: 1 },
-  { name: 'brandqRenewFillLock', file: lua('renew-fill-lock'), numberOfKeys: 1 },
-] as const;
-
-interface ScriptedRedis extends Redis {
-  brandqCacheGetOrClaim(value: string, lock: string, token: string, lockMs: number): Promise<[1, string] | [2] | [0]>;
-  brandqCacheStoreAndRelease(value: string, lock: string, json: string, ttlSeconds: number, token: string): Promise<0 | 1 | 2>;
-  brandqReleaseFillLock(lock: string, token: string): Promise<number>;
-  brandqRenewFillLock(lock: string, token: string, ms: number): Promise<1 | 0 | -1>;
-}
+import { FillScripts, type CacheKeys, type ClaimReply, type StoreReply } from './fill-scripts.js';
+import { NoAnswerError, within } from './within.js';
 
 export interface CacheOutcome<T> {
   value: T;
@@ -71,7 +57,7 @@ export function cacheKeyOf(parts: unknown): string {
  * reaches its caller, even when Redis cannot store it (full or unreachable).
  */
 export class ResultCache {
-  private readonly redis: ScriptedRedis;
+  private readonly scripts: FillScripts;
   private readonly fillLockMs: number;
   private readonly waitStartMs: number;
   private readonly waitTimeoutMs: number;
@@ -80,8 +66,7 @@ export class ResultCache {
   private readonly counters: ResultCacheStats = { fillLocksLost: 0, storeFailures: 0, fencedStores: 0, waitTimeouts: 0 };
 
   constructor(redis: Redis, private readonly options: ResultCacheOptions) {
-    defineScripts(redis, SCRIPTS);
-    this.redis = redis as ScriptedRedis;
+    this.scripts = new FillScripts(redis);
     this.fillLockMs = options.fillLockMs ?? 10_000;
     this.waitStartMs = options.waitStartMs ?? 25;
     this.waitTimeoutMs = options.waitTimeoutMs ?? this.fillLockMs + 60_000;
@@ -120,9 +105,9 @@ export class ResultCache {
     }
   }
 
-  private async getOrClaim(keys: CacheKeys, token: string): Promise<[1, string] | [2] | [0]> {
+  private async getOrClaim(keys: CacheKeys, token: string): Promise<ClaimReply> {
     try {
-      return await this.redis.brandqCacheGetOrClaim(keys.value, keys.lock, token, this.fillLockMs);
+      return await this.scripts.getOrClaim(keys, token, this.fillLockMs);
     } catch (err) {
       // Nothing is paid yet: a full or unreachable Redis is an outage the job waits out.
       if (isRedisUnavailable(err)) throw new TransientError(`cache lookup failed: ${errorText(err)}`, { cause: err });
@@ -132,16 +117,15 @@ export class ResultCache {
 
   /** Computes as the key's filler, holding its fill lock meanwhile, and stores the answer. */
   private async fill<T>(namespace: string, keys: CacheKeys, token: string, claimedAt: number, compute: () => Promise<T>): Promise<T> {
-    const lock = new FillLock(() => this.redis.brandqRenewFillLock(keys.lock, token, this.fillLockMs), this.fillLockMs, claimedAt, (reason) =>
-      this.lockLost(namespace, reason),
-    );
+    const renew = () => this.scripts.renew(keys, token, this.fillLockMs);
+    const lock = new FillLock(renew, this.fillLockMs, claimedAt, (reason) => this.lockLost(namespace, reason));
     lock.start();
     let value: T;
     try {
       value = await compute();
     } catch (err) {
-      // Not released (Redis unreachable): the lock lapses by itself, and the compute's error is what matters.
-      await this.redis.brandqReleaseFillLock(keys.lock, token).catch(() => undefined);
+      // Not released in time (Redis unreachable): the lock lapses by itself, and the compute's error is what matters.
+      await within(this.scripts.release(keys, token), this.fillLockMs).catch(() => undefined);
       throw err;
     } finally {
       lock.stop();
@@ -150,15 +134,21 @@ export class ResultCache {
     return value;
   }
 
-  /** Stores a paid answer; never throws (the answer was paid for and goes to the caller anyway). */
+  /**
+   * Stores a paid answer; never throws (the answer was paid for and goes to the caller
+   * anyway). Bounded by the lock's length: a worker's connection queues commands through an
+   * outage, and the caller must not wait for Redis to come back (a store landing later is
+   * still fenced by the token).
+   */
   private async store(namespace: string, keys: CacheKeys, token: string, value: unknown): Promise<void> {
-    let stored: 0 | 1 | 2;
+    let stored: StoreReply;
     try {
-      stored = await this.redis.brandqCacheStoreAndRelease(keys.value, keys.lock, JSON.stringify(value), Math.max(1, Math.round(this.options.ttlSeconds)), token);
+      const ttlSeconds = Math.max(1, Math.round(this.options.ttlSeconds));
+      stored = await within(this.scripts.storeAndRelease(keys, JSON.stringify(value), ttlSeconds, token), this.fillLockMs);
     } catch (err) {
       // The fill lock, if still ours, lapses by itself; until then waiters wait, and a full
       // Redis then refuses their claims (TransientError) rather than letting them pay.
-      const reason = OOM_REPLY.test(errorText(err)) ? 'oom' : isRedisUnavailable(err) ? 'unavailable' : 'error';
+      const reason = OOM_REPLY.test(errorText(err)) ? 'oom' : isRedisUnavailable(err) || err instanceof NoAnswerError ? 'unavailable' : 'error';
       this.counters.storeFailures += 1;
       this.observer.storeFailed(namespace, reason);
       this.log.warn({ namespace, reason, err: errorText(err) }, 'result cache: could not store a paid answer; returning it uncached');
@@ -176,8 +166,6 @@ export class ResultCache {
     this.log.warn({ namespace, reason }, 'result cache: lost the fill lock while computing; another worker may pay for the same answer');
   }
 }
-
-type CacheKeys = ReturnType<typeof cacheKeys>;
 
 const OOM_REPLY = /^OOM\b/;
 

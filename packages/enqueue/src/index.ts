@@ -4,6 +4,8 @@ export { nothingToDo } from './nothing-to-do.js';
 export type { NothingToDo } from './nothing-to-do.js';
 export { loadSource, sourceKeyFor, sheetsClientFor } from './load-source.js';
 export type { SourceSpec, LoadedSource } from './load-source.js';
+export { loadCsvText } from './load-csv-text.js';
+export type { CsvTextSpec } from './load-csv-text.js';
 export { requeueRun } from './resume-run.js';
 export type { RequeueOptions, Requeued } from './resume-run.js';
 export { skipAlreadyProcessed } from './skip-processed.js';

@@ -1,3 +1,6 @@
+#!lua
+-- The shebang: a full Redis (noeviction) refuses the whole script up front, never halfway
+-- or depending on which write comes first; bookings retry until memory is freed.
 --[[
   Moves a reservation to unconfirmed spend: the request left but no answer says whether it
   was billed (a timeout, a connection reset). Its worst case stays charged against the

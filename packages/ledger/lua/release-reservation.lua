@@ -1,3 +1,6 @@
+#!lua
+-- The shebang: a full Redis (noeviction) refuses the whole script up front, never halfway
+-- or depending on which write comes first; bookings retry until memory is freed.
 --[[
   Gives a reservation back without booking anything: the call was never sent, or the
   provider refused it unbilled. A reservation that already expired into unconfirmed spend

@@ -1,3 +1,6 @@
+#!lua
+-- The shebang: a full Redis (noeviction) refuses the whole script up front, never halfway
+-- or depending on which write comes first; bookings retry until memory is freed.
 --[[
   Reserves the worst-case cost of one paid call against a run's budget, atomically, so
   that spent + unconfirmed + reserved never exceeds the budget however many workers call

@@ -1,3 +1,6 @@
+#!lua
+-- The shebang: a full Redis (noeviction) refuses the whole script up front, never halfway
+-- or depending on which write comes first; bookings retry until memory is freed.
 --[[
   Settles one paid call: takes its hold off the books (a live reservation, or the
   unconfirmed spend it became when it expired or its outcome was unknown) and books the

@@ -31,13 +31,19 @@ describe('CostLedger in a full Redis', () => {
     const ledger = new CostLedger(client, 60_000, 20_000, (error) => retries.push(error));
     const held = await ledger.reserve('ledger-oom', 'llm', 5_000);
 
+    // Full: a filler written over a connection of its own (closing it frees its 4 MB query
+    // buffer), then the limit set halfway down the filler.
     const filler = 4_000_000;
-    await client.set('filler', 'x'.repeat(filler));
+    const filling = new Redis(server.url);
+    await filling.set('filler', 'x'.repeat(filler));
+    await filling.quit();
     await client.config('SET', 'maxmemory', String((await usedMemory()) - filler / 2));
     await expect(client.set('probe', '1')).rejects.toThrow(/^OOM/);
 
     const settled = ledger.settle(held, { costMicros: 4_000, inputTokens: 100 });
-    while (retries.length < 2) await new Promise((r) => setTimeout(r, 20));
+    const outcome = settled.then(() => 'settled', () => 'failed');
+    while (retries.length < 2 && (await Promise.race([outcome, new Promise((r) => setTimeout(r, 20, 'pending'))])) === 'pending');
+    expect(retries.length).toBeGreaterThanOrEqual(2);
     await client.del('filler');
     await expect(settled).resolves.toMatchObject({ overrunMicros: 0 });
 

@@ -2,7 +2,7 @@
   Decides admission of one call to a provider against every rule at once, on the Redis
   clock, and either takes everything (a permit) or takes nothing and says how long to wait.
 
-  KEYS[1] bucket hash (level, ts, holdUntil)      KEYS[6] leases zset (id -> expiry)
+  KEYS[1] bucket hash (level, ts, holdUntil, last) KEYS[6] leases zset (id -> expiry)
   KEYS[2] requests zset (id -> expiry)            KEYS[7] stagger string (next slot ms)
   KEYS[3] window zset (entry id -> expiry)        KEYS[8] cooldown string (until ms)
   KEYS[4] window-tokens hash (entry id -> tokens) KEYS[9] stats hash
@@ -213,7 +213,8 @@ local bucketTtl = math.ceil((burst - level) / rate) + 1000
 if holdUntil > now then
   bucketTtl = math.max(bucketTtl, holdUntil - now + 1000)
 end
-redis.call('HSET', bucketKey, 'level', tostring(level), 'ts', now)
+-- `last` lets a release of this very call give its bucket token back (see release.lua).
+redis.call('HSET', bucketKey, 'level', tostring(level), 'ts', now, 'last', id)
 redis.call('PEXPIRE', bucketKey, bucketTtl)
 
 local expiry = now + windowMs + marginMs

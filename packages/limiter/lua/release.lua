@@ -1,13 +1,15 @@
 --[[
-  Gives a permit back when its call was never made: refunds the reserved tokens, the
-  request-log entry and the bucket token, and frees the lease. The stagger slot is not
-  given back: it only spaces launches and the next one is near anyway.
+  Gives a permit back when its call was never made: refunds the reserved tokens and the
+  request-log entry (exact: the call leaves the logs as if never admitted) and frees the
+  lease. The stagger slot is not given back: it only spaces launches and the next one is
+  near anyway.
 
-  The pacing share (tat) is given back only when this permit is still the latest paced
-  admission: then the schedule is exactly what it was before it, plus later charges, and
-  undoing it is exact. Once another call was scheduled on top of it, its share cannot be
-  taken out without the schedule's history (that call may have been placed at "now" after
-  the schedule had caught up, and moving it earlier would admit more than a slice); the
+  The bucket token and the pacing share (tat) are given back only while this permit is
+  still the latest admission: then the state is exactly what it was before it (plus later
+  charges), and undoing it is exact. Once another call came after it, its share cannot be
+  taken out without the history: the bucket may have been full meanwhile (refill lost at
+  the cap) and the schedule may have caught up with now, so giving the share back would
+  let the provider see more than a slice (the model test found this for the bucket). The
   cost is at most one call's worth of pacing delay.
 
   KEYS[1] bucket hash   KEYS[2] requests zset   KEYS[3] window zset
@@ -45,10 +47,12 @@ if refunded > 0 and tpm > 0 and paceMs > 0 then
 end
 
 if redis.call('ZREM', requestsKey, id) == 1 then
-  -- The stored level is as of `ts`; the refill since then is added on the next acquire.
-  local level = tonumber(redis.call('HGET', bucketKey, 'level'))
-  if level then
+  -- The stored level is as of `ts`, this admission: the refill since then is added on the next acquire.
+  local b = redis.call('HMGET', bucketKey, 'level', 'last')
+  local level = tonumber(b[1])
+  if level and b[2] == id then
     redis.call('HSET', bucketKey, 'level', tostring(math.min(burst, level + 1)))
+    redis.call('HDEL', bucketKey, 'last')
   end
 end
 

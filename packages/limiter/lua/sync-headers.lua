@@ -60,6 +60,8 @@ if remainingRequests >= 0 and remainingRequests < ourRoom then
     holdUntil = now + resetRequests
   end
   redis.call('HSET', bucketKey, 'level', tostring(level), 'ts', now, 'holdUntil', holdUntil)
+  -- The provider's count now decides the level: no earlier admission can be given back.
+  redis.call('HDEL', bucketKey, 'last')
   local ttl = math.ceil((burst - level) / rate) + 1000
   if holdUntil > now then
     ttl = math.max(ttl, holdUntil - now + 1000)

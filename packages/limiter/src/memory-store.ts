@@ -7,6 +7,8 @@ interface ProviderState {
   level: number | undefined;
   ts: number;
   holdUntil: number;
+  /** The latest admission, whose bucket token a release may give back (see release.lua). */
+  lastAdmitted: string | undefined;
   /** Request log: id -> expiry. */
   requests: Map<string, number>;
   /** Token window: id -> expiry and tokens. */
@@ -53,6 +55,7 @@ export class MemoryLimiterStore implements LimiterStore {
         level: undefined,
         ts: 0,
         holdUntil: 0,
+        lastAdmitted: undefined,
         requests: new Map(),
         window: new Map(),
         windowSum: 0,
@@ -176,6 +179,7 @@ export class MemoryLimiterStore implements LimiterStore {
 
     s.level = level - 1;
     s.ts = now;
+    s.lastAdmitted = request.id;
     const expiry = now + limits.windowMs + limits.safetyMarginMs;
     s.requests.set(request.id, expiry);
     if (reserve > 0) {
@@ -225,7 +229,7 @@ export class MemoryLimiterStore implements LimiterStore {
         else if (s.lastPaced === request.id) s.tat = tat + tokenDelta / rate;
       }
     }
-    const leaseHeld = s.leases.delete(request.id);
+    const leaseHeld = s.leases.has(request.id);
     if (request.holdMs !== undefined) {
       s.holdMsEwma = Math.floor(s.holdMsEwma === undefined ? request.holdMs : s.holdMsEwma * 0.8 + request.holdMs * 0.2);
     }
@@ -247,7 +251,11 @@ export class MemoryLimiterStore implements LimiterStore {
       s.tat -= refunded / (limits.effectiveTpm / limits.windowMs);
       s.lastPaced = undefined;
     }
-    if (s.requests.delete(id) && s.level !== undefined) s.level = Math.min(limits.burst, s.level + 1);
+    // As in release.lua: only the latest admission gives its bucket token back, exactly.
+    if (s.requests.delete(id) && s.level !== undefined && s.lastAdmitted === id) {
+      s.level = Math.min(limits.burst, s.level + 1);
+      s.lastAdmitted = undefined;
+    }
     const leaseHeld = s.leases.delete(id);
     this.count(s, 'released');
     return { leaseHeld, tokenDelta: -refunded };
@@ -286,6 +294,7 @@ export class MemoryLimiterStore implements LimiterStore {
       if (remaining < 1 && reset > 0) s.holdUntil = Math.max(s.holdUntil, now + reset);
       s.level = level;
       s.ts = now;
+      s.lastAdmitted = undefined;
     }
     const remainingTokens = snapshot.remainingTokens;
     if (limits.tpm > 0 && remainingTokens !== undefined) {

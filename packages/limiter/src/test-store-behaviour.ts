@@ -242,7 +242,7 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
       while (performance.now() - started < 3000) {
         const decision = await store.acquire(p, limits, request(100));
         if (decision.kind === 'admitted') admittedAt.push(decision.nowMs);
-        else await pause(Math.max(1, decision.waitMs));
+        else await pause(Math.max(1, waitOf(decision).waitMs));
       }
       const inWindow = (from: number, length: number) => admittedAt.filter((t) => t >= from && t < from + length).length;
       for (const t of admittedAt) {

@@ -23,12 +23,18 @@ describe('LlmClient', () => {
     const expected = expectedFacts('Acme');
     expect(answer.facts).toMatchObject({ category: expected.category, country: expected.country, founded_year: expected.founded_year });
     expect(answer.facts.sources).toEqual(['https://acme.example.com/about']);
-    expect(answer.usage.promptTokens).toBe(countChatPromptTokens(messages as never));
+    expect(answer.usage.promptTokens).toBeGreaterThan(countChatPromptTokens(messages as never));
     expect(answer.headers.get('x-ratelimit-limit-requests')).not.toBeNull();
   });
 
-  it('counts prompt tokens exactly as the provider bills them', () => {
+  it('counts the messages exactly as the provider does', () => {
     expect(countPromptTokens(messages)).toBe(countChatPromptTokens(messages as never));
+  });
+
+  it('never counts a request below what the provider bills: the response schema is input too', async () => {
+    const answer = await client().extractFacts(messages);
+    expect(client().promptTokensOf(messages)).toBeGreaterThanOrEqual(answer.usage.promptTokens);
+    expect(client().promptTokensOf(messages)).toBeLessThan(answer.usage.promptTokens + 10);
   });
 
   it('reports a truncated answer as bad output, with its usage', async () => {

@@ -5,8 +5,9 @@ import { brandFactsJsonSchema, brandFactsSchema, type BrandFactsAnswer } from '.
 import { classifyLlmError } from './classify-llm-error.js';
 import { countPromptTokens, countSchemaTokens } from './token-count.js';
 
-/** Counted once: every request carries the same schema. */
-const SCHEMA_TOKENS = countSchemaTokens(brandFactsJsonSchema);
+/** The structured-output format every request carries, and its tokens, counted once. */
+const RESPONSE_FORMAT = { type: 'json_schema', json_schema: { name: 'brand_facts', schema: brandFactsJsonSchema, strict: true } } as const;
+const SCHEMA_TOKENS = countSchemaTokens(RESPONSE_FORMAT.json_schema);
 
 export interface LlmClientOptions {
   apiKey: string | undefined;
@@ -86,7 +87,7 @@ export class LlmClient {
             messages,
             max_tokens: this.options.maxOutputTokens,
             temperature: 0,
-            response_format: { type: 'json_schema', json_schema: { name: 'brand_facts', schema: brandFactsJsonSchema, strict: true } },
+            response_format: RESPONSE_FORMAT,
           },
           signal ? { signal } : {},
         )

@@ -72,7 +72,7 @@ export function cacheKeys(namespace: string, hash: string) {
 export function limiterKeys(provider: string) {
   const base = `${KEY_PREFIX}:{limiter:${assertSafeId(provider, 'provider')}}`;
   return {
-    /** Hash: request token bucket (level, ts = server ms of level, holdUntil from header sync). */
+    /** Hash: request token bucket (level, ts = server ms of level, holdUntil from header sync, last = id of the latest admission). */
     bucket: `${base}:bucket`,
     /** Sorted set: request log (permit id -> expiry server ms), caps requests in any sliding window. */
     requests: `${base}:requests`,

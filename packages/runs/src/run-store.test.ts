@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BrandJobData } from '@brandq/queue';
-import { runKeys } from '@brandq/redis';
+import { runIndexKeys, runKeys } from '@brandq/redis';
 import { useTestRedis } from '@brandq/testing';
 import { RunStore, type RunOfOtherSource, type RunWritten } from './run-store.js';
 import type { BrandFacts } from './run-types.js';
@@ -217,3 +217,19 @@ describe('RunStore: budget exhaustion is versioned by the budget epoch', () => {
     expect(await store.getRun('run-paused')).toMatchObject({ status: 'paused' });
   });
 });
+
+describe('RunStore: runs indexed before each source kept the list of its runs', () => {
+  it('lists them from the index of all runs the first time the source is looked up', async () => {
+    const client = redis.client();
+    const store = new RunStore(client);
+    const legacy = 'csv:/tmp/legacy.csv';
+    await store.createOrExtendRun({ ...runOfBrandsCsv('legacy-1', ['a']), sourceKey: legacy });
+    await store.recordSuccess(success('legacy-1', 'a'));
+    await store.createOrExtendRun({ ...runOfBrandsCsv('legacy-2', ['b']), sourceKey: legacy });
+    await client.del(runIndexKeys.ofSource(legacy));
+    expect(await store.runsOfSource(legacy)).toEqual(['legacy-2', 'legacy-1']);
+    expect(Object.fromEntries(await store.resultsOfSource(legacy, ['a', 'b']))).toEqual({ a: 'legacy-1' });
+    expect(await store.runsOfSource('csv:/tmp/never.csv')).toEqual([]);
+  });
+});
+

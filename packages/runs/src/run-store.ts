@@ -13,7 +13,7 @@ const SCRIPTS = [
 interface ScriptedRedis extends Redis {
   brandqRecordOutcome(meta: string, results: string, failed: string, outcome: 'success' | 'failure', key: string, payload: string): Promise<[number, number, number, RunStatus]>;
   brandqReopenBrands(meta: string, failed: string, ...keys: string[]): Promise<[number, RunStatus]>;
-  brandqCreateOrExtendRun(meta: string, brands: string, skipped: string, ...args: (string | number)[]): Promise<[number, number, number, RunStatus] | [-1, string]>;
+  brandqCreateOrExtendRun(meta: string, brands: string, skipped: string, args: (string | number)[]): Promise<[number, number, number, RunStatus] | [-1, string]>;
   brandqMarkBudgetExhausted(meta: string, ledger: string, budgetEpoch: number, reason: string): Promise<number>;
 }
 
@@ -74,19 +74,11 @@ export class RunStore {
    */
   async createOrExtendRun(run: NewRun): Promise<RunWritten | RunOfOtherSource> {
     const keys = runKeys(run.id);
-    const brandArgs = run.brands.flatMap((b) => [b.key, JSON.stringify(b)]);
-    const skippedArgs = run.skipped.flatMap((s) => [`row-${s.rowNumber}`, JSON.stringify(s)]);
-    const reply = await this.redis.brandqCreateOrExtendRun(
-      keys.meta,
-      keys.brands,
-      keys.skipped,
-      run.id,
-      JSON.stringify(run.source),
-      run.sourceKey,
-      run.brands.length,
-      ...brandArgs,
-      ...skippedArgs,
-    );
+    // One array argument (ioredis flattens it): spreading a list of 100k brands into a call overflows the stack.
+    const args: (string | number)[] = [run.id, JSON.stringify(run.source), run.sourceKey, run.brands.length];
+    for (const b of run.brands) args.push(b.key, JSON.stringify(b));
+    for (const s of run.skipped) args.push(`row-${s.rowNumber}`, JSON.stringify(s));
+    const reply = await this.redis.brandqCreateOrExtendRun(keys.meta, keys.brands, keys.skipped, args);
     if (reply[0] === -1) return { kind: 'other_source', runSourceKey: String(reply[1]) };
     const [created, added] = reply as [number, number, number, RunStatus];
     const meta = await this.getRun(run.id);
@@ -124,19 +116,27 @@ export class RunStore {
     return (await this.redis.hget(runIndexKeys.bySource, sourceKey)) ?? undefined;
   }
 
-  /** Every run of the source, newest first (runs indexed before the list existed: the latest one). */
+  /** Every run of the source, newest first. */
   async runsOfSource(sourceKey: string): Promise<string[]> {
-    const listed = await this.redis.zrevrange(runIndexKeys.ofSource(sourceKey), 0, -1);
-    const latest = await this.latestRunForSource(sourceKey);
-    return latest === undefined || listed.includes(latest) ? listed : [latest, ...listed];
+    const key = runIndexKeys.ofSource(sourceKey);
+    const listed = await this.redis.zrevrange(key, 0, -1);
+    if (listed.length > 0 || (await this.latestRunForSource(sourceKey)) === undefined) return listed;
+    // A source whose runs were all indexed before this list existed: list them once, from the index of all runs.
+    const all = await this.redis.zrange(runIndexKeys.all, 0, -1, 'WITHSCORES');
+    for (let i = 0; i < all.length; i += 2) {
+      const runId = all[i] as string;
+      if ((await this.redis.hget(runKeys(runId).meta, 'sourceKey')) === sourceKey) await this.redis.zadd(key, 'NX', all[i + 1] as string, runId);
+    }
+    return this.redis.zrevrange(key, 0, -1);
   }
 
   /**
    * Which of `brandKeys` have a result in any run of the source, each with the newest run
-   * that holds it (entries in the order of those runs, newest first). It reads the runs' result hashes themselves, which record-outcome.lua
-   * writes atomically with the outcome, rather than a per-source index of results: such
-   * an index would live in another Cluster slot, so it could only be written in a second
-   * step that a crash can skip, and a skipped write would make the next run pay again.
+   * that holds it (entries in the order of those runs, newest first). It reads the runs'
+   * result hashes themselves, which record-outcome.lua writes atomically with the outcome,
+   * rather than a per-source index of results: such an index would live in another
+   * Cluster slot, so it could only be written in a second step that a crash can skip, and
+   * a skipped write would make the next run pay again.
    * The list of the source's runs cannot lag behind its results (see createOrExtendRun).
    * The cost is one HMGET per 1,000 brands per run, and only for brands not found yet.
    */

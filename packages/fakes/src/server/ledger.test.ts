@@ -73,3 +73,26 @@ describe('durations', () => {
     expect(formatTryAgainIn(20)).toBe('20ms');
   });
 });
+
+describe('Ledger paid calls per brand', () => {
+  it('counts billed entries per brand, and admitted ones (failed after admission included) apart', () => {
+    const ledger = new Ledger();
+    const add = (brand: string | null, fields: { admitted: boolean; billed: boolean; costMicros: number }) =>
+      Object.assign(ledger.open({ provider: 'openai', at: 0, method: 'POST', path: '/v1/chat/completions' }), { brand, ...fields });
+    add('Acme', { admitted: true, billed: true, costMicros: 40 });
+    add('Acme', { admitted: true, billed: false, costMicros: 0 }); // a 500 after admission
+    add('Free', { admitted: true, billed: true, costMicros: 0 }); // a model priced 0 is still a paid call
+    add('Globex', { admitted: false, billed: false, costMicros: 0 }); // refused by the limiter
+    add(null, { admitted: true, billed: true, costMicros: 7 });
+
+    expect(ledger.paidCallsByBrand()).toEqual(new Map([['Acme', 1], ['Free', 1]]));
+    expect(ledger.admittedCallsByBrand()).toEqual(new Map([['Acme', 2], ['Free', 1]]));
+    expect(ledger.billedMicros()).toBe(47);
+    expect(ledger.summary()).toMatchObject({
+      paidCalls: 3,
+      paidCallsByBrand: { Acme: 1, Free: 1 },
+      admittedCallsByBrand: { Acme: 2, Free: 1 },
+      billedMicros: 47,
+    });
+  });
+});
