@@ -29,6 +29,8 @@ const USER = 'ops';
 const PASSWORD = 'board-test-pw';
 const DONE_RUN = 'spring-catalog';
 const QUEUED_RUN = 'autumn-catalog';
+const XSS = '<img src=x onerror=alert(1)>';
+const XSS_RUN = 'xss-probe';
 const BRANDS = ['Board Alpha', 'Board Beta', 'Board Gamma', 'Board Delta', 'Board Epsilon', 'Board Zeta'];
 
 let fakes: Fakes;
@@ -103,6 +105,12 @@ describe.skipIf(skip)('pnpm board in Chromium', () => {
     const books = await ledger.snapshot(DONE_RUN);
     const expectedCost = `$${microsToUsd(books.spentMicros).toFixed(2)} / $1.00`;
 
+    // Markup where text belongs: a brand named like an XSS probe, from a CSV file named the
+    // same (the runs page shows the source). Both must render as text, and no dialog open.
+    const xssCsv = join(dir, `${XSS}.csv`);
+    await writeFile(xssCsv, `brand\n"${XSS}"\n`);
+    await run('apps/producer/src/enqueue.ts', ['--csv', xssCsv, '--run', XSS_RUN, '--no-follow'], env);
+
     const port = await getFreePort();
     const board = spawnTs('apps/board/src/main.ts', [], { ...env, BOARD_HOST: '127.0.0.1', BOARD_PORT: String(port), BOARD_USER: USER, BOARD_PASSWORD: PASSWORD, BOARD_READ_ONLY: 'true' });
     procs.push(board);
@@ -124,7 +132,7 @@ describe.skipIf(skip)('pnpm board in Chromium', () => {
     expect(fleet.sum('brandq_fleet_run_brands', { run: DONE_RUN, outcome: 'succeeded' })).toBe(6);
     expect(fleet.sum('brandq_fleet_budget_remaining_dollars', { run: DONE_RUN })).toBeCloseTo(1 - microsToUsd(books.spentMicros), 6);
     expect(fleet.sum('brandq_fleet_queue_jobs', { state: 'completed' })).toBe(6);
-    expect(fleet.sum('brandq_fleet_queue_jobs', { state: 'waiting' })).toBe(3);
+    expect(fleet.sum('brandq_fleet_queue_jobs', { state: 'waiting' })).toBe(4);
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 
@@ -146,6 +154,16 @@ describe.skipIf(skip)('pnpm board in Chromium', () => {
 
     const context = await browser.newContext({ httpCredentials: { username: USER, password: PASSWORD }, viewport: { width: 1280, height: 640 } });
     const page = await context.newPage();
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    // The CSP must not break either page: a blocked script shows up as a console error.
+    const blocked: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error' && /Content Security Policy/.test(message.text()) && /script/i.test(message.text())) blocked.push(message.text());
+    });
 
     // The runs page: the run, its figures and its cost against the budget, from Redis.
     const res = await page.goto(`${base}/runs`);
@@ -167,6 +185,12 @@ describe.skipIf(skip)('pnpm board in Chromium', () => {
     const llmCalls = await page.locator('#limits tr', { has: page.locator('td', { hasText: /^llm$/ }) }).locator('td').nth(1).textContent();
     expect(Number(llmCalls)).toBe(books.providers.llm.calls);
 
+    // The probe run's source is the file name with the markup in it: shown as text.
+    const xssRow = page.locator(`#runs tr[data-run="${XSS_RUN}"]`);
+    await xssRow.waitFor();
+    expect(await xssRow.locator('td').last().textContent()).toContain(XSS);
+    expect(await page.locator('#runs img').count()).toBe(0);
+
     const shot = join(dir, 'runs-page.png');
     await page.screenshot({ path: shot, fullPage: true });
     // BRANDQ_UPDATE_SCREENSHOTS=1 refreshes the committed picture in docs/.
@@ -181,6 +205,13 @@ describe.skipIf(skip)('pnpm board in Chromium', () => {
     await jobIds.first().waitFor({ timeout: 20_000 });
     expect(await jobIds.count()).toBe(6);
     await page.getByText('"Board Alpha"').first().waitFor();
+    // The probe brand in Bull Board: its name is text in the job data, never an element.
+    await page.goto(`${base}/admin/queues/queue/brands?status=waiting`);
+    await page.getByText(XSS, { exact: false }).first().waitFor({ timeout: 20_000 });
+    expect(await page.locator('img[src="x"]').count()).toBe(0);
+    await page.waitForTimeout(500);
+    expect(dialogs).toEqual([]);
+    expect(blocked).toEqual([]);
     if (process.env.BRANDQ_UPDATE_SCREENSHOTS === '1') await page.screenshot({ path: join(repoRoot, 'docs/bull-board.png') });
 
     await context.close();

@@ -5,7 +5,7 @@ import { CostLedger } from '@brandq/ledger';
 import { brandJobId, createBrandQueue, type BrandQueue } from '@brandq/queue';
 import { RunStore } from '@brandq/runs';
 // @brandq/testing is not a dependency of this package; its source is imported directly.
-import { useTestRedis } from '../../testing/src/index.js';
+import { useTestRedis } from '@brandq/testing';
 import { enqueueRun, type EnqueueRunInput } from './enqueue-run.js';
 import type { LoadedSource } from './load-source.js';
 import { skipAlreadyProcessed } from './skip-processed.js';

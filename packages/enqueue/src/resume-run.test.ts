@@ -4,7 +4,7 @@ import { CostLedger } from '@brandq/ledger';
 import { createBrandQueue, type BrandQueue } from '@brandq/queue';
 import { RunStore } from '@brandq/runs';
 // @brandq/testing is not a dependency of this package; its source is imported directly.
-import { useTestRedis } from '../../testing/src/index.js';
+import { useTestRedis } from '@brandq/testing';
 import { enqueueRun } from './enqueue-run.js';
 import { requeueRun } from './resume-run.js';
 

@@ -229,7 +229,7 @@ export class MemoryLimiterStore implements LimiterStore {
         else if (s.lastPaced === request.id) s.tat = tat + tokenDelta / rate;
       }
     }
-    const leaseHeld = s.leases.has(request.id);
+    const leaseHeld = s.leases.delete(request.id);
     if (request.holdMs !== undefined) {
       s.holdMsEwma = Math.floor(s.holdMsEwma === undefined ? request.holdMs : s.holdMsEwma * 0.8 + request.holdMs * 0.2);
     }
