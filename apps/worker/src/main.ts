@@ -3,7 +3,7 @@ import { Worker } from 'bullmq';
 import { loadConfig } from '@brandq/config';
 import { ConfigError, isBrandqError } from '@brandq/errors';
 import { CostLedger, microsToUsd } from '@brandq/ledger';
-import { BrandqMetrics, pipelineMetrics, startMetricsServer } from '@brandq/metrics';
+import { BrandqMetrics, cacheMetrics, pipelineMetrics, startMetricsServer } from '@brandq/metrics';
 import { LlmClient, resolveModelPrice } from '@brandq/llm';
 import { createLogger } from '@brandq/logger';
 import { ResultCache } from '@brandq/cache';
@@ -14,6 +14,9 @@ import { RunStore } from '@brandq/runs';
 import { SheetFlusher, SheetWriteQueue, SheetsClient } from '@brandq/sheets';
 import { TavilySearchClient } from '@brandq/tavily';
 import { createProviderGate } from './provider-gate.js';
+
+/** How long a cache fill lock lives between renewals (the filler renews it every third of that). */
+const CACHE_FILL_LOCK_MS = 10_000;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { concurrency: { type: 'string' } }, strict: true });
@@ -76,7 +79,18 @@ async function main(): Promise<void> {
     }),
     sheetWrites,
     gate,
-    cache: config.CACHE_TTL_HOURS > 0 ? new ResultCache(client, { ttlSeconds: config.CACHE_TTL_HOURS * 3600 }) : undefined,
+    cache:
+      config.CACHE_TTL_HOURS > 0
+        ? new ResultCache(client, {
+            ttlSeconds: config.CACHE_TTL_HOURS * 3600,
+            // A waiter gives up (one transient attempt) only after the filler's whole call could
+            // have ended: its limiter wait (bounded here at 2 min) and the provider's timeout.
+            waitTimeoutMs: CACHE_FILL_LOCK_MS + 120_000 + Math.max(config.OPENAI_TIMEOUT_SECONDS, config.TAVILY_TIMEOUT_SECONDS) * 1000,
+            fillLockMs: CACHE_FILL_LOCK_MS,
+            observer: cacheMetrics(metrics),
+            logger,
+          })
+        : undefined,
     llmPrice: price,
     llmReserveFactor: config.LLM_RESERVE_FACTOR,
     tavilyUsdPerCredit: config.TAVILY_COST_PER_CREDIT,

@@ -299,7 +299,7 @@ class Settle extends HandleCommand {
     expect(await real.ledger.settle(real.reservations[i] as Reservation, { costMicros: cost })).toEqual(expected);
     await check(model, real);
   }
-  toString = () => `settle(#${this.pick}, ${JSON.stringify(this.cost)})`;
+  override toString = () => `settle(#${this.pick}, ${JSON.stringify(this.cost)})`;
 }
 
 class BookUnconfirmed extends HandleCommand {
@@ -309,7 +309,7 @@ class BookUnconfirmed extends HandleCommand {
     await real.ledger.bookUnconfirmed(real.reservations[i] as Reservation);
     await check(model, real);
   }
-  toString = () => `bookUnconfirmed(#${this.pick})`;
+  override toString = () => `bookUnconfirmed(#${this.pick})`;
 }
 
 class Release extends HandleCommand {
@@ -319,7 +319,7 @@ class Release extends HandleCommand {
     await real.ledger.release(real.reservations[i] as Reservation);
     await check(model, real);
   }
-  toString = () => `release(#${this.pick})`;
+  override toString = () => `release(#${this.pick})`;
 }
 
 /** Its expiry passes: through Redis, as time would (the score in the past), no backdoor in the ledger. */
@@ -335,7 +335,7 @@ class Expire extends HandleCommand {
     await expireInRedis(real, real.reservations[i] as Reservation);
     await check(model, real);
   }
-  toString = () => `expire(#${this.pick})`;
+  override toString = () => `expire(#${this.pick})`;
 }
 
 /** The holder dies: its reservation expires and nobody settles it. */
@@ -348,7 +348,7 @@ class Kill extends HandleCommand {
     await expireInRedis(real, real.reservations[i] as Reservation);
     await check(model, real);
   }
-  toString = () => `kill(#${this.pick})`;
+  override toString = () => `kill(#${this.pick})`;
 }
 
 const runName = fc.constantFrom(...RUNS);

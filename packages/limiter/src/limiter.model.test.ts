@@ -177,14 +177,16 @@ class Advance implements LimiterCommand {
   toString = () => `advance(${this.ms} ms)`;
 }
 
-const limitsArb = fc
+/** Limits of one provider; `windowMs` short so that a few sequences see windows and slices roll over. */
+const limitsArb = (windowMs: { min: number; max: number }) =>
+  fc
   .record({
     rpm: fc.integer({ min: 2, max: 30 }),
     burst: fc.integer({ min: 1, max: 10 }),
     tpm: fc.option(fc.integer({ min: 300, max: 5000 }), { nil: undefined, freq: 5 }),
     tpmHeadroom: fc.constantFrom(0, 0.2),
     maxConcurrency: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined, freq: 5 }),
-    windowMs: fc.integer({ min: 1000, max: 2000 }),
+    windowMs: fc.integer(windowMs),
     paceMs: fc.constantFrom(0, 100, 250, 500),
     tokenCounting: fc.constantFrom('admission' as const, 'usage' as const),
     safetyMarginMs: fc.constantFrom(0, 50),
@@ -228,9 +230,18 @@ function commandsArb(maxCommands: number, maxAdvanceMs: number, exactClock: bool
   );
 }
 
-async function checkAgainstModel(makeReal: (provider: string, limits: ResolvedLimits) => Real, runs: { numRuns: number; maxCommands: number; maxAdvanceMs: number; exactClock: boolean }) {
+interface RunSize {
+  numRuns: number;
+  maxCommands: number;
+  windowMs: { min: number; max: number };
+  maxAdvanceMs: number;
+  /** The store's clock stands still between two reads (the fake clock), so reads compare exactly. */
+  exactClock: boolean;
+}
+
+async function checkAgainstModel(makeReal: (provider: string, limits: ResolvedLimits) => Real, runs: RunSize) {
   await fc.assert(
-    fc.asyncProperty(limitsArb, commandsArb(runs.maxCommands, runs.maxAdvanceMs, runs.exactClock), async (raw, cmds) => {
+    fc.asyncProperty(limitsArb(runs.windowMs), commandsArb(runs.maxCommands, runs.maxAdvanceMs, runs.exactClock), async (raw, cmds) => {
       const provider = `model-${randomUUID().slice(0, 8)}`;
       const limits = resolveLimits(provider, raw);
       const real = makeReal(provider, limits);
@@ -255,16 +266,17 @@ describe('limiter stores against the reference model', () => {
           advance: async (ms) => void (now += ms),
         };
       },
-      { numRuns: 1500, maxCommands: 80, maxAdvanceMs: 700, exactClock: true },
+      { numRuns: 1500, maxCommands: 80, windowMs: { min: 1000, max: 2000 }, maxAdvanceMs: 700, exactClock: true },
     );
   }, 30_000);
 
-  it('redis store on Redis time: 12 sequences of up to 30 steps', async () => {
+  it('redis store on Redis time: 25 sequences of up to 30 steps', async () => {
     client ??= redis.client();
     const store = new RedisLimiterStore(client);
     await checkAgainstModel(
       (provider, limits) => ({ store, provider, limits, advance: (ms) => new Promise((r) => setTimeout(r, ms)) }),
-      { numRuns: 12, maxCommands: 30, maxAdvanceMs: 400, exactClock: false },
+      // Real time passes here: shorter windows (leases stay 300 ms) keep a run within a few seconds.
+      { numRuns: 25, maxCommands: 30, windowMs: { min: 400, max: 800 }, maxAdvanceMs: 250, exactClock: false },
     );
   }, 120_000);
 });

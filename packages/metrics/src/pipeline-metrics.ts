@@ -31,3 +31,13 @@ export function pipelineMetrics(metrics: BrandqMetrics) {
     },
   };
 }
+
+/** The result cache's observer hooks, feeding the worker's Prometheus metrics. */
+export function cacheMetrics(metrics: BrandqMetrics) {
+  return {
+    fillLockLost: (provider: string, reason: string) => metrics.cacheTrouble.inc({ provider, event: `lock_${reason}` }),
+    storeFailed: (provider: string, reason: string) => metrics.cacheTrouble.inc({ provider, event: `store_${reason}` }),
+    storeFenced: (provider: string) => metrics.cacheTrouble.inc({ provider, event: 'store_fenced' }),
+    waitTimedOut: (provider: string) => metrics.cacheTrouble.inc({ provider, event: 'wait_timeout' }),
+  };
+}
