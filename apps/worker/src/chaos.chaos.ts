@@ -45,9 +45,9 @@ const CONCURRENCY = 6;
 /**
  * The providers' limits are the account's, not a brandq setting: scaled up from the shipped
  * 60 requests and 30,000 tokens a minute (which would take 10+ minutes for this run), and
- * configured to what the fakes enforce, as an operator configures their tier. The token
- * limit binds before the request limit (an LLM call counts its prompt plus the 600-token
- * output cap at admission).
+ * configured to what the fakes enforce, as an operator configures their tier. An LLM call
+ * counts its prompt plus the 600-token output cap at admission, so the token limit can bind
+ * before the request limit (the report prints the tokens counted per call).
  */
 const RPM = 900;
 const TPM = 900_000;

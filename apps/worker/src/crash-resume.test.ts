@@ -9,6 +9,7 @@ import { RunStore } from '@brandq/runs';
 import { spawnTs, useTestRedis, waitForExit, type SpawnedProcess } from '@brandq/testing';
 import {
   OPEN_LIMITS,
+  OPEN_TAVILY,
   callsOfKilledWorkers,
   enqueue,
   freezeAndKill,
@@ -29,7 +30,7 @@ const workers: SpawnedProcess[] = [];
 
 beforeAll(async () => {
   // Answers slow enough that a worker usually has calls in flight: the kill below waits for one.
-  fakes = await startFakes({ openai: { latencyMs: { min: 200, max: 800 }, seed: 5 }, tavily: { latencyMs: { min: 100, max: 400 }, seed: 6 } });
+  fakes = await startFakes({ openai: { latencyMs: { min: 200, max: 800 }, seed: 5 }, tavily: { ...OPEN_TAVILY, latencyMs: { min: 100, max: 400 }, seed: 6 } });
   dir = await mkdtemp(join(tmpdir(), 'brandq-crash-'));
 });
 afterAll(async () => {

@@ -10,6 +10,8 @@ import { RunStore, type BrandResult } from '@brandq/runs';
 import { spawnTs, useTestRedis, waitForExit, type SpawnedProcess } from '@brandq/testing';
 
 const redis = useTestRedis();
+/** Tavily's limit as configured and as the fake grants it (the fake's default is 1,000 a minute, below the burst of 50). */
+const TAVILY_RPM = 6000;
 const BRANDS = Array.from({ length: 50 }, (_, i) => `E2E Brand ${String(i + 1).padStart(2, '0')}`);
 
 let fakes: Fakes;
@@ -17,7 +19,7 @@ let dir: string;
 const workers: SpawnedProcess[] = [];
 
 beforeAll(async () => {
-  fakes = await startFakes({ openai: { latencyMs: { min: 5, max: 40 }, seed: 3 }, tavily: { latencyMs: { min: 5, max: 20 }, seed: 4 } });
+  fakes = await startFakes({ openai: { latencyMs: { min: 5, max: 40 }, seed: 3 }, tavily: { rpm: TAVILY_RPM, latencyMs: { min: 5, max: 20 }, seed: 4 } });
   dir = await mkdtemp(join(tmpdir(), 'brandq-e2e-'));
 });
 
@@ -45,7 +47,7 @@ describe('a CSV run end to end: producer + two worker processes + fakes + Redis'
     const csv = join(dir, 'brands.csv');
     await writeFile(csv, `${rows.join('\n')}\n`);
 
-    const env = { ...fakes.env, REDIS_URL: redis.url, LOG_FORMAT: 'json', LOG_LEVEL: 'warn', OPENAI_RPM_LIMIT: '6000', OPENAI_RPM_BURST: '50', OPENAI_TPM_LIMIT: '1000000', TAVILY_RPM_LIMIT: '6000', TAVILY_RPM_BURST: '50' };
+    const env = { ...fakes.env, REDIS_URL: redis.url, LOG_FORMAT: 'json', LOG_LEVEL: 'warn', OPENAI_RPM_LIMIT: '6000', OPENAI_RPM_BURST: '50', OPENAI_TPM_LIMIT: '1000000', TAVILY_RPM_LIMIT: String(TAVILY_RPM), TAVILY_RPM_BURST: '50' };
     const enqueue = spawnTs('apps/producer/src/enqueue.ts', ['--csv', csv, '--run', 'e2e-run', '--no-follow'], env);
     expect(await waitForExit(enqueue, 60_000)).toBe(0);
     expect(enqueue.output()).toContain('run e2e-run: 50 brands enqueued, 3 rows skipped');

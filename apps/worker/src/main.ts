@@ -35,7 +35,10 @@ async function main(): Promise<void> {
 
   const runs = new RunStore(client);
   const sheetWrites = new SheetWriteQueue(client);
-  const ledger = new CostLedger(client);
+  const ledger = new CostLedger(client, undefined, undefined, (err, waitMs) => {
+    metrics.redisRetries.inc({ what: 'booking' });
+    logger.warn({ err: err.message, waitMs }, 'Redis cannot book money yet (full or away); retrying');
+  });
   const queue = createBrandQueue(client);
   // Read at scrape time, after the gate below exists.
   const metrics = new BrandqMetrics({

@@ -12,7 +12,7 @@ import { RunStore, type BrandResult } from '@brandq/runs';
 import { spawnTs, waitForExit, type SpawnedProcess } from '@brandq/testing';
 // The producer's own enqueue step, driven in-process so Redis can die between two of its requests.
 import { enqueueRun } from '../../../packages/enqueue/src/index.js';
-import { COMPOSE_REDIS_ARGS, OPEN_LIMITS, enqueue, paidCallsPerBrand, shippedWorkerEnv, stopWorkers, waitFor, waitForRun, writeBrandsCsv } from './test-support.js';
+import { COMPOSE_REDIS_ARGS, OPEN_LIMITS, OPEN_TAVILY, enqueue, paidCallsPerBrand, shippedWorkerEnv, stopWorkers, waitFor, waitForRun, writeBrandsCsv } from './test-support.js';
 
 /** Redis as the compose file runs it (checked below): AOF, fsync before every reply, noeviction. */
 const AOF = [...COMPOSE_REDIS_ARGS];
@@ -23,7 +23,7 @@ const servers: RedisServerHandle[] = [];
 const procs: SpawnedProcess[] = [];
 
 beforeAll(async () => {
-  fakes = await startFakes({ openai: { latencyMs: { min: 60, max: 160 }, seed: 51 }, tavily: { latencyMs: { min: 20, max: 60 }, seed: 52 } });
+  fakes = await startFakes({ openai: { latencyMs: { min: 60, max: 160 }, seed: 51 }, tavily: { ...OPEN_TAVILY, latencyMs: { min: 20, max: 60 }, seed: 52 } });
   dir = await mkdtemp(join(tmpdir(), 'brandq-outage-'));
 });
 afterAll(async () => {
@@ -100,8 +100,12 @@ describe('Redis unavailable', () => {
     client.on('error', () => undefined);
     const runs = new RunStore(client);
     await waitForRun(runs, 'outage-run', (r) => r.succeeded >= 8, 90_000);
-    // Mid-run: Redis dies without a goodbye, stays away a moment, comes back on its AOF.
-    const flyingAtStop = inFlight(fakes);
+    // Mid-run, with a provider call in flight (its answer lands while Redis is away): Redis
+    // dies without a goodbye, stays away a moment, comes back on its AOF.
+    const flyingAtStop = await waitFor('a provider call in flight', async () => {
+      const flying = inFlight(fakes);
+      return flying.llm + flying.tavily > 0 ? flying : undefined;
+    }, 30_000, 5);
     await server.stop();
     await new Promise((r) => setTimeout(r, 1500));
     expect(worker.child.exitCode).toBeNull();
@@ -130,7 +134,7 @@ describe('Redis unavailable', () => {
 describe('money across a Redis restart', () => {
   it('every call the providers billed while Redis was away is booked once: ledger = bills, to the micro-dollar', { timeout: 180_000 }, async () => {
     // Slow answers, so calls are in flight when Redis dies and complete while it is away.
-    const slow = await startFakes({ openai: { latencyMs: { min: 400, max: 2500 }, seed: 61 }, tavily: { latencyMs: { min: 300, max: 2000 }, seed: 62 } });
+    const slow = await startFakes({ openai: { latencyMs: { min: 400, max: 2500 }, seed: 61 }, tavily: { ...OPEN_TAVILY, latencyMs: { min: 300, max: 2000 }, seed: 62 } });
     let server = await startRedisServer({ args: AOF, keepDir: true });
     servers.push(server);
     try {

@@ -1,5 +1,5 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakes, type Fakes } from '@brandq/fakes';
@@ -94,6 +94,10 @@ describe('no credential leaks', () => {
     // Worker metrics (labels and values), read while it runs.
     const workerMetrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(workerMetrics).toMatch(/brandq_jobs_completed_total/);
+    // It binds loopback by default (METRICS_HOST): this machine's other addresses find no one.
+    for (const address of Object.values(networkInterfaces()).flat().filter((i) => i?.family === 'IPv4' && !i.internal)) {
+      await expect(fetch(`http://${address!.address}:${metricsPort}/metrics`), address!.address).rejects.toThrow();
+    }
     found.push(...leaks('worker /metrics', workerMetrics));
 
     // The board, bound beyond loopback: refuses without credentials, serves with them.

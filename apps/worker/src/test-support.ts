@@ -5,10 +5,12 @@ import type { RunMeta, RunStore } from '@brandq/runs';
 import { spawnTs, tcpConnectionsOf, waitForExit, type SpawnedProcess } from '@brandq/testing';
 
 /**
- * Limits out of the way, for tests about something other than the limiter. They stay at
- * the fakes' own defaults (10,000 requests, 10M tokens a minute): the limiter tightens its
+ * Limits out of the way, for tests about something other than the limiter. OpenAI's stay at
+ * the fake's own defaults (10,000 requests, 10M tokens a minute): the limiter tightens its
  * state from the provider's rate-limit headers, so configuring more than the provider
- * grants would only hold workers until the provider's reset.
+ * grants would only hold workers until the provider's reset. The fake Tavily grants 1,000
+ * requests a minute (paced per second) and sends no such headers: a test that configures
+ * these limits starts it with `OPEN_TAVILY`, or its bursts draw 429s.
  */
 export const OPEN_LIMITS = {
   OPENAI_RPM_LIMIT: '10000',
@@ -21,6 +23,9 @@ export const OPEN_LIMITS = {
   SHEETS_RPM_LIMIT: '6000',
   SHEETS_RPM_BURST: '100',
 };
+
+/** Fake Tavily options granting what OPEN_LIMITS configures. */
+export const OPEN_TAVILY = { rpm: Number(OPEN_LIMITS.TAVILY_RPM_LIMIT) };
 
 /**
  * A worker for tests about something other than faults: open limits, and a 3 s job lock so

@@ -159,6 +159,7 @@ function expectedSnapshot(model: Model, run: RunName) {
     unconfirmedMicros: sum(holdsOf(model, run, ['unconfirmed'], p).map((h) => h.held)),
     unconfirmedCalls: holdsOf(model, run, ['unconfirmed'], p).length,
     overrunMicros: sum(bookingsOf(model, run, p).map((b) => b.overrun)),
+    priceRatio: r.ratioPpm[p] / PPM,
   });
   return {
     budgetMicros: r.budget,

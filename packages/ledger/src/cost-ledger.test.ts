@@ -138,7 +138,8 @@ describe('CostLedger', () => {
 
     const snap = await ledger.snapshot('ledger-o');
     expect(snap).toMatchObject({ spentMicros: 3_500, overrunMicros: 1_000, reservedMicros: 3_000 });
-    expect(snap.providers.llm).toMatchObject({ costMicros: 3_500, overrunMicros: 1_000 });
+    expect(snap.providers.llm).toMatchObject({ costMicros: 3_500, overrunMicros: 1_000, priceRatio: 2 });
+    expect(snap.providers.tavily).toMatchObject({ overrunMicros: 0, priceRatio: 0 });
     // 3,500 spent + 3,000 reserved: a raised 4,000 no longer fits.
     await expect(ledger.reserve('ledger-o', 'llm', 2_000)).rejects.toBeInstanceOf(BudgetInFlightError);
   });
@@ -147,7 +148,10 @@ describe('CostLedger', () => {
     const ledger = new CostLedger(redis.client());
     const unpriced = await ledger.reserve('ledger-u', 'llm', 0);
     expect(await ledger.settle(unpriced, { costMicros: 300 })).toEqual({ overrunMicros: 300, firstOverrun: true, observedRatio: Infinity });
-    expect(await ledger.snapshot('ledger-u')).toMatchObject({ spentMicros: 300, overrunMicros: 300 });
+    const snap = await ledger.snapshot('ledger-u');
+    expect(snap).toMatchObject({ spentMicros: 300, overrunMicros: 300 });
+    expect(snap.providers.llm.priceRatio).toBe(0);
+    expect(formatCostSummary(snap, 'OpenRouter')).toContain('  Overrun: $0.00 above reservations (OpenRouter billed calls priced at 0)');
   });
 
   it('counts a settle retried after a lost reply once (the booking id is remembered)', async () => {
@@ -232,7 +236,7 @@ describe('CostLedger', () => {
         '    - Output tokens: 100',
         '  Total: $0.15',
         '  Unconfirmed: $0.02 (1 calls that may have been billed, not in the total)',
-        '  Overrun: $0.05 above reservations (OpenAI billed more than the configured price)',
+        '  Overrun: $0.05 above reservations (OpenAI billed up to 1.50x the configured price)',
         '  Budget: $0.17 / $1.00 (16.6%) incl. unconfirmed',
         '  Remaining: $0.83',
       ].join('\n'),

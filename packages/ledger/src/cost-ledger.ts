@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { BudgetExhaustedError, BudgetInFlightError } from '@brandq/errors';
-import { defineScripts, runKeys } from '@brandq/redis';
+import { defineScripts, retryWhileUnavailable, runKeys } from '@brandq/redis';
 
 const SCRIPTS = [
   { name: 'brandqReserveBudget', file: new URL('../lua/reserve-budget.lua', import.meta.url), numberOfKeys: 5 },
@@ -28,6 +28,9 @@ interface ScriptedRedis extends Redis {
  */
 export const BUDGET_EPOCH_FIELD = 'budget_epoch';
 
+/** Price ratios are kept in the ledger as integer parts per million. */
+const PPM = 1_000_000;
+
 export type PaidProvider = 'tavily' | 'llm' | 'sheets';
 
 export interface Reservation {
@@ -52,7 +55,11 @@ export interface SettleResult {
   overrunMicros: number;
   /** The first overrun of this run and provider: warn once that the configured price is too low. */
   firstOverrun: boolean;
-  /** Cost / requested worst case; Infinity for a cost billed against a request of 0; 0 when nothing was held. */
+  /**
+   * Cost / requested worst case; Infinity for a cost billed against a request of 0 (no ratio
+   * can raise a reservation of 0, so none is remembered); 0 when nothing was held, or for a
+   * retry of a settle already booked.
+   */
   observedRatio: number;
 }
 
@@ -72,6 +79,8 @@ export interface ProviderTotals {
   unconfirmedCalls: number;
   /** Costs booked above their reservation. */
   overrunMicros: number;
+  /** The largest cost / requested worst case billed so far when above 1 (else 0): later reservations are raised by it. */
+  priceRatio: number;
 }
 
 export interface LedgerSnapshot {
@@ -119,11 +128,10 @@ export class CostLedger {
   /** Sets the budget (0 = unlimited) and returns the new budget epoch, in one step. */
   async setBudget(runId: string, budgetMicros: number): Promise<number> {
     const key = runKeys(runId).ledger;
-    const replies = await this.redis.multi().hset(key, 'budget_micros', Math.max(0, Math.round(budgetMicros))).hincrby(key, BUDGET_EPOCH_FIELD, 1).exec();
-    const [, epoch] = replies?.[1] ?? [new Error('setBudget: the transaction was discarded')];
-    const failed = replies?.find(([error]) => error)?.[0];
-    if (failed || typeof epoch !== 'number') throw failed ?? new Error(`setBudget: no budget epoch for run ${runId}`);
-    return epoch;
+    const budget = Math.max(0, Math.round(finiteMicros(budgetMicros, 'budget')));
+    const replies = await this.redis.multi().hset(key, 'budget_micros', budget).hincrby(key, BUDGET_EPOCH_FIELD, 1).exec();
+    for (const [error] of replies ?? []) if (error) throw error;
+    return Number(replies?.[1]?.[1]);
   }
 
   /**
@@ -204,6 +212,7 @@ export class CostLedger {
       unconfirmedMicros: n(`${p}:unconfirmed_micros`),
       unconfirmedCalls: n(`${p}:unconfirmed_calls`),
       overrunMicros: n(`${p}:overrun_micros`),
+      priceRatio: n(`${p}:price_ratio_ppm`) / PPM,
     });
     return {
       budgetMicros: n('budget_micros'),
@@ -232,22 +241,11 @@ export class CostLedger {
         usage.inputTokens ?? 0, usage.outputTokens ?? 0, usage.credits ?? 0, booking, requestedMicros,
       ),
     );
-    return { overrunMicros: overrun, firstOverrun: first === 1, observedRatio: ratioPpm < 0 ? Infinity : ratioPpm / 1_000_000 };
+    return { overrunMicros: overrun, firstOverrun: first === 1, observedRatio: ratioPpm < 0 ? Infinity : ratioPpm / PPM };
   }
 
-  private async persist<T>(command: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + this.bookRetryMs;
-    let waitMs = 100;
-    for (;;) {
-      try {
-        return await command();
-      } catch (err) {
-        if (!isRedisUnavailable(err) || Date.now() + waitMs > deadline) throw err;
-        this.onBookingRetry?.(err as Error, waitMs);
-        await new Promise((r) => setTimeout(r, waitMs));
-        waitMs = Math.min(waitMs * 2, 2000);
-      }
-    }
+  private persist<T>(command: () => Promise<T>): Promise<T> {
+    return retryWhileUnavailable(command, { retryForMs: this.bookRetryMs, ...(this.onBookingRetry ? { onRetry: this.onBookingRetry } : {}) });
   }
 }
 
@@ -255,16 +253,4 @@ export class CostLedger {
 function finiteMicros(micros: number, what: string): number {
   if (!Number.isFinite(micros) || Math.abs(micros) > Number.MAX_SAFE_INTEGER) throw new RangeError(`${what} of ${micros} µ$ is not a finite amount`);
   return micros;
-}
-
-/** Replies that mean "this Redis cannot serve right now", not "the command is wrong". */
-/** OOM: a full Redis under `noeviction` refuses writes until memory is freed, an outage like any other. */
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|OOM)\b/;
-const CONNECTION_TROUBLE = /Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Stream isn't writeable|Failed to refresh slots cache|None of startup nodes is available/i;
-
-/** A failure to reach Redis (worth retrying), as opposed to an error of the command itself. */
-function isRedisUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (err.name === 'ReplyError') return UNAVAILABLE_REPLY.test(err.message);
-  return err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError' || CONNECTION_TROUBLE.test(err.message);
 }

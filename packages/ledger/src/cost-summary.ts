@@ -24,8 +24,11 @@ export function formatCostSummary(snapshot: LedgerSnapshot, llmLabel: string): s
     lines.push(`  Unconfirmed: ${usd(snapshot.unconfirmedMicros)} (${count(calls)} calls that may have been billed, not in the total)`);
   }
   if (snapshot.overrunMicros > 0) {
-    const overrunBy = ([['Tavily', tavily], [llmLabel, llm]] as const).filter(([, totals]) => totals.overrunMicros > 0).map(([label]) => label);
-    lines.push(`  Overrun: ${usd(snapshot.overrunMicros)} above reservations (${overrunBy.join(', ')} billed more than the configured price)`);
+    const overrunBy = ([['Tavily', tavily], [llmLabel, llm]] as const)
+      .filter(([, totals]) => totals.overrunMicros > 0)
+      // No ratio is kept for a cost billed against a reservation of 0 (an unpriced model).
+      .map(([label, totals]) => `${label} billed ${totals.priceRatio > 0 ? `up to ${totals.priceRatio.toFixed(2)}x the configured price` : 'calls priced at 0'}`);
+    lines.push(`  Overrun: ${usd(snapshot.overrunMicros)} above reservations (${overrunBy.join('; ')})`);
   }
   const cached = tavily.cached + llm.cached;
   if (cached > 0) lines.push(`  Cached: ${count(cached)} answers, saved ${usd(tavily.savedMicros + llm.savedMicros)}`);

@@ -50,7 +50,7 @@ if redis.call('ZREM', requestsKey, id) == 1 then
   -- The stored level is as of `ts`, this admission: the refill since then is added on the next acquire.
   local b = redis.call('HMGET', bucketKey, 'level', 'last')
   local level = tonumber(b[1])
-  if level then
+  if level and b[2] == id then
     redis.call('HSET', bucketKey, 'level', tostring(math.min(burst, level + 1)))
     redis.call('HDEL', bucketKey, 'last')
   end

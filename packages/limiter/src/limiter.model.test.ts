@@ -180,19 +180,19 @@ class Advance implements LimiterCommand {
 /** Limits of one provider; `windowMs` short so that a few sequences see windows and slices roll over. */
 const limitsArb = (windowMs: { min: number; max: number }) =>
   fc
-  .record({
-    rpm: fc.integer({ min: 2, max: 30 }),
-    burst: fc.integer({ min: 1, max: 10 }),
-    tpm: fc.option(fc.integer({ min: 300, max: 5000 }), { nil: undefined, freq: 5 }),
-    tpmHeadroom: fc.constantFrom(0, 0.2),
-    maxConcurrency: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined, freq: 5 }),
-    windowMs: fc.integer(windowMs),
-    paceMs: fc.constantFrom(0, 100, 250, 500),
-    tokenCounting: fc.constantFrom('admission' as const, 'usage' as const),
-    safetyMarginMs: fc.constantFrom(0, 50),
-    staggerMs: fc.constantFrom(0, 0, 40),
-  })
-  .map((l) => ({ ...l, finalizeConcurrency: l.maxConcurrency === undefined ? undefined : Math.max(1, l.maxConcurrency - 1), leaseMs: 300 }));
+    .record({
+      rpm: fc.integer({ min: 2, max: 30 }),
+      burst: fc.integer({ min: 1, max: 10 }),
+      tpm: fc.option(fc.integer({ min: 300, max: 5000 }), { nil: undefined, freq: 5 }),
+      tpmHeadroom: fc.constantFrom(0, 0.2),
+      maxConcurrency: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined, freq: 5 }),
+      windowMs: fc.integer(windowMs),
+      paceMs: fc.constantFrom(0, 100, 250, 500),
+      tokenCounting: fc.constantFrom('admission' as const, 'usage' as const),
+      safetyMarginMs: fc.constantFrom(0, 50),
+      staggerMs: fc.constantFrom(0, 0, 40),
+    })
+    .map((l) => ({ ...l, finalizeConcurrency: l.maxConcurrency === undefined ? undefined : Math.max(1, l.maxConcurrency - 1), leaseMs: 300 }));
 
 function commandsArb(maxCommands: number, maxAdvanceMs: number, exactClock: boolean) {
   const which = fc.nat(20);
@@ -237,6 +237,8 @@ interface RunSize {
   maxAdvanceMs: number;
   /** The store's clock stands still between two reads (the fake clock), so reads compare exactly. */
   exactClock: boolean;
+  /** Stops searching (and shrinking) after this long, still reporting a failure found with its seed. */
+  timeLimitMs: number;
 }
 
 async function checkAgainstModel(makeReal: (provider: string, limits: ResolvedLimits) => Real, runs: RunSize) {
@@ -247,7 +249,7 @@ async function checkAgainstModel(makeReal: (provider: string, limits: ResolvedLi
       const real = makeReal(provider, limits);
       await fc.asyncModelRun(() => ({ model: new LimiterModel(limits), real }), cmds);
     }),
-    { numRuns: runs.numRuns, verbose: fc.VerbosityLevel.Verbose },
+    { numRuns: runs.numRuns, verbose: fc.VerbosityLevel.Verbose, interruptAfterTimeLimit: runs.timeLimitMs, markInterruptAsFailure: false },
   );
 }
 
@@ -266,9 +268,9 @@ describe('limiter stores against the reference model', () => {
           advance: async (ms) => void (now += ms),
         };
       },
-      { numRuns: 1500, maxCommands: 80, windowMs: { min: 1000, max: 2000 }, maxAdvanceMs: 700, exactClock: true },
+      { numRuns: 1500, maxCommands: 80, windowMs: { min: 1000, max: 2000 }, maxAdvanceMs: 700, exactClock: true, timeLimitMs: 20_000 },
     );
-  }, 30_000);
+  }, 60_000);
 
   it('redis store on Redis time: 25 sequences of up to 30 steps', async () => {
     client ??= redis.client();
@@ -276,7 +278,7 @@ describe('limiter stores against the reference model', () => {
     await checkAgainstModel(
       (provider, limits) => ({ store, provider, limits, advance: (ms) => new Promise((r) => setTimeout(r, ms)) }),
       // Real time passes here: shorter windows (leases stay 300 ms) keep a run within a few seconds.
-      { numRuns: 25, maxCommands: 30, windowMs: { min: 400, max: 800 }, maxAdvanceMs: 250, exactClock: false },
+      { numRuns: 25, maxCommands: 30, windowMs: { min: 400, max: 800 }, maxAdvanceMs: 250, exactClock: false, timeLimitMs: 40_000 },
     );
   }, 120_000);
 });

@@ -66,8 +66,14 @@ describe('Limiter on Redis', () => {
     expect((await b.stats(provider)).deferrals.cooldown).toBeGreaterThanOrEqual(2);
   });
 
-  it('settle books the real usage; settle and release are idempotent', async () => {
-    const { provider, limiter } = limiterFor({ rpm: 1000, burst: 10, tpm: 10_000, maxConcurrency: 2 });
+  it('settle books the usage as the provider counts it; settle and release are idempotent', async () => {
+    // Counted at admission (the default, OpenAI's way): the reservation stands below it.
+    const admission = limiterFor({ rpm: 1000, burst: 10, tpm: 10_000, maxConcurrency: 2 });
+    const counted = await admission.limiter.acquire(admission.provider, { tokens: 3000 });
+    expect(await counted.settle({ usedTokens: 1234 })).toEqual({ leaseHeld: true, tokenDelta: 0 });
+    expect((await admission.limiter.stats(admission.provider)).tokensInWindow).toBe(3000);
+
+    const { provider, limiter } = limiterFor({ rpm: 1000, burst: 10, tpm: 10_000, maxConcurrency: 2, tokenCounting: 'usage' });
     const permit = await limiter.acquire(provider, { tokens: 3000 });
     expect(permit.tokens).toBe(3000);
     expect((await limiter.stats(provider)).tokensInWindow).toBe(3000);

@@ -266,6 +266,19 @@ export function describeStoreBehaviour(name: string, makeStore: () => LimiterSto
       expect((await acquire(1000)).decision.kind).toBe('admitted');
     });
 
+    it('release gives the bucket token back only while it is the latest admission: the bucket may have been full since', async () => {
+      // 60 per 6 s: one request every 100 ms, a bucket of one.
+      const { store, p, limits, acquire } = setup({ rpm: 60, burst: 1, windowMs: 6000 });
+      const neverSent = await acquire();
+      admittedId(neverSent.decision, neverSent.req);
+      await pause(120);
+      expect((await acquire()).decision.kind).toBe('admitted');
+      // The provider never saw the first call, but its bucket was full again before the second
+      // one took it: a third now would be one more than it allows (found by the model test).
+      await store.release(p, limits, neverSent.req.id);
+      expect(waitOf((await acquire()).decision).reason).toBe('requests');
+    });
+
     it('concurrency: a fleet-wide cap, and a lower one for the finalize class', async () => {
       const { store, p, limits, acquire } = setup({ rpm: 1000, burst: 100, maxConcurrency: 3, finalizeConcurrency: 2, leaseMs: 10_000 });
       const a = await acquire();

@@ -37,6 +37,7 @@ export class BrandqMetrics {
   readonly retries: Counter<'provider' | 'kind'>;
   readonly cacheHits: Counter<'provider'>;
   readonly cacheTrouble: Counter<'provider' | 'event'>;
+  readonly redisRetries: Counter<'what'>;
 
   constructor(sources: MetricSources = {}) {
     const registers = [this.registry];
@@ -64,6 +65,7 @@ export class BrandqMetrics {
     this.limiterDeferrals = new Counter({ name: 'brandq_limiter_deferrals_total', help: 'Limiter waits by provider and reason (requests, tokens, concurrency, stagger, cooldown)', labelNames: ['provider', 'reason'], registers });
     this.cacheHits = new Counter({ name: 'brandq_cache_hits_total', help: 'Provider answers served from the cache (no call, no cost)', labelNames: ['provider'], registers });
     this.cacheTrouble = new Counter({ name: 'brandq_cache_trouble_total', help: 'Cache fills that did not go to plan: fill lock lost, answer not stored (oom, unavailable, error), store fenced, waiter deadline', labelNames: ['provider', 'event'], registers });
+    this.redisRetries = new Counter({ name: 'brandq_redis_write_retries_total', help: 'Writes that must not be lost (money booked, a paid result stored) retried while Redis was full (OOM) or unreachable', labelNames: ['what'], registers });
     this.retries = new Counter({ name: 'brandq_retries_total', help: 'Attempts that will be retried, by provider and failure class', labelNames: ['provider', 'kind'], registers });
     for (const provider of METRIC_PROVIDERS) {
       for (const counter of [this.rateLimitEvents, this.staggerDelays, this.tpmDeferrals, this.cacheHits]) counter.inc({ provider }, 0);

@@ -26,6 +26,9 @@ export function pipelineMetrics(metrics: BrandqMetrics) {
     overrun(runId: string, provider: string, micros: number): void {
       metrics.overrunDollars.inc({ provider, run: runId }, micros / 1_000_000);
     },
+    redisRetry(what: string): void {
+      metrics.redisRetries.inc({ what });
+    },
     unconfirmed(runId: string, provider: string, micros: number): void {
       metrics.unconfirmedDollars.inc({ provider, run: runId }, micros / 1_000_000);
     },

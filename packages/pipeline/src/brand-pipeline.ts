@@ -111,7 +111,10 @@ export class BrandPipeline {
     // The answer is paid for: a Redis that is full or away is waited out, never a reason to drop it.
     await retryWhileUnavailable(() => runs.recordSuccess({ runId: brand.runId, ...result }), {
       retryForMs: this.deps.storeRetryMs ?? 120_000,
-      onRetry: (err, waitMs) => this.deps.logger.warn({ runId: brand.runId, brand: brand.name, err: err.message, waitMs }, 'Redis cannot store a paid result yet; retrying'),
+      onRetry: (err, waitMs) => {
+        this.observer.redisRetry('result');
+        this.deps.logger.warn({ runId: brand.runId, brand: brand.name, err: err.message, waitMs }, 'Redis cannot store a paid result yet; retrying');
+      },
     });
     await this.writeBack(brand, result);
     return { result, fresh: true };
@@ -281,9 +284,11 @@ export class BrandPipeline {
   private reportOverrun(runId: string, provider: PaidProvider, settled: SettleResult): void {
     this.observer.overrun(runId, provider, settled.overrunMicros);
     if (!settled.firstOverrun) return;
+    const ratio = Number.isFinite(settled.observedRatio) ? `${settled.observedRatio.toFixed(2)}x the reserved worst case` : 'a call reserved at 0';
     this.deps.logger.warn(
-      { runId, provider, overrunMicros: settled.overrunMicros, observedRatio: Number(settled.observedRatio.toFixed(3)) },
-      `${provider} billed ${settled.observedRatio.toFixed(2)}x the reserved worst case: the configured price is below what the provider bills (check LLM_PRICING / TAVILY_COST_PER_CREDIT); later reservations of run ${runId} are raised by that ratio`,
+      { runId, provider, overrunMicros: settled.overrunMicros, observedRatio: Number.isFinite(settled.observedRatio) ? Number(settled.observedRatio.toFixed(3)) : null },
+      `${provider} billed ${ratio}: the configured price is below what the provider bills (check LLM_PRICING / TAVILY_COST_PER_CREDIT); later reservations of run ${runId} are raised by the ratio seen`,
     );
   }
+
 }

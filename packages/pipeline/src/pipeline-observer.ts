@@ -15,6 +15,8 @@ export interface PipelineObserver {
   overrun(runId: string, provider: PaidProvider, micros: number): void;
   /** A call of `runId` may have been billed without an answer: its worst case `micros` is booked as unconfirmed. */
   unconfirmed(runId: string, provider: PaidProvider, micros: number): void;
+  /** A write that must not be lost (`what`: a paid result) waits for a full or unreachable Redis. */
+  redisRetry(what: string): void;
 }
 
 export const silentObserver: PipelineObserver = {
@@ -24,4 +26,5 @@ export const silentObserver: PipelineObserver = {
   cacheHit: () => undefined,
   overrun: () => undefined,
   unconfirmed: () => undefined,
+  redisRetry: () => undefined,
 };

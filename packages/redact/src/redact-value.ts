@@ -17,31 +17,38 @@ export function redactValue(value: unknown): unknown {
   return mapStrings(first, (text) => keys.reduce((out, key) => out.split(key).join(REDACTED), text));
 }
 
-function walk(value: unknown, leakedKeys: Set<string>, seen: WeakSet<object>): unknown {
+/** `ancestors` holds the objects on the path to `value`: a cycle, not a shared value, is cut. */
+function walk(value: unknown, leakedKeys: Set<string>, ancestors: WeakSet<object>): unknown {
   if (typeof value === 'string') return redactText(value);
   if (value === null || typeof value !== 'object') return value;
-  if (seen.has(value)) return '[Circular]';
-  seen.add(value);
-  if (Array.isArray(value)) return value.map((v) => walk(v, leakedKeys, seen));
-  if (value instanceof Error) return redactError(value, leakedKeys, seen);
-  const out: Record<string, unknown> = {};
-  for (const [name, v] of Object.entries(value)) {
-    out[name] = isSecretName(name) && v !== null && v !== undefined && v !== '' ? REDACTED : walk(v, leakedKeys, seen);
+  // Dates, Buffers and the like serialize themselves and hold no field to mask.
+  if (!(value instanceof Error) && typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
+  if (ancestors.has(value)) return '[Circular]';
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((v) => walk(v, leakedKeys, ancestors));
+    if (value instanceof Error) return redactError(value, leakedKeys, ancestors);
+    const out: Record<string, unknown> = {};
+    for (const [name, v] of Object.entries(value)) {
+      out[name] = isSecretName(name) && v !== null && v !== undefined && v !== '' ? REDACTED : walk(v, leakedKeys, ancestors);
+    }
+    const record = value as { name?: unknown; key?: unknown };
+    if (typeof record.name === 'string' && typeof record.key === 'string' && record.key !== '' && redactText(record.name) !== record.name) {
+      leakedKeys.add(record.key);
+      out['key'] = REDACTED;
+    }
+    return out;
+  } finally {
+    ancestors.delete(value);
   }
-  const record = value as { name?: unknown; key?: unknown };
-  if (typeof record.name === 'string' && typeof record.key === 'string' && record.key !== '' && redactText(record.name) !== record.name) {
-    leakedKeys.add(record.key);
-    out['key'] = REDACTED;
-  }
-  return out;
 }
 
-function redactError(error: Error, leakedKeys: Set<string>, seen: WeakSet<object>): Error {
+function redactError(error: Error, leakedKeys: Set<string>, ancestors: WeakSet<object>): Error {
   const copy = Object.create(Object.getPrototypeOf(error) as object) as Error;
-  Object.assign(copy, walk({ ...error }, leakedKeys, seen));
+  Object.assign(copy, walk({ ...error }, leakedKeys, ancestors));
   Object.defineProperty(copy, 'message', { value: redactText(error.message), enumerable: false, writable: true, configurable: true });
   Object.defineProperty(copy, 'stack', { value: error.stack === undefined ? undefined : redactText(error.stack), enumerable: false, writable: true, configurable: true });
-  if (error.cause !== undefined) Object.defineProperty(copy, 'cause', { value: walk(error.cause, leakedKeys, seen), enumerable: false, writable: true, configurable: true });
+  if (error.cause !== undefined) Object.defineProperty(copy, 'cause', { value: walk(error.cause, leakedKeys, ancestors), enumerable: false, writable: true, configurable: true });
   return copy;
 }
 

@@ -119,6 +119,15 @@ describe('redactValue', () => {
     expect(shown.err.stack).not.toContain('1234567890abcdef');
   });
 
+  it('keeps values that serialize themselves (dates) as they are, shows a shared value twice and cuts only cycles', () => {
+    const at = new Date('2026-01-02T03:04:05Z');
+    const shared = { country: 'US' };
+    expect(redactValue({ at, list: [at], a: shared, b: shared })).toEqual({ at, list: [at], a: shared, b: shared });
+    const loop: Record<string, unknown> = { name: 'loop' };
+    loop['self'] = loop;
+    expect(redactValue(loop)).toEqual({ name: 'loop', self: '[Circular]' });
+  });
+
   it('names secrets by their field name', () => {
     for (const name of ['OPENAI_API_KEY', 'TAVILY_API_KEY', 'BOARD_PASSWORD', 'GOOGLE_SHEETS_ACCESS_TOKEN', 'apiKey', 'authorization', 'x-api-key', 'private_key', 'client_secret']) {
       expect(isSecretName(name), name).toBe(true);
