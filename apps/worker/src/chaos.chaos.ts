@@ -57,6 +57,11 @@ const BUDGET_USD = 50;
 const RUN = 'chaos-run';
 const AOF = [...COMPOSE_REDIS_ARGS];
 const KILL_EVERY_MS = { min: 10_000, max: 14_000 };
+/**
+ * No kill in the last 10% of the run: with the 30 s lock a kill there only adds its 15-60 s
+ * takeover to the run's length (and to CI's), and nothing new is tested by it.
+ */
+const KILLS_UNTIL = 0.9;
 
 let redis: RedisServerHandle;
 let fakes: Fakes;
@@ -108,7 +113,7 @@ describe('chaos: kill -9 workers, restart Redis, provider faults', () => {
     await waitForWorkersReady(queue, WORKERS, 90_000);
     const fleetReady = Date.now();
 
-    // The driver: a kill every 10-14 s, Redis restarted once past half-way. Progress is read
+    // The driver: a kill every 10-14 s until 90% of the brands are done, Redis restarted once past half-way. Progress is read
     // from Redis, so it tolerates Redis being away.
     const kills: Kill[] = [];
     let redisRestart: { at: number; downMs: number } | undefined;
@@ -130,7 +135,7 @@ describe('chaos: kill -9 workers, restart Redis, provider faults', () => {
         // No kill right after Redis is back: bookings retried through the outage land first
         // (otherwise a kill could catch one answered longer ago than BOOKING_WINDOW_MS).
         nextKillAt = Math.max(nextKillAt, Date.now() + 5000);
-      } else if (Date.now() >= nextKillAt) {
+      } else if (Date.now() >= nextKillAt && (run?.succeeded ?? 0) < BRANDS * KILLS_UNTIL) {
         const index = Math.floor(Math.random() * workers.length);
         const victim = workers[index] as SpawnedProcess;
         kills.push(await freezeAndKill(victim));

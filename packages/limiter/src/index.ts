@@ -14,6 +14,7 @@ export type {
   ProviderLimits,
   ResolvedLimits,
   Priority,
+  TokenCounting,
   DeferralReason,
   AcquireOptions,
   SettleOptions,

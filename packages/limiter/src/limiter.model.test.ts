@@ -257,7 +257,7 @@ const redis = useTestRedis();
 let client: Redis | undefined;
 
 describe('limiter stores against the reference model', () => {
-  it('memory store on a fake clock: 1500 sequences of up to 80 steps', async () => {
+  it('memory store on a fake clock: 4000 sequences of up to 80 steps', async () => {
     await checkAgainstModel(
       (provider, limits) => {
         let now = 1_000_000;
@@ -268,7 +268,7 @@ describe('limiter stores against the reference model', () => {
           advance: async (ms) => void (now += ms),
         };
       },
-      { numRuns: 1500, maxCommands: 80, windowMs: { min: 1000, max: 2000 }, maxAdvanceMs: 700, exactClock: true, timeLimitMs: 20_000 },
+      { numRuns: 4000, maxCommands: 80, windowMs: { min: 1000, max: 2000 }, maxAdvanceMs: 700, exactClock: true, timeLimitMs: 20_000 },
     );
   }, 60_000);
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '@brandq/config';
 import { jitteredDelay } from './jitter.js';
+import { limitsFromConfig } from './limits-from-config.js';
 import { resolveLimits, shareLimits } from './limits.js';
 
 describe('limits', () => {
@@ -24,6 +26,17 @@ describe('limits', () => {
     expect(resolveLimits('tavily', { rpm: 600, burst: 20 }).burst).toBe(10);
     expect(resolveLimits('fast', { rpm: 6000, burst: 20 }).burst).toBe(20);
     expect(resolveLimits('off', { rpm: 60, burst: 10, paceMs: 0 }).burst).toBe(10);
+  });
+
+  it('from the environment: OpenAI counted at admission and every provider paced over 1 s slices unless configured otherwise', () => {
+    const shipped = limitsFromConfig(loadConfig({}));
+    expect(shipped.llm).toMatchObject({ tokenCounting: 'admission', paceMs: 1000 });
+    expect(shipped.tavily.paceMs).toBe(1000);
+    expect(shipped.sheets.paceMs).toBe(1000);
+    expect(resolveLimits('llm', shipped.llm).burst).toBe(1);
+    const configured = limitsFromConfig(loadConfig({ OPENAI_TOKEN_COUNTING: 'usage', LIMITER_PACE_SLICE_SECONDS: '0' }));
+    expect(configured.llm).toMatchObject({ tokenCounting: 'usage', paceMs: 0 });
+    expect(() => loadConfig({ OPENAI_TOKEN_COUNTING: 'estimate' })).toThrow(/OPENAI_TOKEN_COUNTING/);
   });
 
   it('splits every rate across processes for the local share, so the fleet total stays at the limit', () => {

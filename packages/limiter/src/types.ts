@@ -18,8 +18,9 @@ export interface ProviderLimits {
   tokenCounting?: TokenCounting;
   /**
    * Length of the slice over which the provider also enforces its per-window limits (default
-   * 1000; 0 = no pacing). Providers quantize "60,000 per minute" as "1,000 per second", so a
-   * slice admits about rpm and tpm x paceMs / windowMs: the request bucket holds at most
+   * 1000; 0 = no pacing). Providers quantize "60,000 per minute" as "1,000 per second", so
+   * admissions conform to a provider bucket holding one slice's share of rpm and tpm, refilled
+   * at the per-window rate (the last call may overshoot it): the request bucket holds at most
    * max(1, floor(rpm x paceMs / windowMs)), and tokens follow a GCRA schedule whose tolerance
    * is one slice.
    */

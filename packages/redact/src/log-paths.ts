@@ -1,12 +1,13 @@
 /**
- * Paths pino censors before anything else sees a log record: the well-known places a
- * credential sits. The logger's formatter then masks every field named like a secret at any
- * depth and every credential-looking string (redactValue); these paths are the cheap first net.
+ * Paths pino censors: the well-known places a credential sits. The logger's formatter masks
+ * every field named like a secret at any depth (redactValue) before these apply, so they matter
+ * for child bindings, which the formatter never sees. No path has a wildcard in the middle
+ * (`*.*.apiKey`): pino's redaction walks such a path through every getter of a Buffer or a URL
+ * in the record and throws, so the log call itself would fail.
  */
 export const SECRET_LOG_PATHS: readonly string[] = [
   'apiKey',
   '*.apiKey',
-  '*.*.apiKey',
   'password',
   '*.password',
   'token',

@@ -21,9 +21,21 @@ export function redactValue(value: unknown): unknown {
 function walk(value: unknown, leakedKeys: Set<string>, ancestors: WeakSet<object>): unknown {
   if (typeof value === 'string') return redactText(value);
   if (value === null || typeof value !== 'object') return value;
-  // Dates, Buffers and the like serialize themselves and hold no field to mask.
-  if (!(value instanceof Error) && typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
   if (ancestors.has(value)) return '[Circular]';
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (!(value instanceof Error) && typeof toJSON === 'function') {
+    // What serializes is what toJSON gives, so that is what gets masked: a URL's href holds its
+    // password. The class never goes out as itself either: pino's path redaction reads a URL's
+    // getters on a copy and throws, failing the log call.
+    const json: unknown = toJSON.call(value);
+    if (json === value) return value;
+    ancestors.add(value);
+    try {
+      return walk(json, leakedKeys, ancestors);
+    } finally {
+      ancestors.delete(value);
+    }
+  }
   ancestors.add(value);
   try {
     if (Array.isArray(value)) return value.map((v) => walk(v, leakedKeys, ancestors));
