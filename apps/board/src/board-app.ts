@@ -67,7 +67,10 @@ export function createBoardApp(options: BoardOptions): Express {
     res.json = (body: unknown) => json(redactValue(body));
     next();
   });
-  app.use('/admin/queues', serverAdapter.getRouter());
+  const bullBoard = serverAdapter.getRouter() as Express;
+  // Bull Board serves through an Express app of its own, which names itself on every answer.
+  bullBoard.disable('x-powered-by');
+  app.use('/admin/queues', bullBoard);
 
   app.get('/', (_req, res) => res.redirect('/runs'));
   app.get('/runs', (_req, res) => res.type('html').send(RUNS_PAGE));

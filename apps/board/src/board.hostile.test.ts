@@ -277,6 +277,16 @@ describe('a hostile client against a real board process', () => {
     expect(huge.status).toBe(431);
   });
 
+  it('creates no run whose budget rounds to nothing (0 micro-dollars means unlimited) or overflows', async () => {
+    const runsBefore = (await runs.listRuns(1000)).map((r) => r.id).sort();
+    for (const budget of [1e-9, 4e-7, 5e-324, 1e300, Number.MAX_SAFE_INTEGER]) {
+      const res = await send(`budget ${budget}`, '/api/runs', { method: 'POST', headers: own(), body: JSON.stringify({ csvText: `brand\nTiny Budget ${budget}\n`, budget }) });
+      expect(res.status, `budget ${budget}: ${res.body}`).toBe(400);
+      expect(JSON.parse(res.body), `budget ${budget}`).toMatchObject({ code: 'BAD_REQUEST' });
+    }
+    expect((await runs.listRuns(1000)).map((r) => r.id).sort()).toEqual(runsBefore);
+  });
+
   it('every answer carried the security headers, and no secret reached the board’s output', async () => {
     expect(answers.length).toBeGreaterThan(300);
     for (const { what, answer } of answers) {
@@ -284,6 +294,8 @@ describe('a hostile client against a real board process', () => {
       expect(answer.headers['content-security-policy'], what).toContain("frame-ancestors 'none'");
       expect(answer.headers['x-content-type-options'], what).toBe('nosniff');
       expect(answer.headers['referrer-policy'], what).toBe('no-referrer');
+      // Bull Board runs its own Express app: it announced itself on every answer it made.
+      expect(answer.headers['x-powered-by'], what).toBeUndefined();
     }
     for (const needle of NEEDLES) expect(board.output()).not.toContain(needle);
   });

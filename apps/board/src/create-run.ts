@@ -21,7 +21,12 @@ export const createRunRequest = z
     resultColumn: z.string().regex(/^[A-Za-z]{1,3}$/, 'expected a column letter').optional(),
     limit: z.number().int().positive().optional(),
     run: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'expected a run name: a letter or digit, then letters, digits, ., - and _').optional(),
-    budget: z.number().positive().optional(),
+    // In whole micro-dollars, as the ledger keeps it: a budget that rounds to 0 would mean
+    // "unlimited", one past the safe integers cannot be stored.
+    budget: z
+      .number()
+      .refine((usd) => usdToMicros(usd) >= 1 && Number.isSafeInteger(usdToMicros(usd)), 'expected a budget in USD of at least 0.000001 and below 9e9')
+      .optional(),
     noCache: z.boolean().default(false),
     allowPartial: z.boolean().default(false),
     force: z.boolean().default(false),
@@ -67,7 +72,7 @@ export async function createRun(deps: { redis: Redis; queue: BrandQueue; config:
   const request = parsed.data;
   const { redis, queue, config } = deps;
   // A run started from a browser spends real money: it needs a ceiling (0 means none).
-  const budgetUsd = request.budget ?? (config.BUDGET_USD > 0 ? config.BUDGET_USD : undefined);
+  const budgetUsd = request.budget ?? (usdToMicros(config.BUDGET_USD) >= 1 ? config.BUDGET_USD : undefined);
   if (budgetUsd === undefined) {
     return {
       status: 400,

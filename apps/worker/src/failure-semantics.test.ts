@@ -146,8 +146,10 @@ describe('failure semantics with a fleet of two workers', () => {
     // Three requests (the configured attempts), all answered 429, then no more.
     expect(llmRequests(brand).map((e) => e.status)).toEqual([429, 429, 429]);
     const failure = await failureOf(runId, brand);
-    expect(failure?.reason).toMatch(/^RATE_LIMIT_EXHAUSTED: llm still rate limited after 3 attempts \(last wait 300 ms\)/);
-    expect(failure?.details).toMatchObject({ code: 'RATE_LIMIT_EXHAUSTED', provider: 'llm', attempts: 3, lastWaitMs: 300 });
+    // The provider asked for 300 ms each time; by the third 429 the floor (OPENAI_BACKOFF_BASE_SECONDS
+    // 0.2 doubling: 200, 400, 800 ms) is longer, and the floor wins.
+    expect(failure?.reason).toMatch(/^RATE_LIMIT_EXHAUSTED: llm still rate limited after 3 attempts \(last wait 800 ms\)/);
+    expect(failure?.details).toMatchObject({ code: 'RATE_LIMIT_EXHAUSTED', provider: 'llm', attempts: 3, lastWaitMs: 800 });
     expect((failure?.details?.history as { kind: string }[]).map((h) => h.kind)).toEqual(['rate_limited', 'rate_limited', 'rate_limited']);
     const job = await jobOf(runId, brand);
     expect(await job.getState()).toBe('failed');

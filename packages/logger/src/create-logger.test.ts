@@ -48,3 +48,33 @@ describe('log redaction', () => {
     expect((second?.['err'] as { stack: string }).stack).toMatch(/create-logger\.test\.ts/);
   });
 });
+
+describe('log redaction, as found in the review of issue 13', () => {
+  it("masks the message pino takes from an error when the call gives none (log.error(err), log.error({ err }))", () => {
+    const out = capture();
+    const log = createLogger({ name: 't', destination: out.destination });
+    log.error(new Error('refused password=hunter2-bare'));
+    log.error({ err: new Error('cannot reach redis://:redis-pw-err@cache:6379') });
+    expect(out.lines).toHaveLength(2);
+    for (const secret of ['hunter2-bare', 'redis-pw-err']) expect(out.text()).not.toContain(secret);
+    expect(JSON.parse(out.lines[0] ?? '{}')).toMatchObject({ msg: 'refused password=[REDACTED]' });
+  });
+
+  it("masks a child logger's bindings, not only the well-known paths", () => {
+    const out = capture();
+    const log = createLogger({ name: 't', destination: out.destination }).child({ redis: 'redis://:child-pw-1@cache:6379', cfg: { GITHUB_TOKEN: 'child-token-2' } });
+    log.info('connected');
+    expect(out.text()).not.toMatch(/child-pw-1|child-token-2/);
+    expect(JSON.parse(out.lines[0] ?? '{}')).toMatchObject({ redis: 'redis://:***@cache:6379', msg: 'connected' });
+  });
+
+  it('logs a record holding a URL or a Buffer (pino path redaction threw on their getters) and masks the URL', () => {
+    const out = capture();
+    const log = createLogger({ name: 't', destination: out.destination });
+    expect(() => log.info({ body: Buffer.from('x'), nested: { at: new URL('https://example.com') } }, 'buffer')).not.toThrow();
+    expect(() => log.info({ redis: new URL('redis://:url-pw-3@cache:6379') }, 'url')).not.toThrow();
+    expect(out.lines).toHaveLength(2);
+    expect(out.text()).not.toContain('url-pw-3');
+    expect(JSON.parse(out.lines[1] ?? '{}')).toMatchObject({ redis: 'redis://:***@cache:6379' });
+  });
+});

@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import { REDACTED, SECRET_LOG_PATHS, redactText, redactValue } from '@brandq/redact';
+import { REDACTED, SECRET_LOG_PATHS, redactValue } from '@brandq/redact';
 
 export type { Logger } from 'pino';
 
@@ -17,25 +17,33 @@ export function createLogger(options: CreateLoggerOptions): Logger {
     name: options.name,
     level: options.level ?? 'info',
     redact: { paths: [...SECRET_LOG_PATHS], censor: REDACTED },
-    formatters: {
-      log(object) {
-        // Fields named like secrets at any depth, and keys an SDK echoed back into messages,
-        // URLs with passwords and PEM blocks inside any string (errors keep message and stack).
-        return redactValue(object) as Record<string, unknown>;
-      },
-    },
     hooks: {
       logMethod(args, method) {
-        method.apply(
-          this,
-          args.map((a) => (typeof a === 'string' ? redactText(a) : a)) as Parameters<typeof method>,
-        );
+        // Every argument, the record first: fields named like secrets at any depth, keys an SDK
+        // echoed back into messages, URLs with passwords and PEM blocks inside any string
+        // (errors keep class, message and stack). Done here and not in a formatter: pino takes
+        // the message of `log.error(err)` and `log.error({ err })` from the error before any
+        // formatter runs.
+        method.apply(this, args.map((a) => redactValue(a)) as Parameters<typeof method>);
       },
     },
   };
-  if (options.destination) return pino(base, options.destination);
+  if (options.destination) return redactingChildBindings(pino(base, options.destination));
   if (pretty) {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } });
+    return redactingChildBindings(pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } }));
   }
-  return pino(base);
+  return redactingChildBindings(pino(base));
+}
+
+/**
+ * A child's bindings are serialized once, when it is made, and pass through neither the log
+ * method hook nor (pino resets it for children) a bindings formatter: they are redacted here.
+ * Children inherit from their parent, so every generation gets this `child`.
+ */
+function redactingChildBindings(logger: Logger): Logger {
+  const pinoChild = logger.child;
+  logger.child = function child(this: Logger, bindings, childOptions) {
+    return pinoChild.call(this, redactValue(bindings) as typeof bindings, childOptions);
+  } as typeof logger.child;
+  return logger;
 }

@@ -21,6 +21,8 @@ export function redactValue(value: unknown): unknown {
 function walk(value: unknown, leakedKeys: Set<string>, ancestors: WeakSet<object>): unknown {
   if (typeof value === 'string') return redactText(value);
   if (value === null || typeof value !== 'object') return value;
+  // A date serializes to a timestamp and holds nothing to mask.
+  if (value instanceof Date) return value;
   if (ancestors.has(value)) return '[Circular]';
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   if (!(value instanceof Error) && typeof toJSON === 'function') {

@@ -37,6 +37,20 @@ const TEXT_CASES: ReadonlyArray<{ form: string; text: string; secret: string; sh
   { form: 'Basic credentials', text: 'header Basic dXNlcjpwYXNz', secret: 'dXNlcjpwYXNz' },
   { form: 'JSON field named like a secret, inside text', text: 'bad request {"api_key":"plain-value-1","brand":"Acme"}', secret: 'plain-value-1', shows: '"brand":"Acme"' },
   { form: 'JSON password field with an escaped quote', text: '{"password": "a\\"b-c"}', secret: 'b-c' },
+  // Seen getting through in the review of issue 13:
+  { form: 'JSON quoted inside a JSON string (escaped quotes)', text: '{"body":"{\\"password\\":\\"hunter2-esc\\",\\"brand\\":\\"Acme\\"}"}', secret: 'hunter2-esc', shows: '\\"brand\\":\\"Acme\\"' },
+  { form: 'URL-encoded password= (a query inside a query)', text: 'redirect=%2Flogin%3Fpassword%3Dhunter2-enc%26next%3D1', secret: 'hunter2-enc' },
+  { form: 'password holding commas and semicolons', text: 'BOARD_PASSWORD=pw,SECRET;tail', secret: 'SECRET;tail' },
+  { form: '*_PASS variable', text: 'REDIS_PASS=hunter2-pass\0DB_PASS=s3cr3t-db', secret: 'hunter2-pass', shows: 'DB_PASS=[REDACTED]' },
+  { form: 'pass= in a query string', text: 'GET /login?user=ops&pass=hunter2-query', secret: 'hunter2-query', shows: 'user=ops' },
+  { form: '*_TOKEN variable', text: 'GITHUB_TOKEN=some-SECRET-token\0NPM_TOKEN=npm-SECRET-2', secret: 'SECRET', shows: 'GITHUB_TOKEN=[REDACTED]' },
+  { form: 'token= in a URL', text: 'fetch https://hooks.example.com/x?token=abcd1234efgh failed', secret: 'abcd1234efgh' },
+  { form: 'GitHub token', text: 'remote https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/x', secret: 'abcdefghijklmnopqrstuvwxyz' },
+  { form: 'GitHub fine-grained token', text: 'github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz', secret: '0123456789_abcdefghijklmnop' },
+  { form: 'Slack token', text: 'slack said invalid_auth for xoxb-1234567890-0987654321-AbCdEfGhIjKl', secret: '0987654321-AbCdEfGhIjKl' },
+  { form: 'AWS access key id', text: 'signed by AKIAIOSFODNN7EXAMPLE at', secret: 'IOSFODNN7EXAMPLE' },
+  { form: 'JWT', text: 'id token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXNpZw was refused', secret: 'eyJzdWIiOiIxMjM0NTY3ODkwIn0' },
+  { form: 'npm, Hugging Face, GitLab and Stripe tokens', text: 'npm_abcdefghijklmnopqrstuvwxyz0123456789 hf_abcdefghijklmnopqrstuvwxyzABCD glpat-abcdefghij0123456789 sk_live_abcdefghijklmnop1234', secret: 'abcdefghij' },
 ];
 
 describe('redactText: every credential form', () => {
@@ -55,6 +69,8 @@ describe('redactText: every credential form', () => {
       'https://example.com:8443/path?email=a@b.com',
       'Acme Corp, <img src=x onerror=alert(1)>',
       'no brand column: expected one of brand, brand_name, name',
+      'estimate: tokensPerCall=7000, maxTokens: 1200, tokenizer=o200k, OPENAI_TOKEN_COUNTING=estimate',
+      'the passenger passed: bypass mode',
     ]) {
       expect(redactText(text), text).toBe(text);
     }
@@ -119,6 +135,11 @@ describe('redactValue', () => {
     expect(shown.err.stack).not.toContain('1234567890abcdef');
   });
 
+  it('masks what a value serializes to (a URL is its href) and hands pino no URL or Buffer, whose getters break its path redaction', () => {
+    const shown = redactValue({ redis: new URL('redis://:url-SECRET-pw@cache:6379'), body: Buffer.from('hi') }) as Record<string, unknown>;
+    expect(shown).toEqual({ redis: 'redis://:***@cache:6379', body: { type: 'Buffer', data: [104, 105] } });
+  });
+
   it('keeps values that serialize themselves (dates) as they are, shows a shared value twice and cuts only cycles', () => {
     const at = new Date('2026-01-02T03:04:05Z');
     const shared = { country: 'US' };
@@ -129,9 +150,9 @@ describe('redactValue', () => {
   });
 
   it('names secrets by their field name', () => {
-    for (const name of ['OPENAI_API_KEY', 'TAVILY_API_KEY', 'BOARD_PASSWORD', 'GOOGLE_SHEETS_ACCESS_TOKEN', 'apiKey', 'authorization', 'x-api-key', 'private_key', 'client_secret']) {
+    for (const name of ['OPENAI_API_KEY', 'TAVILY_API_KEY', 'BOARD_PASSWORD', 'GOOGLE_SHEETS_ACCESS_TOKEN', 'apiKey', 'authorization', 'x-api-key', 'private_key', 'client_secret', 'GITHUB_TOKEN', 'REDIS_PASS', 'redisPass', 'pass']) {
       expect(isSecretName(name), name).toBe(true);
     }
-    for (const name of ['key', 'name', 'inputTokens', 'outputTokens', 'REDIS_URL', 'BOARD_USER', 'keyFile']) expect(isSecretName(name), name).toBe(false);
+    for (const name of ['key', 'name', 'inputTokens', 'outputTokens', 'tokensPerCall', 'tokenCount', 'OPENAI_TOKEN_COUNTING', 'REDIS_URL', 'BOARD_USER', 'keyFile', 'bypass', 'passes']) expect(isSecretName(name), name).toBe(false);
   });
 });
