@@ -2,13 +2,13 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakes, type Fakes } from '@brandq/fakes';
+import { type Fakes } from '@brandq/fakes';
 import { CostLedger } from '@brandq/ledger';
 import { createBrandQueue } from '@brandq/queue';
 import { createRedis } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
 import { spawnTs, useTestRedis, waitForExit, type SpawnedProcess } from '@brandq/testing';
-import { enqueue, startWorkers, stopWorkers, waitForRun, workerEnv, writeBrandsCsv } from './test-support.js';
+import { enqueue, startWorkers, stopWorkers, waitForRun, workerEnv, writeBrandsCsv, startOpenFakes } from './test-support.js';
 
 const redis = useTestRedis();
 let fakes: Fakes;
@@ -17,7 +17,7 @@ let workers: SpawnedProcess[] = [];
 
 beforeAll(async () => {
   // Injected failures: the ledger must still match the fakes' billing to the micro-dollar.
-  fakes = await startFakes({ openai: { latencyMs: { min: 5, max: 30 }, faultRates: { 500: 0.05 }, seed: 21 }, tavily: { latencyMs: { min: 5, max: 20 }, faultRates: { 500: 0.05 }, seed: 22 } });
+  fakes = await startOpenFakes({ openai: { latencyMs: { min: 5, max: 30 }, faultRates: { 500: 0.05 }, seed: 21 }, tavily: { latencyMs: { min: 5, max: 20 }, faultRates: { 500: 0.05 }, seed: 22 } });
   dir = await mkdtemp(join(tmpdir(), 'brandq-budget-'));
 });
 afterAll(async () => {

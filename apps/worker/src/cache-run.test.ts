@@ -2,13 +2,13 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakes, type Fakes } from '@brandq/fakes';
+import { type Fakes } from '@brandq/fakes';
 import { CostLedger } from '@brandq/ledger';
 import { createRedis } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
 import { searchQueryFor } from '@brandq/tavily';
 import { useTestRedis, type SpawnedProcess } from '@brandq/testing';
-import { enqueue, startWorkers, stopWorkers, waitForRun, workerEnv, writeBrandsCsv } from './test-support.js';
+import { enqueue, startWorkers, stopWorkers, waitForRun, workerEnv, writeBrandsCsv, startOpenFakes } from './test-support.js';
 
 const redis = useTestRedis();
 let fakes: Fakes;
@@ -16,7 +16,7 @@ let dir: string;
 let workers: SpawnedProcess[] = [];
 
 beforeAll(async () => {
-  fakes = await startFakes({ openai: { latencyMs: { min: 20, max: 60 }, seed: 8 }, tavily: { latencyMs: { min: 10, max: 30 }, seed: 9 } });
+  fakes = await startOpenFakes({ openai: { latencyMs: { min: 20, max: 60 }, seed: 8 }, tavily: { latencyMs: { min: 10, max: 30 }, seed: 9 } });
   dir = await mkdtemp(join(tmpdir(), 'brandq-cache-'));
 });
 afterAll(async () => {

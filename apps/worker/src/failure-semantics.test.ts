@@ -3,14 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakes, type Fakes, type LedgerEntry, type RetryAfterMode } from '@brandq/fakes';
+import { type Fakes, type LedgerEntry, type RetryAfterMode } from '@brandq/fakes';
 import { normalizeBrandKey } from '@brandq/input';
 import type { StoredJobData } from '@brandq/pipeline';
 import { brandJobId, createBrandQueue, type BrandQueue } from '@brandq/queue';
 import { createRedis } from '@brandq/redis';
 import { RunStore, type BrandFailure } from '@brandq/runs';
 import { useTestRedis, type SpawnedProcess } from '@brandq/testing';
-import { enqueue, producerCli, startWorkers, stopWorkers, waitFor, waitForRun, workerEnv, writeBrandsCsv } from './test-support.js';
+import { enqueue, producerCli, startWorkers, stopWorkers, waitFor, waitForRun, workerEnv, writeBrandsCsv, startOpenFakes } from './test-support.js';
 
 /**
  * Failure semantics against the fake providers, with real worker processes and Redis:
@@ -38,7 +38,7 @@ let env: Record<string, string>;
 
 beforeAll(async () => {
   // The LLM fake requires one key, so a worker given another one is refused (401).
-  fakes = await startFakes({
+  fakes = await startOpenFakes({
     openai: { apiKey: OPENAI_KEY, latencyMs: { min: 2, max: 10 }, seed: 51 },
     tavily: { latencyMs: { min: 2, max: 10 }, seed: 52 },
   });

@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakes, type Fakes } from '@brandq/fakes';
+import { type Fakes } from '@brandq/fakes';
 import { CostLedger, formatCostSummary, microsToUsd } from '@brandq/ledger';
 import { createRedis } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
 import { spawnTs, useTestRedis, waitForExit, type SpawnedProcess } from '@brandq/testing';
-import { enqueue, startWorkers, stopWorkers, waitForRun, workerEnv, writeBrandsCsv } from './test-support.js';
+import { enqueue, startWorkers, stopWorkers, waitForRun, workerEnv, writeBrandsCsv, startOpenFakes } from './test-support.js';
 
 const redis = useTestRedis();
 let fakes: Fakes;
@@ -18,7 +18,7 @@ let workers: SpawnedProcess[] = [];
 const BROKEN = 'Follow Broken';
 
 beforeAll(async () => {
-  fakes = await startFakes({ openai: { latencyMs: { min: 5, max: 30 }, seed: 51 }, tavily: { latencyMs: { min: 5, max: 20 }, seed: 52 } });
+  fakes = await startOpenFakes({ openai: { latencyMs: { min: 5, max: 30 }, seed: 51 }, tavily: { latencyMs: { min: 5, max: 20 }, seed: 52 } });
   dir = await mkdtemp(join(tmpdir(), 'brandq-follow-'));
 });
 afterAll(async () => {

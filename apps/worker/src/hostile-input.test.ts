@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '@brandq/errors';
-import { startFakes, type Fakes } from '@brandq/fakes';
+import { type Fakes } from '@brandq/fakes';
 import { brandsFromSheetValues, neutralizeCell, normalizeBrandKey, readCsvBrands, type SheetCell } from '@brandq/input';
 import { buildBrandPrompt } from '@brandq/llm';
 import { brandJobId } from '@brandq/queue';
 import { QUEUE_PREFIX, createRedis } from '@brandq/redis';
 import { RunStore, type BrandFailure, type BrandResult } from '@brandq/runs';
 import { useTestRedis, type SpawnedProcess } from '@brandq/testing';
-import { enqueue, producerCli, startWorkers, stopWorkers, waitFor, waitForRun, workerEnv } from './test-support.js';
+import { enqueue, producerCli, startWorkers, stopWorkers, waitFor, waitForRun, workerEnv, startOpenFakes } from './test-support.js';
 
 /**
  * The hostile input corpus (packages/input/fixtures/hostile) through the CSV and sheet
@@ -196,7 +196,7 @@ describe('hostile input and hostile answers end to end', () => {
   let workers: SpawnedProcess[] = [];
 
   beforeAll(async () => {
-    fakes = await startFakes({
+    fakes = await startOpenFakes({
       openai: { latencyMs: { min: 5, max: 20 }, seed: 21, answers: ANSWERS },
       tavily: { latencyMs: { min: 5, max: 20 }, seed: 22, knownBrands: HOSTILE_BRANDS, results: { [INJECTED]: INJECTED_RESULTS } },
     });

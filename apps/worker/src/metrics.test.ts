@@ -2,13 +2,13 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakes, type Fakes } from '@brandq/fakes';
+import { type Fakes } from '@brandq/fakes';
 import { CostLedger, microsToUsd } from '@brandq/ledger';
 import { scrapeMetrics, type PromScrape } from '@brandq/metrics';
 import { createRedis, getFreePort } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
 import { useTestRedis, type SpawnedProcess } from '@brandq/testing';
-import { enqueue, startWorkers, stopWorkers, workerEnv, writeBrandsCsv } from './test-support.js';
+import { enqueue, startWorkers, stopWorkers, workerEnv, writeBrandsCsv, startOpenFakes } from './test-support.js';
 
 const redis = useTestRedis();
 let fakes: Fakes;
@@ -22,7 +22,7 @@ const BRANDS = ['Metric Alpha', 'Metric Beta', 'Metric Gamma', 'Metric Delta', B
 beforeAll(async () => {
   // LLM calls last about a second and launch a second apart (stagger), so a lease is held
   // and a stagger slot is booked for most of the run: the gauges are seen moving by polling.
-  fakes = await startFakes({ openai: { latencyMs: { min: 900, max: 1100 }, seed: 41 }, tavily: { latencyMs: { min: 5, max: 20 }, seed: 42 } });
+  fakes = await startOpenFakes({ openai: { latencyMs: { min: 900, max: 1100 }, seed: 41 }, tavily: { latencyMs: { min: 5, max: 20 }, seed: 42 } });
   dir = await mkdtemp(join(tmpdir(), 'brandq-metrics-'));
 });
 afterAll(async () => {

@@ -2,12 +2,12 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakes, type Fakes, type Ledger, type LedgerEntry } from '@brandq/fakes';
+import { type Fakes, type Ledger, type LedgerEntry } from '@brandq/fakes';
 import { createBrandQueue } from '@brandq/queue';
 import { createRedis } from '@brandq/redis';
 import { RunStore, type BrandFailure, type BrandResult } from '@brandq/runs';
 import { useTestRedis, type SpawnedProcess } from '@brandq/testing';
-import { enqueue, startWorkers, stopWorkers, waitForRun, waitForWorkersReady, workerEnv, writeBrandsCsv } from './test-support.js';
+import { enqueue, startWorkers, stopWorkers, waitForRun, waitForWorkersReady, workerEnv, writeBrandsCsv, startOpenFakes } from './test-support.js';
 
 /**
  * A 429 storm: both fakes answer 429 to 30% of the requests they admit, at random, while
@@ -38,7 +38,7 @@ let dir: string;
 let workers: SpawnedProcess[] = [];
 
 beforeAll(async () => {
-  fakes = await startFakes({
+  fakes = await startOpenFakes({
     openai: { latencyMs: { min: 5, max: 30 }, faultRates: { 429: 0.3 }, seed: 71 },
     tavily: { latencyMs: { min: 5, max: 30 }, faultRates: { 429: 0.3 }, seed: 72 },
   });

@@ -2,11 +2,11 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakes, type Fakes } from '@brandq/fakes';
+import { type Fakes } from '@brandq/fakes';
 import { createRedis, getFreePort, scanKeys, startRedisServer, type RedisServerHandle } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
 import { spawnTs, waitForExit, type SpawnedProcess } from '@brandq/testing';
-import { enqueue, producerCli, stopWorkers, waitFor, waitForRun, workerEnv, writeBrandsCsv } from './test-support.js';
+import { enqueue, producerCli, stopWorkers, waitFor, waitForRun, workerEnv, writeBrandsCsv, startOpenFakes } from './test-support.js';
 
 /**
  * Distinctive credentials, each checked for wherever brandq writes: process output (logs,
@@ -41,7 +41,7 @@ beforeAll(async () => {
   await admin.config('SET', 'requirepass', SECRETS.redis);
   admin.disconnect();
   redisUrl = `redis://:${SECRETS.redis}@127.0.0.1:${server.port}`;
-  fakes = await startFakes({
+  fakes = await startOpenFakes({
     openai: { apiKey: SECRETS.openai, latencyMs: { min: 5, max: 20 }, seed: 41 },
     tavily: { apiKey: SECRETS.tavily, latencyMs: { min: 5, max: 20 }, seed: 42 },
     sheets: { apiKey: SECRETS.sheets },

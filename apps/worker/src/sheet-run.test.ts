@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakes, type Fakes } from '@brandq/fakes';
+import { type Fakes } from '@brandq/fakes';
 import { resultCells, resultRange } from '@brandq/pipeline';
 import { createRedis, sheetFlusherKeys } from '@brandq/redis';
 import { RunStore, type BrandResult } from '@brandq/runs';
 import { spawnTs, useTestRedis, waitForExit, type SpawnedProcess } from '@brandq/testing';
-import { workerEnv } from './test-support.js';
+import { workerEnv, startOpenFakes } from './test-support.js';
 
 /**
  * The issue's proof, with real processes: a 500-brand sheet run on 4 workers, the
@@ -20,7 +20,7 @@ const workers: SpawnedProcess[] = [];
 
 beforeAll(async () => {
   // Some provider latency so the run lasts long enough to kill the flusher in the middle of it.
-  fakes = await startFakes({ openai: { latencyMs: { min: 20, max: 80 }, seed: 11 }, tavily: { latencyMs: { min: 10, max: 40 }, seed: 12 } });
+  fakes = await startOpenFakes({ openai: { latencyMs: { min: 20, max: 80 }, seed: 11 }, tavily: { latencyMs: { min: 10, max: 40 }, seed: 12 } });
   fakes.sheets.setSheet('sheet-1', 'Brands', [['brand'], ...BRANDS.map((b) => [b])]);
 });
 

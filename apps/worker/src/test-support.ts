@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Fakes, Ledger, LedgerEntry } from '@brandq/fakes';
+import { startFakes, type Fakes, type FakesOptions, type Ledger, type LedgerEntry } from '@brandq/fakes';
 import type { RunMeta, RunStore } from '@brandq/runs';
 import { spawnTs, tcpConnectionsOf, waitForExit, type SpawnedProcess } from '@brandq/testing';
 
@@ -26,6 +26,14 @@ export const OPEN_LIMITS = {
 
 /** Fake Tavily options granting what OPEN_LIMITS configures. */
 export const OPEN_TAVILY = { rpm: Number(OPEN_LIMITS.TAVILY_RPM_LIMIT) };
+
+/**
+ * The fakes granting what OPEN_LIMITS configures, for tests about something other than the
+ * limiter: a fleet configured above what its providers grant draws 429s that are not the point.
+ */
+export function startOpenFakes(opts: FakesOptions = {}): Promise<Fakes> {
+  return startFakes({ ...opts, tavily: { ...OPEN_TAVILY, ...opts.tavily }, sheets: { rpm: Number(OPEN_LIMITS.SHEETS_RPM_LIMIT), ...opts.sheets } });
+}
 
 /**
  * A worker for tests about something other than faults: open limits, and a 3 s job lock so
