@@ -15,11 +15,11 @@ import { enqueue, shippedWorkerEnv, startWorkers, stopWorkers, waitForRun, waitF
  * tokens counted at admission as the prompt plus `max_tokens`, and refused requests counted
  * too. The workers run the shipped limiter defaults (burst, headroom, concurrency, pacing);
  * only the limits themselves are set, to what the fakes grant, as a user would copy them
- * from their provider account. Three processes, four jobs each, 48 brands.
+ * from their provider account. Three processes, four jobs each, 36 brands.
  */
 const redis = useTestRedis();
-const BRANDS = Array.from({ length: 48 }, (_, i) => `Sliced Brand ${String(i + 1).padStart(2, '0')}`);
-const LIMITS = { llmRpm: 300, llmTpm: 300_000, tavilyRpm: 300 };
+const BRANDS = Array.from({ length: 36 }, (_, i) => `Sliced Brand ${String(i + 1).padStart(2, '0')}`);
+const LIMITS = { llmRpm: 300, llmTpm: 150_000, tavilyRpm: 300 };
 
 let fakes: Fakes;
 let workers: SpawnedProcess[] = [];
