@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import { loadConfig } from '@brandq/config';
 import { ConfigError } from '@brandq/errors';
 import { createLogger } from '@brandq/logger';
@@ -11,7 +12,19 @@ import { boardHosts } from './allowed-hosts.js';
 import { createBoardMetrics } from './board-metrics.js';
 import { createLimiterStats } from './limiter-stats.js';
 
+const USAGE = `usage: brandq board   (or: pnpm board)
+
+Serves Bull Board (/admin/queues), the runs page (/runs) and the fleet's metrics (/metrics)
+on BOARD_HOST:BOARD_PORT (default 127.0.0.1:3000), from the Redis in REDIS_URL.
+BOARD_USER and BOARD_PASSWORD add basic auth (required off loopback); BOARD_READ_ONLY=true
+refuses every write. Every setting is an environment variable: see .env.example.`;
+
 async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { help: { type: 'boolean', short: 'h' } }, strict: true });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   const config = loadConfig();
   const logger = createLogger({ name: 'board', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   const credentials = config.BOARD_USER && config.BOARD_PASSWORD ? { user: config.BOARD_USER, password: config.BOARD_PASSWORD } : undefined;

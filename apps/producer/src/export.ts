@@ -1,8 +1,4 @@
-import { exportRun } from './export-run.js';
-import { runCommand } from './run-command.js';
+import { runBrandq } from './main.js';
 
-runCommand('usage: pnpm export --run <id> --out <results.csv|results.jsonl>', { out: { type: 'string' } }, ['out'], async ({ runId, values, runs }) => {
-  const out = String(values.out);
-  const count = await exportRun(runs, runId, out);
-  process.stdout.write(`wrote ${count} rows to ${out}\n`);
-});
+// `pnpm export`: an alias of `brandq export`.
+runBrandq(['export', ...process.argv.slice(2)]);

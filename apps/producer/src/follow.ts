@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
+import { BadInputError } from '@brandq/errors';
 import { CostLedger, formatCostSummary, llmLabelFor, microsToUsd, type LedgerSnapshot } from '@brandq/ledger';
 import { RunStore, type RunMeta } from '@brandq/runs';
 
@@ -44,11 +45,28 @@ export function statusLine(run: RunMeta, ledger: LedgerSnapshot): string | undef
   return undefined;
 }
 
+export interface Followed {
+  /** The run as it stopped running, or as it was when Ctrl+C detached. */
+  run: RunMeta;
+  /** Ctrl+C ended the following before the run stopped. */
+  detached: boolean;
+}
+
+export interface FollowOptions {
+  out?: NodeJS.WriteStream;
+  /** What to print when Ctrl+C (or `signal`) ends the following: what happens to the workers is the caller's. */
+  detachedNote?: string;
+  /** Ends the following like Ctrl+C does. */
+  signal?: AbortSignal;
+}
+
 /**
- * Shows a run's progress until it stops running. Ctrl+C only detaches: workers go on.
- * On a TTY the line redraws in place; otherwise a line is printed every few seconds.
+ * Shows a run's progress until it stops running. Ctrl+C only detaches. On a TTY the line
+ * redraws in place; otherwise a line is printed every few seconds.
  */
-export async function followRun(redis: Redis, runId: string, config: Config, out: NodeJS.WriteStream = process.stdout): Promise<RunMeta | undefined> {
+export async function followRun(redis: Redis, runId: string, config: Config, options: FollowOptions = {}): Promise<Followed> {
+  const out = options.out ?? process.stdout;
+  const detachedNote = options.detachedNote ?? `detached; workers continue. Watch again with: brandq status --run ${runId} --follow`;
   const runs = new RunStore(redis);
   const ledger = new CostLedger(redis);
   const tty = out.isTTY === true;
@@ -61,8 +79,9 @@ export async function followRun(redis: Redis, runId: string, config: Config, out
   let run: RunMeta | undefined;
   try {
     for (;;) {
+      if (options.signal?.aborted) detached = true;
       run = await runs.getRun(runId);
-      if (!run) throw new Error(`run ${runId} not found`);
+      if (!run) throw new BadInputError(`run ${runId} not found`);
       const snapshot = await ledger.snapshot(runId);
       const now = Date.now();
       const line = renderProgress(run, snapshot, now);
@@ -76,9 +95,9 @@ export async function followRun(redis: Redis, runId: string, config: Config, out
         if (tty) out.write('\n');
         const status = statusLine(run, snapshot);
         if (status) out.write(`${status}\n`);
-        if (detached) out.write(`detached; workers continue. Watch again with: pnpm status --run ${runId} --follow\n`);
+        if (detached) out.write(`${detachedNote}\n`);
         out.write(`${formatCostSummary(snapshot, llmLabelFor(config.OPENAI_BASE_URL))}\n`);
-        return run;
+        return { run, detached };
       }
       await new Promise((r) => setTimeout(r, tty ? 250 : 500));
     }

@@ -5,7 +5,7 @@ import { ConfigError, isBrandqError } from '@brandq/errors';
 import { CostLedger, microsToUsd } from '@brandq/ledger';
 import { BrandqMetrics, cacheMetrics, pipelineMetrics, startMetricsServer } from '@brandq/metrics';
 import { LlmClient, resolveModelPrice } from '@brandq/llm';
-import { createLogger } from '@brandq/logger';
+import { createLogger, type Logger } from '@brandq/logger';
 import { ResultCache } from '@brandq/cache';
 import { BrandPipeline, FinalFailure, brandBackoffStrategy, createBrandJobProcessor, type StoredJobData } from '@brandq/pipeline';
 import { BRAND_QUEUE, BACKOFF_TYPE, createBrandQueue } from '@brandq/queue';
@@ -18,8 +18,59 @@ import { createProviderGate } from './provider-gate.js';
 /** How long a cache fill lock lives between renewals (the filler renews it every third of that). */
 const CACHE_FILL_LOCK_MS = 10_000;
 
+/** What a stopping worker gets beyond SHUTDOWN_GRACE_SECONDS to close its connections before it exits anyway. */
+const SHUTDOWN_MARGIN_MS = 3_000;
+
+const USAGE = `usage: brandq worker [--concurrency <n>]   (or: pnpm worker)
+
+One worker process: takes brand jobs from the queue in REDIS_URL until SIGINT or SIGTERM.
+
+  --concurrency <n>   jobs at once in this process (default: WORKER_CONCURRENCY)
+  -h, --help          this text
+
+On SIGINT/SIGTERM it finishes its active jobs for up to SHUTDOWN_GRACE_SECONDS, hands the rest
+back, and exits within a few seconds more, with Redis up or down; a second signal exits at once.
+Every setting is an environment variable: see .env.example.`;
+
+/** Signal numbers, for the shell's 128 + n exit code of a process ended by a second signal. */
+const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
+
+/** Errors that mean "Redis is not reachable", as opposed to an error of one command. */
+function isConnectionError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    (code !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(code)) ||
+    /Connection is closed|connect ECONNREFUSED|Reached the max retries|Stream isn't writeable/i.test(err.message)
+  );
+}
+
+/**
+ * Redis connection errors arrive from every connection (the worker's, the queue's, BullMQ's
+ * duplicates) on every reconnect attempt: one structured line when Redis goes, one when it is
+ * back, never a line per attempt or a stack.
+ */
+function redisOutageLog(logger: Logger) {
+  let downSince: number | undefined;
+  return {
+    down(err: Error) {
+      if (downSince !== undefined) return;
+      downSince = Date.now();
+      logger.error({ event: 'redis_down', err: err.message, code: (err as NodeJS.ErrnoException).code }, 'Redis unreachable; retrying until it is back');
+    },
+    up() {
+      if (downSince === undefined) return;
+      logger.info({ event: 'redis_up', downForMs: Date.now() - downSince }, 'Redis reachable again');
+      downSince = undefined;
+    },
+  };
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { concurrency: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ options: { concurrency: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   const config = loadConfig();
   const concurrency = values.concurrency === undefined ? config.WORKER_CONCURRENCY : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`--concurrency must be a positive integer, got "${values.concurrency}"`);
@@ -31,7 +82,11 @@ async function main(): Promise<void> {
   }
   const client = createRedis(config.REDIS_URL, 'client');
   const blocking = createRedis(config.REDIS_URL, 'worker');
-  for (const conn of [client, blocking]) conn.on('error', (err: Error) => logger.warn({ err: err.message }, 'Redis connection error'));
+  const outage = redisOutageLog(logger);
+  for (const conn of [client, blocking]) {
+    conn.on('error', (err: Error) => (isConnectionError(err) ? outage.down(err) : logger.warn({ err: err.message }, 'Redis connection error')));
+    conn.on('ready', () => outage.up());
+  }
 
   const runs = new RunStore(client);
   const sheetWrites = new SheetWriteQueue(client);
@@ -40,6 +95,7 @@ async function main(): Promise<void> {
     logger.warn({ err: err.message, waitMs }, 'Redis cannot book money yet (full or away); retrying');
   });
   const queue = createBrandQueue(client);
+  queue.on('error', (err: Error) => (isConnectionError(err) ? outage.down(err) : logger.error({ err: err.message }, 'queue error')));
   // Read at scrape time, after the gate below exists.
   const metrics = new BrandqMetrics({
     limiter: () => gate.metricsSnapshot(),
@@ -142,7 +198,7 @@ async function main(): Promise<void> {
     metrics.jobDuration.observe({ outcome: final ? 'failed' : 'retry' }, seconds(job));
     logger.warn({ runId: job.data.runId, brand: job.data.name, jobId: job.id, attemptsMade: job.attemptsMade, final, err: isBrandqError(err) ? err.toJSON() : err.message }, 'brand attempt failed');
   });
-  worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
+  worker.on('error', (err) => (isConnectionError(err) ? outage.down(err) : logger.error({ err: err.message }, 'worker error')));
   // Loopback unless METRICS_HOST says otherwise: /metrics has no auth (compose opens it to Prometheus).
   const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT, config.METRICS_HOST) : undefined;
   logger.info({ concurrency, queue: BRAND_QUEUE, pid: process.pid, metricsPort: metricsServer?.port }, 'worker started');
@@ -159,16 +215,30 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // The user asked twice: no more waiting (active jobs' locks lapse, another worker takes them).
+      logger.warn({ signal }, 'second signal: exiting now');
+      logger.flush();
+      process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
+    }
     stopping = true;
     logger.info({ signal }, 'stopping: finishing active jobs');
     // Finish what is running if it ends within the grace period; otherwise hand the jobs
     // back (their locks lapse and another worker picks them up).
+    const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000;
     const grace = setTimeout(() => {
       logger.warn('grace period over: handing active jobs back');
       void worker.close(true);
-    }, config.SHUTDOWN_GRACE_SECONDS * 1000);
+    }, graceMs);
     grace.unref();
+    // With Redis down, closing never completes (quit and the queue's commands wait for a
+    // reconnect): the process exits anyway, a few seconds after the grace period.
+    const deadline = setTimeout(() => {
+      logger.error({ signal, graceSeconds: config.SHUTDOWN_GRACE_SECONDS }, 'could not close cleanly (Redis unreachable?): exiting');
+      logger.flush();
+      process.exit(1);
+    }, graceMs + SHUTDOWN_MARGIN_MS);
+    deadline.unref();
     await worker.close();
     clearTimeout(grace);
     // After the jobs (they queue rows), before the gate and Redis (the flush needs both).

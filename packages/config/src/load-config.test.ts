@@ -26,7 +26,8 @@ describe('loadConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as ConfigError).message;
     expect(message).toMatch(/OPENAI_TPM_HEADROOM: must be <= 0.95, got 2/);
-    expect(message).toMatch(/WORKER_CONCURRENCY: expected a number, got "many"/);
+    expect(message).toMatch(/WORKER_CONCURRENCY: expected a number, got "many"$/m);
+    expect(message).not.toMatch(/\(got "many"\)/);
     expect(message).toMatch(/REDIS_URL: expected a URL/);
     expect(message).toMatch(/FINALIZE_LOWERS_CONCURRENCY: expected true or false/);
     expect((error as ConfigError).details.variables).toEqual(

@@ -30,7 +30,9 @@ export function loadConfig(env: Record<string, string | undefined> = readEnv()):
     // messages quote values and a URL's password (REDIS_URL=redis://:secret@host) is a secret.
     const secret = isSecretName(variable);
     const message = secret && given?.trim() ? issue.message.split(given.trim()).join(REDACTED) : issue.message;
-    const shown = given === undefined ? '' : ` (got "${secret ? REDACTED : given}")`;
+    // The schema's own messages already quote what they were given ("expected a number, got \"abc\""): say it once.
+    const quoted = given !== undefined && / got /.test(issue.message);
+    const shown = given === undefined || quoted ? '' : ` (got "${secret ? REDACTED : given}")`;
     return redactText(`  ${variable}: ${message}${shown}`);
   });
   throw new ConfigError(`Invalid configuration:\n${[...new Set(lines)].join('\n')}`, {

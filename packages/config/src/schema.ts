@@ -151,7 +151,7 @@ export const envSchema = z.object({
   SHEETS_FLUSH_SECONDS: num(5, { min: 0.1, max: 3600 }),
   LIMITER_LEASE_SECONDS: num(30, { min: 1, max: 3600 }),
   /** Slice over which providers also enforce their per-minute limits; every provider is paced to it (0 = off). */
-  LIMITER_PACE_SLICE_SECONDS: num(1, { min: 0, max: 60 }),
+  LIMITER_PACE_SLICE_SECONDS: num(0.5, { min: 0, max: 60 }),
   STAGGER_JITTER_CAP_SECONDS: num(3, { min: 0, max: 60 }),
 
   TAVILY_COST_PER_CREDIT: num(0.008, { min: 0 }),
@@ -159,6 +159,8 @@ export const envSchema = z.object({
   LLM_RESERVE_FACTOR: num(1.2, { min: 1, max: 10 }),
   BUDGET_USD: num(0, { min: 0 }),
   CACHE_TTL_HOURS: num(168, { min: 0, max: 24 * 365 }),
+  /** Days an ended run (completed, cancelled) is kept in Redis before its keys expire (0 = forever). */
+  RUN_RETENTION_DAYS: num(30, { min: 0, max: 3650 }),
 
   METRICS_PORT: num(0, { min: 0, max: 65535, int: true }),
   /** Interface a worker's /metrics binds: loopback unless a scraper elsewhere needs it (compose: 0.0.0.0). */

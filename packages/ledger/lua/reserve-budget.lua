@@ -8,7 +8,8 @@
 
   The worst case is raised by the largest cost/reserved ratio this provider was observed
   to bill in this run (`<provider>:price_ratio_ppm`): a configured price below the real one
-  is corrected for every later call. Reservations whose holder died expire into unconfirmed
+  is corrected for every later call; a request of 0 holds the largest bill seen for one
+  (`<provider>:zero_price_bill_micros`). Reservations whose holder died expire into unconfirmed
   spend, not back into the budget: the holder may have been killed after the provider
   answered and billed.
 
@@ -59,15 +60,23 @@ end
 
 local ratio = field(provider .. ':price_ratio_ppm')
 local amount = requested
-if ratio > 1000000 then amount = math.ceil(requested * ratio / 1000000) end
+if requested == 0 then
+  -- No ratio raises 0: a call priced 0 that the provider bills holds the largest such bill
+  -- seen, else every later call would hold 0 and the run stop only past its budget.
+  amount = field(provider .. ':zero_price_bill_micros')
+elseif ratio > 1000000 then
+  amount = math.ceil(requested * ratio / 1000000)
+end
 
 local budget, epoch = field('budget_micros'), field('budget_epoch')
 local committed = field('spent_micros') + field('unconfirmed_micros')
 local reserved = field('reserved_micros')
 
 if budget > 0 and committed + reserved + amount > budget then
+  -- Calls in flight can only add to what is committed: when that alone leaves no room, no
+  -- settle or release can make some, and waiting for them would only delay the verdict.
   local outcome = 0
-  if reserved > 0 then outcome = 2 end
+  if reserved > 0 and committed + amount <= budget then outcome = 2 end
   return { outcome, amount, budget - committed - reserved, reserved, epoch }
 end
 

@@ -9,7 +9,9 @@
 
   A cost above what was held is booked in full; the excess is the overrun
   (`overrun_micros`, `<provider>:overrun_micros`), and the cost/requested ratio, if larger
-  than any seen before, raises this provider's later reservations (`<provider>:price_ratio_ppm`).
+  than any seen before, raises this provider's later reservations (`<provider>:price_ratio_ppm`);
+  a cost billed against a request of 0, if larger than any before, is what later requests of 0
+  hold (`<provider>:zero_price_bill_micros`).
 
   Every check that can fail comes before the first write: a settle refused halfway would
   leave the booking id recorded and its retry skipped as a duplicate.
@@ -76,6 +78,8 @@ if held then
   if overrun > 0 and tonumber(redis.call('HGET', ledger, provider .. ':overrun_micros') or '0') == 0 then firstOverrun = 1 end
 end
 local knownRatio = tonumber(redis.call('HGET', ledger, provider .. ':price_ratio_ppm') or '0')
+local zeroPriceBill = 0
+if held and requested == 0 and cost > tonumber(redis.call('HGET', ledger, provider .. ':zero_price_bill_micros') or '0') then zeroPriceBill = cost end
 
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -105,4 +109,5 @@ add(provider .. ':credits', credits)
 add('overrun_micros', overrun)
 add(provider .. ':overrun_micros', overrun)
 if ratio > 1000000 and ratio > knownRatio then redis.call('HSET', ledger, provider .. ':price_ratio_ppm', ratio) end
+if zeroPriceBill > 0 then redis.call('HSET', ledger, provider .. ':zero_price_bill_micros', zeroPriceBill) end
 return { 1, overrun, firstOverrun, ratio }

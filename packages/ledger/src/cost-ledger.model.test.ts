@@ -17,7 +17,9 @@ import { CostLedger, type LedgerSnapshot, type PaidProvider, type Reservation, t
  *  - reserved is the sum of the live reservations, unconfirmed the sum of the unconfirmed
  *    holds, in the ledger's own hashes as in the model;
  *  - spent is the sum of the booked costs, per provider and in total;
- *  - a refusal is "in flight" exactly when reservations are in flight, else "exhausted".
+ *  - a refusal is "in flight" exactly when reservations are in flight and spent + unconfirmed
+ *    alone leave room for the call (settles can only add to them), else "exhausted".
+ *  - a request of 0 holds the largest cost billed so far against a request of 0.
  * At the end every holder dies: once their reservations expire, nothing is reserved.
  */
 const redis = useTestRedis();
@@ -68,6 +70,8 @@ interface ModelRun {
   bound: number;
   expired: number;
   ratioPpm: Record<Provider, number>;
+  /** The largest cost billed against a request of 0: what later requests of 0 hold. */
+  zeroPriceBill: Record<Provider, number>;
 }
 
 interface Model {
@@ -78,7 +82,7 @@ interface Model {
 
 type Refusal = 'in_flight' | 'exhausted';
 
-const newRun = (): ModelRun => ({ budget: 0, epoch: 0, bound: Infinity, expired: 0, ratioPpm: { tavily: 0, llm: 0 } });
+const newRun = (): ModelRun => ({ budget: 0, epoch: 0, bound: Infinity, expired: 0, ratioPpm: { tavily: 0, llm: 0 }, zeroPriceBill: { tavily: 0, llm: 0 } });
 const newModel = (): Model => ({ runs: { r1: newRun(), r2: newRun() }, handles: [], bookings: [] });
 
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
@@ -113,11 +117,11 @@ function modelReserve(model: Model, run: RunName, provider: Provider, requested:
     r.expired += 1;
   }
   const ratio = r.ratioPpm[provider];
-  const held = ratio > PPM ? Math.ceil((requested * ratio) / PPM) : requested;
+  const held = requested === 0 ? r.zeroPriceBill[provider] : ratio > PPM ? Math.ceil((requested * ratio) / PPM) : requested;
   const { spent, unconfirmed, reserved } = figures(model, run);
   if (r.budget > 0 && spent + unconfirmed + reserved + held > r.budget) {
     const available = Math.max(0, r.budget - spent - unconfirmed - reserved);
-    return { granted: false, refusal: reserved > 0 ? 'in_flight' : 'exhausted', held, available, inFlight: reserved, epoch: r.epoch };
+    return { granted: false, refusal: reserved > 0 && spent + unconfirmed + held <= r.budget ? 'in_flight' : 'exhausted', held, available, inFlight: reserved, epoch: r.epoch };
   }
   model.handles.push({ run, provider, requested, held, state: 'live', settled: false, released: false, killed: false });
   return { granted: true, held };
@@ -132,6 +136,7 @@ function modelSettle(model: Model, h: ModelHandle, cost: number): SettleResult {
   const ratioPpm = !holding ? 0 : h.requested > 0 ? Math.ceil((cost * PPM) / h.requested) : cost > 0 ? -1 : 0;
   const firstOverrun = overrun > 0 && sum(bookingsOf(model, h.run, h.provider).map((b) => b.overrun)) === 0;
   if (ratioPpm > PPM && ratioPpm > r.ratioPpm[h.provider]) r.ratioPpm[h.provider] = ratioPpm;
+  if (holding && h.requested === 0 && cost > r.zeroPriceBill[h.provider]) r.zeroPriceBill[h.provider] = cost;
   h.state = 'done';
   model.bookings.push({ run: h.run, provider: h.provider, cost, overrun });
   return { overrunMicros: overrun, firstOverrun, observedRatio: ratioPpm < 0 ? Infinity : ratioPpm / PPM };
@@ -393,10 +398,15 @@ async function everyHolderDies(model: Model, real: Real): Promise<void> {
     await expireInRedis(real, real.reservations[i] as Reservation);
   }
   for (const run of RUNS) {
+    // A request of 0 sweeps; it may hold the largest bill seen for one, so it is given back.
     const expected = modelReserve(model, run, 'llm', 0);
     const answer = await real.ledger.reserve(real.ids[run], 'llm', 0).catch((e: unknown) => e);
-    if (expected.granted) real.reservations.push(answer as Reservation);
-    else expect(answer).toBeInstanceOf(BudgetExhaustedError);
+    if (expected.granted) {
+      expect((answer as Reservation).micros).toBe(expected.held);
+      modelRelease(model.handles.at(-1)!);
+      await real.ledger.release(answer as Reservation);
+      real.reservations.push(answer as Reservation);
+    } else expect(answer).toBeInstanceOf(BudgetExhaustedError);
     expect((await real.ledger.snapshot(real.ids[run])).reservedMicros).toBe(0);
   }
   await check(model, real);

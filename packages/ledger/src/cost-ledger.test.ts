@@ -154,6 +154,72 @@ describe('CostLedger', () => {
     expect(formatCostSummary(snap, 'OpenRouter')).toContain('  Overrun: $0.00 above reservations (OpenRouter billed calls priced at 0)');
   });
 
+  it('holds later calls reserved at 0 at the largest bill seen for one (a model priced 0 that the provider bills)', async () => {
+    const ledger = new CostLedger(redis.client());
+    await ledger.setBudget('ledger-zero-billed', 10_000);
+    const first = await ledger.reserve('ledger-zero-billed', 'llm', 0);
+    await ledger.settle(first, { costMicros: 3_000 });
+    // Without the floor every later call held 0 and three in flight at 9,000 spent ended at 18,000 (180%).
+    await expect(ledger.reserve('ledger-zero-billed', 'llm', 0)).resolves.toMatchObject({ micros: 3_000, requestedMicros: 0 });
+    await expect(ledger.reserve('ledger-zero-billed', 'llm', 0)).resolves.toMatchObject({ micros: 3_000 });
+    await expect(ledger.reserve('ledger-zero-billed', 'llm', 0)).rejects.toBeInstanceOf(BudgetInFlightError);
+    // Other providers and runs keep their own figures.
+    await expect(ledger.reserve('ledger-zero-billed', 'tavily', 0)).resolves.toMatchObject({ micros: 0 });
+  });
+
+  it('keeps three workers calling a model priced 0 that the provider bills within the budget', async () => {
+    const ledgers = [redis.client(), redis.client(), redis.client()].map((c) => new CostLedger(c));
+    await ledgers[0]!.setBudget('ledger-zero-fleet', 10_000);
+    const worker = async (ledger: CostLedger) => {
+      for (;;) {
+        const held = await ledger.reserve('ledger-zero-fleet', 'llm', 0).catch((e: unknown) => e);
+        if (held instanceof BudgetExhaustedError) return;
+        if (held instanceof BudgetInFlightError) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          continue;
+        }
+        if (held instanceof Error) throw held;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await ledger.settle(held as Awaited<ReturnType<CostLedger['reserve']>>, { costMicros: 3_000 });
+      }
+    };
+    await Promise.all(ledgers.map(worker));
+    const snap = await ledgers[0]!.snapshot('ledger-zero-fleet');
+    // Before: every call held 0 and overran, and the run stopped only once spent was past the
+    // budget (18,000 seen). Now only the calls admitted before the first bill hold 0 (one per
+    // worker at most); every later one holds 3,000, so the overshoot is those calls at most.
+    expect(snap.overrunMicros).toBeLessThanOrEqual(3 * 3_000);
+    expect(snap.spentMicros).toBeLessThanOrEqual(10_000 + 2 * 3_000);
+    expect(snap.providers.llm.calls).toBeGreaterThanOrEqual(3);
+    expect(snap.reservedMicros).toBe(0);
+  });
+
+  it('refuses for good, not as in flight, when spent alone leaves no room: calls in flight can only add to it', async () => {
+    const ledger = new CostLedger(redis.client());
+    await ledger.setBudget('ledger-no-room', 10_000);
+    await ledger.settle(await ledger.reserve('ledger-no-room', 'llm', 8_000), { costMicros: 8_000 });
+    const stuck = await ledger.reserve('ledger-no-room', 'tavily', 1_000);
+    // An LLM call of 3,000 cannot fit whatever the Tavily call in flight settles at.
+    await expect(ledger.reserve('ledger-no-room', 'llm', 3_000)).rejects.toBeInstanceOf(BudgetExhaustedError);
+    // One that fits once the Tavily call settles below its worst case still waits for it.
+    await expect(ledger.reserve('ledger-no-room', 'llm', 1_500)).rejects.toBeInstanceOf(BudgetInFlightError);
+    await ledger.release(stuck);
+  });
+
+  it('books a paid call whose usage counters are not whole numbers (fractional or negative credits, infinite tokens)', async () => {
+    const ledger = new CostLedger(redis.client());
+    const held = await ledger.reserve('ledger-odd-usage', 'tavily', 16_000);
+    // Before: the settle script refused anything but non-negative integers, so the paid
+    // answer was lost and its reservation left to expire into unconfirmed spend.
+    await ledger.settle(held, { costMicros: 12_000, credits: 1.5 });
+    await ledger.book('ledger-odd-usage', 'tavily', { costMicros: 0, credits: -2 });
+    await ledger.book('ledger-odd-usage', 'llm', { costMicros: 300, inputTokens: Number.POSITIVE_INFINITY, outputTokens: Number.NaN });
+    const snap = await ledger.snapshot('ledger-odd-usage');
+    expect(snap).toMatchObject({ spentMicros: 12_300, reservedMicros: 0, unconfirmedMicros: 0 });
+    expect(snap.providers.tavily).toMatchObject({ calls: 2, costMicros: 12_000, credits: 2 });
+    expect(snap.providers.llm).toMatchObject({ calls: 1, costMicros: 300, inputTokens: 0, outputTokens: 0 });
+  });
+
   it('counts a settle retried after a lost reply once (the booking id is remembered)', async () => {
     const ledger = new CostLedger(redis.client());
     const held = await ledger.reserve('ledger-f', 'llm', 5_000);

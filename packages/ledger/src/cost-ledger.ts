@@ -238,7 +238,7 @@ export class CostLedger {
       this.redis.brandqSettleCost(
         ...this.holdKeys(runId), runKeys(runId).settledBookings,
         reservationId, provider, cost,
-        usage.inputTokens ?? 0, usage.outputTokens ?? 0, usage.credits ?? 0, booking, requestedMicros,
+        usageCount(usage.inputTokens), usageCount(usage.outputTokens), usageCount(usage.credits), booking, requestedMicros,
       ),
     );
     return { overrunMicros: overrun, firstOverrun: first === 1, observedRatio: ratioPpm < 0 ? Infinity : ratioPpm / PPM };
@@ -247,6 +247,16 @@ export class CostLedger {
   private persist<T>(command: () => Promise<T>): Promise<T> {
     return retryWhileUnavailable(command, { retryForMs: this.bookRetryMs, ...(this.onBookingRetry ? { onRetry: this.onBookingRetry } : {}) });
   }
+}
+
+/**
+ * A usage counter as the settle script takes it (a non-negative integer). Counters only
+ * inform, the cost is what is booked: a counter that is not an amount (negative, NaN,
+ * past 2^53) counts 0 rather than making the booking of a paid call fail, and a fraction
+ * (a provider billing 1.5 credits) counts whole.
+ */
+function usageCount(count: number | undefined): number {
+  return count !== undefined && count > 0 && count <= Number.MAX_SAFE_INTEGER ? Math.ceil(count) : 0;
 }
 
 /** The scripts take integers Lua holds exactly: NaN or Infinity would reach Redis as words. */

@@ -28,11 +28,11 @@ describe('limits', () => {
     expect(resolveLimits('off', { rpm: 60, burst: 10, paceMs: 0 }).burst).toBe(10);
   });
 
-  it('from the environment: OpenAI counted at admission and every provider paced over 1 s slices unless configured otherwise', () => {
+  it('from the environment: OpenAI counted at admission and every provider paced over 0.5 s slices unless configured otherwise', () => {
     const shipped = limitsFromConfig(loadConfig({}));
-    expect(shipped.llm).toMatchObject({ tokenCounting: 'admission', paceMs: 1000 });
-    expect(shipped.tavily.paceMs).toBe(1000);
-    expect(shipped.sheets.paceMs).toBe(1000);
+    expect(shipped.llm).toMatchObject({ tokenCounting: 'admission', paceMs: 500 });
+    expect(shipped.tavily.paceMs).toBe(500);
+    expect(shipped.sheets.paceMs).toBe(500);
     expect(resolveLimits('llm', shipped.llm).burst).toBe(1);
     const configured = limitsFromConfig(loadConfig({ OPENAI_TOKEN_COUNTING: 'usage', LIMITER_PACE_SLICE_SECONDS: '0' }));
     expect(configured.llm).toMatchObject({ tokenCounting: 'usage', paceMs: 0 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, startFakeTavily, type FakeOpenAIServer, type FakeTavilyServer } from '@brandq/fakes';
-import { CostLedger, type ModelPrice } from '@brandq/ledger';
+import { CostLedger, llmCostMicros, type ModelPrice } from '@brandq/ledger';
 import { LlmClient } from '@brandq/llm';
 import { createLimiter, type Limiter } from '@brandq/limiter';
 import { createLogger } from '@brandq/logger';
@@ -143,6 +143,51 @@ describe('BrandPipeline', () => {
     expect(run?.status).toBe('completed');
     expect((await new CostLedger(redis.client()).snapshot('pipe-free')).spentMicros).toBe(0);
     openai.configure({ pricing: PRICE });
+    await limiter.close();
+  });
+
+  it.each([
+    ['negative', -0.5],
+    ['not a number', Number.NaN],
+    ['infinite (a JSON number past 1e308)', Number.POSITIVE_INFINITY],
+  ])('books the table price when the provider reports a cost that is %s, and keeps the paid answer', async (_what, reportedUsd) => {
+    const limiter = newLimiter();
+    const runId = `pipe-bad-cost-${reportedUsd}`;
+    await createRun(runId, 1_000_000);
+    const llm = new LlmClient({ apiKey: 'sk-test', baseURL: openai.url, model: 'gpt-4o-mini', maxOutputTokens: 400, timeoutMs: 5000 });
+    const extractFacts = llm.extractFacts.bind(llm);
+    // What OpenRouter's `usage.cost` would carry: the client passes any JSON number through.
+    llm.extractFacts = async (messages, signal) => {
+      const answer = await extractFacts(messages, signal);
+      answer.usage.costUsd = reportedUsd;
+      return answer;
+    };
+    await pipelineWith({ limiter, llm }).process(brand(runId, 'Acme'), noCheckpoint());
+    const money = await new CostLedger(redis.client()).snapshot(runId);
+    const { inputTokens, outputTokens } = money.providers.llm;
+    expect(inputTokens).toBeGreaterThan(0);
+    expect(money.providers.llm.costMicros).toBe(llmCostMicros(PRICE, inputTokens, outputTokens));
+    expect(money.providers.llm.costMicros).toBeGreaterThan(0);
+    expect(money).toMatchObject({ reservedMicros: 0, unconfirmedMicros: 0 });
+    expect((await new RunStore(redis.client()).getRun(runId))?.status).toBe('completed');
+    await limiter.close();
+  });
+
+  it.each([
+    ['negative', -3],
+    ['infinite', Number.POSITIVE_INFINITY],
+  ])('books the search at its depth\'s credits when Tavily reports credits that are %s, and keeps the paid answer', async (_what, reportedCredits) => {
+    const limiter = newLimiter();
+    const runId = `pipe-bad-credits-${reportedCredits}`;
+    await createRun(runId, 1_000_000);
+    const search = new TavilySearchClient({ apiKey: 'tvly-test', baseUrl: tavilyFake.url, depth: 'basic', maxResults: 5, timeoutSeconds: 5 });
+    const realSearch = search.search.bind(search);
+    search.search = async (query) => ({ ...(await realSearch(query)), credits: reportedCredits });
+    await pipelineWith({ limiter, search }).process(brand(runId, 'Acme'), noCheckpoint());
+    const money = await new CostLedger(redis.client()).snapshot(runId);
+    // A basic search is 1 credit at $0.008.
+    expect(money.providers.tavily).toMatchObject({ calls: 1, credits: 1, costMicros: 8_000 });
+    expect(money).toMatchObject({ reservedMicros: 0, unconfirmedMicros: 0 });
     await limiter.close();
   });
 

@@ -127,7 +127,11 @@ export class BrandPipeline {
     const paid = () =>
       this.paidCall('tavily', brand.runId, { worstCaseMicros: worstCase, signal }, async () => {
         const outcome = await search.search(query);
-        return { value: outcome, usage: { costMicros: tavilyCostMicros(outcome.credits, tavilyUsdPerCredit), credits: outcome.credits } };
+        // Credits that are not an amount (negative, or past what the ledger can hold) would book 0 or
+        // make the ledger refuse a paid answer: the depth's price is what such a search costs.
+        const usable = outcome.credits >= 0 && Number.isSafeInteger(tavilyCostMicros(outcome.credits, tavilyUsdPerCredit));
+        const credits = usable ? outcome.credits : creditsForDepth(search.depth);
+        return { value: outcome, usage: { costMicros: tavilyCostMicros(credits, tavilyUsdPerCredit), credits } };
       });
     return this.cached(brand, 'tavily', searchCacheKey(query, search.depth, search.maxResults), worstCase, paid, signal);
   }
@@ -194,7 +198,16 @@ export class BrandPipeline {
     const answer = await this.paidCall('llm', brand.runId, { tokens, worstCaseMicros: this.llmWorstCaseMicros(promptTokens), signal }, async () => {
       const answer = await llm.extractFacts(messages, signal);
       const { usage } = answer;
-      const costMicros = usage.costUsd !== undefined ? Math.round(usage.costUsd * 1_000_000) : llmCostMicros(llmPrice, usage.promptTokens, usage.completionTokens);
+      const tableMicros = llmCostMicros(llmPrice, usage.promptTokens, usage.completionTokens);
+      const reportedMicros = usage.costUsd === undefined ? undefined : Math.round(usage.costUsd * 1_000_000);
+      // The provider's own cost wins, unless it is not an amount at all (negative, NaN, or a
+      // JSON number past 1e308): the ledger would refuse it and the paid answer be lost, or
+      // book 0 for a call that was billed.
+      const usable = reportedMicros !== undefined && Number.isSafeInteger(reportedMicros) && reportedMicros >= 0;
+      if (reportedMicros !== undefined && !usable) {
+        this.deps.logger.warn({ runId: brand.runId, reportedCostUsd: String(usage.costUsd), bookedMicros: tableMicros }, 'LLM provider reported a cost that is not an amount; booking the table price');
+      }
+      const costMicros = usable ? reportedMicros : tableMicros;
       return {
         value: answer,
         usedTokens: usage.promptTokens + usage.completionTokens,

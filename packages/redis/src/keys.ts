@@ -54,6 +54,14 @@ export const sheetFlusherKeys = {
 export type RunKeys = ReturnType<typeof runKeys>;
 
 /**
+ * Every key of a run, derived from `runKeys` so a key added there is expired, persisted and
+ * pruned with the rest. They share the run's hash tag: one script or DEL may take them all.
+ */
+export function runKeyList(runId: string): string[] {
+  return Object.values(runKeys(runId));
+}
+
+/**
  * Index of runs: sorted set of run ids by creation time, source -> latest run id, and per
  * source a sorted set of all its runs by creation time (where its results are looked up).
  */

@@ -7,24 +7,29 @@
   KEYS[1] run meta hash
   KEYS[2] brands hash (brand key -> job payload)
   KEYS[3] skipped hash (row-<n> -> skip JSON)
+  KEYS[4 ..] every key of the run (runKeyList), for its retention
   ARGV[1] run id
   ARGV[2] source JSON
   ARGV[3] source key
-  ARGV[4] n, the number of brands that follow
-  ARGV[5 .. 4+2n]  brand key, payload pairs
-  ARGV[5+2n ..]    skipped row field, payload pairs (kept only by the call that creates the run)
+  ARGV[4] retention in ms (0 = keep ended runs forever)
+  ARGV[5] n, the number of brands that follow
+  ARGV[6 .. 5+2n]  brand key, payload pairs
+  ARGV[6+2n ..]    skipped row field, payload pairs (kept only by the call that creates the run)
 
   Status: a new run is running (completed if it has no brand). A running or completed run
   is running while any brand has no outcome and completed otherwise, so a completed run
   that gains brands runs again and a run is never "running" with nothing left to record.
   A held run (paused, budget_exhausted) or a cancelled one keeps its status.
+  Retention: a run running again (an extend of an ended, expiring run) or held loses its
+  keys' expiry; a run that ends in this call gets one; an ended run keeps the one it has.
 
   Returns {created (0|1), added, total, status}, or {-1, owner source key} when the run
   belongs to another source (nothing written).
 ]]
 local meta, brands, skipped = KEYS[1], KEYS[2], KEYS[3]
 local runId, source, sourceKey = ARGV[1], ARGV[2], ARGV[3]
-local n = tonumber(ARGV[4])
+local retention_ms = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
 
 local owner = redis.call('HGET', meta, 'sourceKey')
 if owner and owner ~= sourceKey then
@@ -35,14 +40,14 @@ local t = redis.call('TIME')
 local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
 
 local added = 0
-for i = 5, 4 + 2 * n, 2 do
+for i = 6, 5 + 2 * n, 2 do
   added = added + redis.call('HSETNX', brands, ARGV[i], ARGV[i + 1])
 end
 
 local created = 0
 if not owner then
   created = 1
-  for i = 5 + 2 * n, #ARGV, 2 do
+  for i = 6 + 2 * n, #ARGV, 2 do
     redis.call('HSET', skipped, ARGV[i], ARGV[i + 1])
   end
   redis.call('HSET', meta, 'id', runId, 'source', source, 'sourceKey', sourceKey, 'status', 'running',
@@ -53,6 +58,7 @@ local total = redis.call('HLEN', brands)
 local fields = redis.call('HMGET', meta, 'succeeded', 'failed', 'status', 'finishedAt')
 local processed = (tonumber(fields[1]) or 0) + (tonumber(fields[2]) or 0)
 local status = fields[3]
+local previous = status
 if status == 'running' or status == 'completed' then
   if processed >= total then
     status = 'completed'
@@ -64,4 +70,5 @@ if status == 'running' or status == 'completed' then
   end
 end
 redis.call('HSET', meta, 'total', total, 'updatedAt', now)
+brandq_retain_run(4, status, created == 1 or previous ~= status, retention_ms)
 return { created, added, total, status }

@@ -5,9 +5,11 @@
   KEYS[1] run meta hash
   KEYS[2] results hash (brand key -> result JSON)
   KEYS[3] failed hash (brand key -> failure JSON)
+  KEYS[4 ..] every key of the run (runKeyList), for its retention when this outcome ends it
   ARGV[1] 'success' | 'failure'
   ARGV[2] brand key
   ARGV[3] JSON payload
+  ARGV[4] retention in ms (0 = keep ended runs forever)
 
   A success is final: a later failure of the same brand (a duplicate delivery after a
   crash) is ignored. A success after a failure (a retry of a failed brand) moves the brand
@@ -46,5 +48,6 @@ redis.call('HSET', meta, 'updatedAt', now)
 if status == 'running' and succeeded + failedCount >= total then
   status = 'completed'
   redis.call('HSET', meta, 'status', status, 'finishedAt', now)
+  brandq_retain_run(4, status, true, tonumber(ARGV[4]))
 end
 return { recorded, succeeded, failedCount, status }

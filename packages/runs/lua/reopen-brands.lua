@@ -5,21 +5,29 @@
   finished meanwhile, or one resumed twice) must not leave the run "running" with
   nothing left to record an outcome for.
 
+  The run's retention follows: running again, its keys lose their expiry; completed by
+  this call (it was held), they get one; already ended (completed, cancelled), they keep
+  the expiry they have.
+
   KEYS[1] run meta hash
   KEYS[2] failed hash
-  ARGV    brand keys
+  KEYS[3 ..] every key of the run (runKeyList)
+  ARGV[1] retention in ms (0 = keep ended runs forever)
+  ARGV[2 ..] brand keys
   Returns {reopened, status}.
 ]]
 local meta, failed = KEYS[1], KEYS[2]
+local retention_ms = tonumber(ARGV[1])
 local reopened = 0
-for _, key in ipairs(ARGV) do
-  reopened = reopened + redis.call('HDEL', failed, key)
+for i = 2, #ARGV do
+  reopened = reopened + redis.call('HDEL', failed, ARGV[i])
 end
 if reopened > 0 then
   redis.call('HINCRBY', meta, 'failed', -reopened)
 end
 
-local fields = redis.call('HMGET', meta, 'succeeded', 'failed', 'total', 'finishedAt')
+local fields = redis.call('HMGET', meta, 'succeeded', 'failed', 'total', 'finishedAt', 'status')
+local previous = fields[5]
 local processed = (tonumber(fields[1]) or 0) + (tonumber(fields[2]) or 0)
 local t = redis.call('TIME')
 local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
@@ -32,4 +40,5 @@ else
   redis.call('HSET', meta, 'status', status, 'statusReason', '', 'updatedAt', now)
   redis.call('HDEL', meta, 'finishedAt')
 end
+brandq_retain_run(3, status, previous ~= 'completed' and previous ~= 'cancelled', retention_ms)
 return { reopened, status }

@@ -1,20 +1,29 @@
 import type { Redis } from 'ioredis';
-import { defineScripts, runIndexKeys, runKeys } from '@brandq/redis';
+import { runIndexKeys, runKeyList, runKeys } from '@brandq/redis';
 import type { BrandJobData, BrandSource } from '@brandq/queue';
+import { defineRunScripts } from './run-scripts.js';
 import type { BrandFailure, BrandResult, RunMeta, RunStatus, SkippedBrand } from './run-types.js';
 
-const SCRIPTS = [
-  { name: 'brandqRecordOutcome', file: new URL('../lua/record-outcome.lua', import.meta.url), numberOfKeys: 3 },
-  { name: 'brandqReopenBrands', file: new URL('../lua/reopen-brands.lua', import.meta.url), numberOfKeys: 2 },
-  { name: 'brandqCreateOrExtendRun', file: new URL('../lua/create-or-extend-run.lua', import.meta.url), numberOfKeys: 3 },
-  { name: 'brandqMarkBudgetExhausted', file: new URL('../lua/mark-budget-exhausted.lua', import.meta.url), numberOfKeys: 2 },
-] as const;
+const DAY_MS = 86_400_000;
 
 interface ScriptedRedis extends Redis {
-  brandqRecordOutcome(meta: string, results: string, failed: string, outcome: 'success' | 'failure', key: string, payload: string): Promise<[number, number, number, RunStatus]>;
-  brandqReopenBrands(meta: string, failed: string, ...keys: string[]): Promise<[number, RunStatus]>;
-  brandqCreateOrExtendRun(meta: string, brands: string, skipped: string, args: (string | number)[]): Promise<[number, number, number, RunStatus] | [-1, string]>;
+  brandqRecordOutcome(meta: string, results: string, failed: string, ...rest: (string | number)[]): Promise<[number, number, number, RunStatus]>;
+  brandqReopenBrands(meta: string, failed: string, ...rest: (string | number)[]): Promise<[number, RunStatus]>;
+  brandqCreateOrExtendRun(meta: string, brands: string, skipped: string, ...rest: (string | number | (string | number)[])[]): Promise<[number, number, number, RunStatus] | [-1, string]>;
+  brandqSetRunStatus(meta: string, ...rest: (string | number)[]): Promise<number>;
   brandqMarkBudgetExhausted(meta: string, ledger: string, budgetEpoch: number, reason: string): Promise<number>;
+  brandqForgetLatestRun(bySource: string, sourceKey: string, runId: string): Promise<number>;
+  brandqDropVanishedRun(meta: string, ...rest: string[]): Promise<number>;
+  brandqDeleteEndedRun(meta: string, ...rest: (string | number)[]): Promise<number>;
+}
+
+export interface RunStoreOptions {
+  /**
+   * Days an ended run (completed, cancelled) is kept: when it ends, every key of the run
+   * expires this long after. 0 (the default here; the config's `RUN_RETENTION_DAYS` is
+   * what the apps pass) keeps ended runs forever. Held runs are always kept.
+   */
+  retentionDays?: number;
 }
 
 export interface NewRun {
@@ -55,10 +64,15 @@ export interface OutcomeRecorded {
  */
 export class RunStore {
   private readonly redis: ScriptedRedis;
+  /** How long an ended run's keys live, in ms (0 = forever). */
+  readonly retentionMs: number;
 
-  constructor(redis: Redis) {
-    defineScripts(redis, SCRIPTS);
+  constructor(redis: Redis, options: RunStoreOptions = {}) {
+    const days = options.retentionDays ?? 0;
+    if (!Number.isFinite(days) || days < 0) throw new RangeError(`run retention of ${days} days: expected a number of days >= 0`);
+    defineRunScripts(redis);
     this.redis = redis as ScriptedRedis;
+    this.retentionMs = Math.round(days * DAY_MS);
   }
 
   /**
@@ -75,10 +89,10 @@ export class RunStore {
   async createOrExtendRun(run: NewRun): Promise<RunWritten | RunOfOtherSource> {
     const keys = runKeys(run.id);
     // One array argument (ioredis flattens it): spreading a list of 100k brands into a call overflows the stack.
-    const args: (string | number)[] = [run.id, JSON.stringify(run.source), run.sourceKey, run.brands.length];
+    const args: (string | number)[] = [run.id, JSON.stringify(run.source), run.sourceKey, this.retentionMs, run.brands.length];
     for (const b of run.brands) args.push(b.key, JSON.stringify(b));
     for (const s of run.skipped) args.push(`row-${s.rowNumber}`, JSON.stringify(s));
-    const reply = await this.redis.brandqCreateOrExtendRun(keys.meta, keys.brands, keys.skipped, args);
+    const reply = await this.redis.brandqCreateOrExtendRun(keys.meta, keys.brands, keys.skipped, ...runKeyList(run.id), args);
     if (reply[0] === -1) return { kind: 'other_source', runSourceKey: String(reply[1]) };
     const [created, added] = reply as [number, number, number, RunStatus];
     const meta = await this.getRun(run.id);
@@ -106,20 +120,40 @@ export class RunStore {
     return parseMeta(raw);
   }
 
+  /**
+   * The newest `limit` runs. A run whose keys are gone (expired by its retention, or
+   * deleted) is skipped and dropped from the index (see `dropVanishedRun`).
+   */
   async listRuns(limit = 20): Promise<RunMeta[]> {
-    const ids = await this.redis.zrevrange(runIndexKeys.all, 0, limit - 1);
-    const metas = await Promise.all(ids.map((id) => this.getRun(id)));
-    return metas.filter((m): m is RunMeta => m !== undefined);
+    const listed: RunMeta[] = [];
+    let start = 0;
+    while (listed.length < limit) {
+      const ids = await this.redis.zrevrange(runIndexKeys.all, start, start + limit - listed.length - 1);
+      if (ids.length === 0) break;
+      const metas = await Promise.all(ids.map((id) => this.getRun(id)));
+      let vanished = 0;
+      for (const [i, meta] of metas.entries()) {
+        if (meta) listed.push(meta);
+        else if (await this.dropVanishedRun(ids[i] as string)) vanished++;
+      }
+      start += ids.length - vanished;
+    }
+    return listed;
   }
 
+  /** The source's latest run; a pointer to a run that is gone is removed and not returned. */
   async latestRunForSource(sourceKey: string): Promise<string | undefined> {
-    return (await this.redis.hget(runIndexKeys.bySource, sourceKey)) ?? undefined;
+    const runId = await this.redis.hget(runIndexKeys.bySource, sourceKey);
+    if (runId === null) return undefined;
+    if (await this.runExists(runId)) return runId;
+    await this.redis.brandqForgetLatestRun(runIndexKeys.bySource, sourceKey, runId);
+    return undefined;
   }
 
-  /** Every run of the source, newest first. */
+  /** Every run of the source, newest first; runs that are gone are dropped from its list. */
   async runsOfSource(sourceKey: string): Promise<string[]> {
     const key = runIndexKeys.ofSource(sourceKey);
-    const listed = await this.redis.zrevrange(key, 0, -1);
+    const listed = await this.existingRunsOf(key);
     if (listed.length > 0 || (await this.latestRunForSource(sourceKey)) === undefined) return listed;
     // A source whose runs were all indexed before this list existed: list them once, from the index of all runs.
     const all = await this.redis.zrange(runIndexKeys.all, 0, -1, 'WITHSCORES');
@@ -128,6 +162,62 @@ export class RunStore {
       if ((await this.redis.hget(runKeys(runId).meta, 'sourceKey')) === sourceKey) await this.redis.zadd(key, 'NX', all[i + 1] as string, runId);
     }
     return this.redis.zrevrange(key, 0, -1);
+  }
+
+  /** When the run's keys expire (server ms), or undefined while they are kept (or the run is gone). */
+  async expiresAt(runId: string): Promise<number | undefined> {
+    const ttl = await this.redis.pttl(runKeys(runId).meta);
+    if (ttl < 0) return undefined;
+    return (await this.serverTimeMs()) + ttl;
+  }
+
+  /**
+   * Deletes every key of the run, but only while it is ended (completed, cancelled) no
+   * later than `endedBy` (server ms), checked in the same step: a run resumed meanwhile is
+   * kept. Its index entries go after its keys, so a crash in between leaves only entries
+   * the readers drop. True when the run was deleted.
+   */
+  async deleteEndedRun(meta: Pick<RunMeta, 'id' | 'sourceKey'>, endedBy: number): Promise<boolean> {
+    const keys = runKeys(meta.id);
+    const deleted = await this.redis.brandqDeleteEndedRun(keys.meta, ...runKeyList(meta.id), endedBy);
+    if (deleted < 0) return false;
+    await this.unindexRun(meta.id, meta.sourceKey);
+    return true;
+  }
+
+  /** Ids listed in the sorted-set index `key` (newest first) whose run still exists; the others are removed from it. */
+  private async existingRunsOf(key: string): Promise<string[]> {
+    const listed = await this.redis.zrevrange(key, 0, -1);
+    const exists = await Promise.all(listed.map((id) => this.runExists(id)));
+    const gone = listed.filter((_, i) => !exists[i]);
+    if (gone.length > 0) await this.redis.zrem(key, ...gone);
+    return listed.filter((_, i) => exists[i]);
+  }
+
+  /**
+   * A run listed in the index of all runs whose meta is gone: what is left of its keys is
+   * deleted (checked in one step with the meta's absence) and it leaves the index. Its
+   * entries in its source's indexes are dropped when those are read (its source is no
+   * longer known). False when the run exists after all (re-created under the same id).
+   */
+  private async dropVanishedRun(runId: string): Promise<boolean> {
+    const keys = runKeys(runId);
+    if ((await this.redis.brandqDropVanishedRun(keys.meta, ...runKeyList(runId))) < 0) return false;
+    await this.redis.zrem(runIndexKeys.all, runId);
+    // A run re-created under this id between the two steps is listed again.
+    const meta = await this.getRun(runId);
+    if (meta) await this.indexRun(meta);
+    return meta === undefined;
+  }
+
+  private async unindexRun(runId: string, sourceKey: string): Promise<void> {
+    await this.redis.zrem(runIndexKeys.ofSource(sourceKey), runId);
+    await this.redis.brandqForgetLatestRun(runIndexKeys.bySource, sourceKey, runId);
+    await this.redis.zrem(runIndexKeys.all, runId);
+  }
+
+  private async runExists(runId: string): Promise<boolean> {
+    return (await this.redis.hexists(runKeys(runId).meta, 'id')) === 1;
   }
 
   /**
@@ -152,9 +242,14 @@ export class RunStore {
     return heldBy;
   }
 
+  /**
+   * Sets the run's status, and its retention in the same step: a run that ends here
+   * (cancelled, completed) gets `finishedAt` and an expiry on its keys, a held or running
+   * one is kept. A run that does not exist is left alone.
+   */
   async setStatus(runId: string, status: RunStatus, reason?: string): Promise<void> {
-    const now = await this.serverTimeMs();
-    await this.redis.hset(runKeys(runId).meta, { status, updatedAt: now, statusReason: reason ?? '' });
+    const keys = runKeys(runId);
+    await this.redis.brandqSetRunStatus(keys.meta, ...runKeyList(runId), status, reason ?? '', this.retentionMs);
   }
 
   /**
@@ -184,7 +279,7 @@ export class RunStore {
    */
   async reopen(runId: string, failedKeys: string[]): Promise<{ reopened: number; status: RunStatus }> {
     const keys = runKeys(runId);
-    const [reopened, status] = await this.redis.brandqReopenBrands(keys.meta, keys.failed, ...failedKeys);
+    const [reopened, status] = await this.redis.brandqReopenBrands(keys.meta, keys.failed, ...runKeyList(runId), this.retentionMs, ...failedKeys);
     return { reopened, status };
   }
 
@@ -225,7 +320,7 @@ export class RunStore {
 
   private async recordOutcome(runId: string, outcome: 'success' | 'failure', key: string, payload: string): Promise<OutcomeRecorded> {
     const keys = runKeys(runId);
-    const [recorded, succeeded, failed, status] = await this.redis.brandqRecordOutcome(keys.meta, keys.results, keys.failed, outcome, key, payload);
+    const [recorded, succeeded, failed, status] = await this.redis.brandqRecordOutcome(keys.meta, keys.results, keys.failed, ...runKeyList(runId), outcome, key, payload, this.retentionMs);
     return { recorded: recorded === 1, succeeded, failed, status };
   }
 

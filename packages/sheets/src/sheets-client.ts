@@ -1,4 +1,5 @@
-import { google, type sheets_v4 } from 'googleapis';
+// The Sheets API alone, not googleapis' index, which loads every Google API there is.
+import type { sheets_v4 } from 'googleapis/build/src/apis/sheets/index.js';
 import { classifySheetsError } from './classify-sheets-error.js';
 
 export interface SheetsClientOptions {
@@ -22,26 +23,37 @@ export interface CellWrite {
  * text from the web or an LLM can never become a formula.
  */
 export class SheetsClient {
-  private readonly api: sheets_v4.Sheets;
+  private api: Promise<sheets_v4.Sheets> | undefined;
 
-  constructor(options: SheetsClientOptions) {
-    let auth: sheets_v4.Options['auth'];
-    if (options.accessToken) {
-      const oauth = new google.auth.OAuth2();
-      oauth.setCredentials({ access_token: options.accessToken });
-      auth = oauth;
-    } else {
-      auth = new google.auth.GoogleAuth({
-        ...(options.keyFile ? { keyFile: options.keyFile } : {}),
-        scopes: ['https://www.googleapis.com/auth/spreadsheets'],
-      });
-    }
-    this.api = google.sheets({ version: 'v4', auth, retry: false, ...(options.rootUrl ? { rootUrl: options.rootUrl } : {}) });
+  constructor(private readonly options: SheetsClientOptions) {}
+
+  /**
+   * Loaded on the first sheet call, not at import: a worker or producer that never meets a
+   * sheet (every CSV run) does not load the Google client at all (docs/benchmarks.md).
+   */
+  private client(): Promise<sheets_v4.Sheets> {
+    this.api ??= import('googleapis/build/src/apis/sheets/index.js').then(({ auth: googleAuth, sheets }) => {
+      const options = this.options;
+      let auth: sheets_v4.Options['auth'];
+      if (options.accessToken) {
+        const oauth = new googleAuth.OAuth2();
+        oauth.setCredentials({ access_token: options.accessToken });
+        auth = oauth;
+      } else {
+        auth = new googleAuth.GoogleAuth({
+          ...(options.keyFile ? { keyFile: options.keyFile } : {}),
+          scopes: ['https://www.googleapis.com/auth/spreadsheets'],
+        });
+      }
+      return sheets({ version: 'v4', auth, retry: false, ...(options.rootUrl ? { rootUrl: options.rootUrl } : {}) });
+    });
+    return this.api;
   }
 
   async readValues(spreadsheetId: string, range: string): Promise<string[][]> {
     try {
-      const res = await this.api.spreadsheets.values.get({ spreadsheetId, range, valueRenderOption: 'FORMATTED_VALUE' });
+      const api = await this.client();
+      const res = await api.spreadsheets.values.get({ spreadsheetId, range, valueRenderOption: 'FORMATTED_VALUE' });
       return (res.data.values ?? []).map((row) => row.map((cell) => (cell === null || cell === undefined ? '' : String(cell))));
     } catch (error) {
       throw classifySheetsError(error, `read of ${range}`);
@@ -51,7 +63,8 @@ export class SheetsClient {
   async writeValues(spreadsheetId: string, writes: readonly CellWrite[]): Promise<number> {
     if (writes.length === 0) return 0;
     try {
-      const res = await this.api.spreadsheets.values.batchUpdate({
+      const api = await this.client();
+      const res = await api.spreadsheets.values.batchUpdate({
         spreadsheetId,
         requestBody: { valueInputOption: 'RAW', data: writes.map((w) => ({ range: w.range, values: w.values })) },
       });

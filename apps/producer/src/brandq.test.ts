@@ -1,0 +1,205 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Fakes } from '@brandq/fakes';
+import { createRedis } from '@brandq/redis';
+import { RunStore } from '@brandq/runs';
+import { spawnTs, useTestRedis, waitForExit } from '@brandq/testing';
+import { startOpenFakes, waitFor, workerEnv } from '../../worker/src/test-support.js';
+
+const redis = useTestRedis();
+let dir: string;
+let fakes: Fakes;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'brandq-cli-'));
+  fakes = await startOpenFakes();
+});
+afterAll(() => fakes?.close());
+
+/** `brandq <args>` as a real process, through the same entry point as the `brandq` bin. */
+async function brandq(args: string[], env: Record<string, string> = {}, entry = 'apps/producer/src/brandq.ts') {
+  const proc = spawnTs(entry, args, { REDIS_URL: redis.url, ...fakes.env, ...env });
+  const code = await waitForExit(proc, 120_000);
+  return { code, output: proc.output() };
+}
+
+async function csv(name: string, brands: string[]): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, `brand\n${brands.map((b) => `${b}\n`).join('')}`);
+  return path;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const COMMANDS = ['enqueue', 'run', 'status', 'export', 'failed', 'checkpoint', 'worker', 'board'];
+
+describe('brandq: help, version and usage mistakes', () => {
+  it('answers --help on every command and --version with 0, and usage mistakes with 2 and brandq\'s own message', { timeout: 180_000 }, async () => {
+    const [version, ...helps] = await Promise.all([brandq(['--version']), ...COMMANDS.map((c) => brandq([c, '--help']))]);
+    expect(version).toMatchObject({ code: 0 });
+    expect(version.output.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    helps.forEach((help, i) => {
+      expect(help.code).toBe(0);
+      expect(help.output).toContain(`Usage: brandq ${COMMANDS[i]}`);
+      expect(help.output).toMatch(/Exit codes:[\s\S]*3 +a followed run ended held/);
+    });
+
+    const [budget, xlsx, unknown, alias] = await Promise.all([
+      brandq(['enqueue', '--csv', 'x.csv', '--budget', '-3']),
+      brandq(['export', '--run', 'r', '--out', join(dir, 'results.xlsx')]),
+      brandq(['status', '--nope']),
+      // The old entry points stay as aliases, --help included.
+      brandq(['--help'], {}, 'apps/producer/src/status.ts'),
+    ]);
+    expect(budget.code).toBe(2);
+    expect(budget.output).toMatch(/^error: --budget must be a number of dollars, 0 or more, got "-3"/);
+    expect(xlsx.code).toBe(2);
+    expect(xlsx.output).toMatch(/cannot export to .*results\.xlsx: supported formats are \.csv, \.jsonl/);
+    expect(existsSync(join(dir, 'results.xlsx'))).toBe(false);
+    expect(unknown.code).toBe(2);
+    expect(unknown.output).toMatch(/unknown option '--nope'/);
+    expect(alias.code).toBe(0);
+    expect(alias.output).toContain('Usage: brandq status');
+  });
+});
+
+describe('brandq: the rough edges of a first hour', () => {
+  it('refuses an empty CSV, says "0 new" on a repeat, names the sheet credentials and tells a missing run from a usage mistake', { timeout: 180_000 }, async () => {
+    const empty = await csv('empty.csv', []);
+    const two = await csv('two.csv', ['Acme', 'Globex']);
+    const [refused, noCredentials, missingRun] = await Promise.all([
+      brandq(['enqueue', '--csv', empty, '--run', 'empty-run', '--no-follow']),
+      brandq(['enqueue', '--sheet', 'some-sheet', '--no-follow'], { GOOGLE_SHEETS_ACCESS_TOKEN: '', GOOGLE_APPLICATION_CREDENTIALS: '' }),
+      brandq(['status', '--run', 'nope']),
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toMatch(/^error: no brands in .*empty\.csv\s*$/);
+    const client = createRedis(redis.url);
+    const runs = new RunStore(client);
+    expect(await runs.getRun('empty-run')).toBeUndefined();
+    expect(noCredentials.code).toBe(1);
+    expect(noCredentials.output).toMatch(/^error: .*GOOGLE_APPLICATION_CREDENTIALS.*GOOGLE_SHEETS_ACCESS_TOKEN/);
+    expect(missingRun.code).toBe(1);
+    expect(missingRun.output).toMatch(/^error: run nope not found\s*$/);
+
+    const first = await brandq(['enqueue', '--csv', two, '--run', 'twice', '--no-follow']);
+    expect(first.output).toContain('run twice: 2 brands enqueued, 0 rows skipped');
+    const again = await brandq(['enqueue', '--csv', two, '--run', 'twice', '--no-follow']);
+    expect(again.code).toBe(0);
+    expect(again.output).toContain('run twice: 0 new, 2 already queued (run total 2)');
+    client.disconnect();
+  });
+
+  it('exports with a UTF-8 BOM (or without, --no-bom), and refuses a missing folder in one line', { timeout: 180_000 }, async () => {
+    const source = await csv('accents.csv', ['Café Ñandú', 'Zoë']);
+    expect((await brandq(['enqueue', '--csv', source, '--run', 'accents', '--no-follow'])).code).toBe(0);
+    const client = createRedis(redis.url);
+    const runs = new RunStore(client);
+    for await (const b of runs.brands('accents')) {
+      await runs.recordSuccess({ runId: 'accents', key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', website: null, category: 'café', description: null, country: null, founded_year: null, sources: [] });
+    }
+    const withBom = join(dir, 'with-bom.csv');
+    const withoutBom = join(dir, 'without-bom.csv');
+    const [bom, noBom, missing] = await Promise.all([
+      brandq(['export', '--run', 'accents', '--out', withBom]),
+      brandq(['export', '--run', 'accents', '--out', withoutBom, '--no-bom']),
+      brandq(['export', '--run', 'accents', '--out', join(dir, 'no-such-folder', 'x.csv')]),
+    ]);
+    expect([bom.code, noBom.code]).toEqual([0, 0]);
+    const bytes = await readFile(withBom);
+    expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    expect(bytes.toString('utf8')).toContain('Café Ñandú');
+    const plain = await readFile(withoutBom, 'utf8');
+    expect(plain.startsWith('row,brand,status')).toBe(true);
+    expect(missing.code).toBe(1);
+    expect(missing.output).toMatch(/^error: cannot write .*x\.csv: the folder .*no-such-folder does not exist\s*$/);
+    client.disconnect();
+  });
+});
+
+describe('brandq: machine-readable output and exit codes', () => {
+  it('prints JSON for status, failed and the preflight estimate, and --follow exits 3 on a held run', { timeout: 180_000 }, async () => {
+    const source = await csv('json.csv', ['Initech', 'Umbrella', 'Hooli']);
+    expect((await brandq(['enqueue', '--csv', source, '--run', 'json-run', '--no-follow'])).code).toBe(0);
+    const client = createRedis(redis.url);
+    const runs = new RunStore(client);
+    for await (const b of runs.brands('json-run')) {
+      await runs.recordFailure({ runId: 'json-run', key: b.key, brand: b.name, rowNumber: b.rowNumber, kind: 'bad_input', reason: 'no such brand', attempts: 1, failedAt: 'now' });
+      break;
+    }
+    await runs.setStatus('json-run', 'paused', 'quota exhausted');
+
+    const [dry, one, all, failed, held] = await Promise.all([
+      brandq(['enqueue', '--csv', source, '--budget', '5', '--dry-run', '--json', '--force']),
+      brandq(['status', '--run', 'json-run', '--json']),
+      brandq(['status', '--json']),
+      brandq(['failed', '--run', 'json-run', '--json']),
+      brandq(['status', '--run', 'json-run', '--follow']),
+    ]);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.output)).toMatchObject({ brands: 3, budgetMicros: 5_000_000, estimatedCostMicros: expect.any(Number), binding: expect.any(String) });
+    expect(JSON.parse(one.output)).toMatchObject({ run: { id: 'json-run', total: 3, failed: 1, status: 'paused' }, ledger: { spentMicros: 0 } });
+    expect((JSON.parse(all.output) as { runs: { id: string }[] }).runs.map((r) => r.id)).toContain('json-run');
+    expect(JSON.parse(failed.output)).toMatchObject({ runId: 'json-run', failures: [{ kind: 'bad_input', reason: 'no such brand' }] });
+    expect(held.code).toBe(3);
+    expect(held.output).toContain('[PAUSED] quota exhausted');
+
+    await runs.setStatus('json-run', 'completed');
+    expect((await brandq(['status', '--run', 'json-run', '--follow'])).code).toBe(0);
+    client.disconnect();
+  });
+});
+
+describe('brandq run', () => {
+  it('starts 2 workers, runs the list to the end, exports out/<run>.csv, and leaves no process behind', { timeout: 240_000 }, async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `Fleet Brand ${i}`);
+    const source = await csv('fleet.csv', names);
+    const runId = `fleet-${Date.now()}`;
+    const exportPath = join('out', `${runId}.csv`);
+    try {
+      const result = await brandq(['run', '--csv', source, '--workers', '2', '--concurrency', '4', '--run', runId], workerEnv(fakes, redis.url));
+      expect(result.code, result.output).toBe(0);
+      expect(result.output).toContain(`wrote 12 rows to ${exportPath}`);
+      const pids = (/\(pids (\d+), (\d+)\)/.exec(result.output) ?? []).slice(1).map(Number);
+      expect(pids).toHaveLength(2);
+      for (const pid of pids) expect(isAlive(pid)).toBe(false);
+      const exported = (await readFile(join(process.cwd(), exportPath), 'utf8')).replace(/^\uFEFF/, '').trim().split('\r\n');
+      expect(exported).toHaveLength(13);
+      expect(exported.slice(1).every((line) => line.includes(',success,'))).toBe(true);
+      const client = createRedis(redis.url);
+      expect((await new RunStore(client).getRun(runId))?.status).toBe('completed');
+      client.disconnect();
+    } finally {
+      await rm(join(process.cwd(), exportPath), { force: true });
+      await rm(join(process.cwd(), 'out', `${runId}.workers.log`), { force: true });
+    }
+  });
+
+  it('stops its workers on Ctrl+C and exits 130', { timeout: 180_000 }, async () => {
+    const slow = await startOpenFakes({ openai: { latencyMs: { min: 3000, max: 4000 } } });
+    const source = await csv('interrupted.csv', Array.from({ length: 40 }, (_, i) => `Slow Brand ${i}`));
+    const runId = `interrupted-${Date.now()}`;
+    try {
+      const proc = spawnTs('apps/producer/src/brandq.ts', ['run', '--csv', source, '--workers', '2', '--run', runId], { ...workerEnv(slow, redis.url), SHUTDOWN_GRACE_SECONDS: '2' });
+      const pids = await waitFor('workers started', async () => (/\(pids (\d+), (\d+)\)/.exec(proc.output()) ?? undefined)?.slice(1).map(Number), 60_000);
+      await waitFor('a brand call in flight', async () => slow.openai.ledger.entries().length > 0, 60_000);
+      proc.kill('SIGINT');
+      expect(await waitForExit(proc, 30_000)).toBe(130);
+      expect(proc.output()).toContain('stopping the workers');
+      for (const pid of pids) expect(isAlive(pid)).toBe(false);
+    } finally {
+      await slow.close();
+      await rm(join(process.cwd(), 'out', `${runId}.workers.log`), { force: true });
+    }
+  });
+});
