@@ -46,7 +46,8 @@ interface Figures {
     completedJobBytesEach: number;
   };
   runExpiresInDays: number;
-  pruneReportBytes: number | null;
+  /** What `pruneRuns` reports for the run (dry run): its keys, its jobs still in the queue, their bytes. */
+  prune: { keys: number; jobs: number; bytes: number | null };
 }
 
 async function collect(keys: AsyncGenerator<string>): Promise<string[]> {
@@ -90,6 +91,7 @@ async function measure(n: number, contentChars: number): Promise<Figures> {
   const ledger = new CostLedger(redis);
   const cache = new ResultCache(redis, { ttlSeconds: CACHE_TTL_SECONDS });
   const runId = `mem-${n}`;
+  const workerConnection = redis.duplicate();
   try {
     await queue.waitUntilReady();
     const base = await settledUsedMemory(redis);
@@ -126,7 +128,7 @@ async function measure(n: number, contentChars: number): Promise<Figures> {
         });
         await runs.recordSuccess({ runId, key: data.key, brand: data.name, rowNumber: data.rowNumber, ...facts, processedAt: new Date().toISOString() });
       },
-      { connection: redis.duplicate(), prefix: QUEUE_PREFIX, concurrency: 32 },
+      { connection: workerConnection, prefix: QUEUE_PREFIX, concurrency: 32 },
     );
     for (;;) {
       const run = await runs.getRun(runId);
@@ -158,10 +160,11 @@ async function measure(n: number, contentChars: number): Promise<Figures> {
         completedJobBytesEach: completedJobs.length === 0 ? 0 : completedBytes / completedJobs.length,
       },
       runExpiresInDays: (await redis.pttl(keys.meta)) / 86_400_000,
-      pruneReportBytes: report.totals.bytes,
+      prune: { keys: report.totals.keys, jobs: report.totals.jobs, bytes: report.totals.bytes },
     };
   } finally {
     await queue.close();
+    workerConnection.disconnect();
     redis.disconnect();
     await server.stop();
   }

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,13 +55,18 @@ describe('brandq: help, version and usage mistakes', () => {
       expect(help.output).toMatch(/Exit codes:[\s\S]*3 +a followed run ended held/);
     });
 
-    const [budget, xlsx, unknown, alias] = await Promise.all([
+    const [budget, xlsx, unknown, alias, worker, board] = await Promise.all([
       brandq(['enqueue', '--csv', 'x.csv', '--budget', '-3']),
       brandq(['export', '--run', 'r', '--out', join(dir, 'results.xlsx')]),
       brandq(['status', '--nope']),
-      // The old entry points stay as aliases, --help included.
+      // The old entry points stay as aliases (pnpm status, pnpm worker, pnpm board), --help included.
       brandq(['--help'], {}, 'apps/producer/src/status.ts'),
+      brandq(['--help'], {}, 'apps/worker/src/main.ts'),
+      brandq(['--help'], {}, 'apps/board/src/main.ts'),
     ]);
+    expect(worker).toMatchObject({ code: 0, output: expect.stringContaining('usage: brandq worker') });
+    expect(board).toMatchObject({ code: 0, output: expect.stringContaining('usage: brandq board') });
+    expect(board.output).not.toMatch(/listening|board started/i);
     expect(budget.code).toBe(2);
     expect(budget.output).toMatch(/^error: --budget must be a number of dollars, 0 or more, got "-3"/);
     expect(xlsx.code).toBe(2);
@@ -156,6 +162,46 @@ describe('brandq: machine-readable output and exit codes', () => {
 
     await runs.setStatus('json-run', 'completed');
     expect((await brandq(['status', '--run', 'json-run', '--follow'])).code).toBe(0);
+
+    // enqueue --follow too: the run it follows ends out of budget, and it exits 3.
+    const following = spawnTs('apps/producer/src/brandq.ts', ['enqueue', '--csv', await csv('follow.csv', ['Vandelay']), '--run', 'follow-held', '--follow'], { REDIS_URL: redis.url, ...fakes.env });
+    await waitFor('the run created', async () => (await runs.getRun('follow-held')) !== undefined, 60_000);
+    await runs.setStatus('follow-held', 'budget_exhausted', 'budget reached');
+    expect(await waitForExit(following, 60_000)).toBe(3);
+    expect(following.output()).toContain('[BUDGET] Budget limit reached');
+    client.disconnect();
+  });
+});
+
+describe('brandq runs', () => {
+  it('lists runs as JSON, and prunes ended runs only with --yes, leaving running ones', { timeout: 180_000 }, async () => {
+    const source = await csv('retention.csv', ['Soylent', 'Tyrell']);
+    const other = await csv('retention-running.csv', ['Wayne']);
+    await Promise.all([
+      brandq(['enqueue', '--csv', source, '--run', 'old-run', '--no-follow']),
+      brandq(['enqueue', '--csv', other, '--run', 'still-running', '--no-follow']),
+    ]);
+    const client = createRedis(redis.url);
+    const runs = new RunStore(client);
+    await runs.setStatus('old-run', 'completed');
+
+    const [list, dry] = await Promise.all([brandq(['runs', 'list', '--json']), brandq(['runs', 'prune', '--older-than', '0s', '--json'])]);
+    expect(list.code).toBe(0);
+    const listed = (JSON.parse(list.output) as { runs: { run: { id: string }; ended: boolean }[] }).runs;
+    expect(listed.find((l) => l.run.id === 'old-run')).toMatchObject({ ended: true });
+    expect(listed.find((l) => l.run.id === 'still-running')).toMatchObject({ ended: false });
+    // Other tests' ended runs share this Redis: only which runs are in, and which are not, is the point.
+    const report = JSON.parse(dry.output) as { dryRun: boolean; runs: { id: string }[] };
+    expect(report.dryRun).toBe(true);
+    expect(report.runs.map((r) => r.id)).toContain('old-run');
+    expect(report.runs.map((r) => r.id)).not.toContain('still-running');
+    expect(await runs.getRun('old-run')).toBeDefined();
+
+    const pruned = await brandq(['runs', 'prune', '--older-than', '0s', '--yes']);
+    expect(pruned.code).toBe(0);
+    expect(pruned.output).toMatch(/deleted \d+ runs? ended before/);
+    expect(await runs.getRun('old-run')).toBeUndefined();
+    expect(await runs.getRun('still-running')).toBeDefined();
     client.disconnect();
   });
 });
@@ -181,6 +227,23 @@ describe('brandq run', () => {
       client.disconnect();
     } finally {
       await rm(join(process.cwd(), exportPath), { force: true });
+      await rm(join(process.cwd(), 'out', `${runId}.workers.log`), { force: true });
+    }
+  });
+
+  it('ends with an error naming the workers\' log when every worker died, instead of waiting forever', { timeout: 180_000 }, async () => {
+    // A port the workers cannot bind: each exits at start-up, brandq itself binds nothing.
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as AddressInfo).port;
+    const source = await csv('dead-fleet.csv', ['Cyberdyne']);
+    const runId = `dead-fleet-${Date.now()}`;
+    try {
+      const result = await brandq(['run', '--csv', source, '--workers', '2', '--run', runId], { ...workerEnv(fakes, redis.url), METRICS_PORT: String(port), METRICS_HOST: '127.0.0.1' });
+      expect(result.code).toBe(1);
+      expect(result.output).toContain(`error: every worker exited before run ${runId} ended: see out/${runId}.workers.log`);
+    } finally {
+      taken.close();
       await rm(join(process.cwd(), 'out', `${runId}.workers.log`), { force: true });
     }
   });

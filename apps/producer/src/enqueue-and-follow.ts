@@ -13,7 +13,7 @@ export async function enqueueCommand(flags: EnqueueFlags & { follow?: boolean })
       const { runId } = await enqueueFromFlags({ config, redis, queue }, flags);
       if (!runId) return EXIT.ok;
       if (!(flags.follow ?? process.stdout.isTTY === true)) {
-        process.stdout.write(`start workers with: brandq worker    watch with: brandq status --run ${runId} --follow\n`);
+        process.stdout.write(`start workers with: pnpm worker    watch with: pnpm status --run ${runId} --follow\n`);
         return EXIT.ok;
       }
       const followed = await followRun(redis, runId, config);

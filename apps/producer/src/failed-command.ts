@@ -15,7 +15,7 @@ export async function failedCommand(flags: { run: string; json?: boolean }): Pro
       return EXIT.ok;
     }
     for (const f of failures) process.stdout.write(`row ${f.rowNumber}\t${f.brand}\t${f.kind}\tattempts ${f.attempts}\t${f.reason}\n`);
-    process.stdout.write(`${failures.length} failed brand(s)${failures.length ? `; retry with: brandq enqueue --retry-failed --run ${run.id}` : ''}\n`);
+    process.stdout.write(`${failures.length} failed brand(s)${failures.length ? `; retry with: pnpm enqueue --retry-failed --run ${run.id}` : ''}\n`);
     return EXIT.ok;
   });
 }

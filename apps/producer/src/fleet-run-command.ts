@@ -21,8 +21,8 @@ export interface FleetRunFlags extends EnqueueFlags {
 
 /** Where `brandq run` writes what it makes by default. */
 const OUT_DIR = 'out';
-/** What a stopped worker gets beyond its own grace period before it is killed. */
-const STOP_MARGIN_MS = 5_000;
+/** What a stopped worker gets beyond its grace period before it is killed: its own closing margin (5 s) and some. */
+const STOP_MARGIN_MS = 10_000;
 
 /**
  * `brandq run`: the whole job on this machine in one command. Enqueues, starts N worker
@@ -31,7 +31,7 @@ const STOP_MARGIN_MS = 5_000;
  * kills them at once. Workers elsewhere may join the same run.
  */
 export async function fleetRunCommand(flags: FleetRunFlags): Promise<number> {
-  checkEnqueueFlags({ ...flags, dryRun: false, json: false });
+  checkEnqueueFlags(flags);
   if (flags.out !== undefined) await checkExportPath(flags.out);
   return withRedis(async (config, redis) => {
     const queue = createBrandQueue(redis);
@@ -50,7 +50,8 @@ export async function fleetRunCommand(flags: FleetRunFlags): Promise<number> {
     process.on('SIGTERM', onSignal);
     const graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000 + STOP_MARGIN_MS;
     try {
-      const { runId } = await enqueueFromFlags({ config, redis, queue }, { ...flags, dryRun: false, json: false });
+      const { runId } = await enqueueFromFlags({ config, redis, queue }, flags);
+      // A dry run, or a source with nothing left to do: no worker to start.
       if (!runId) return EXIT.ok;
       if (interrupted) return EXIT.interrupted;
       await mkdir(OUT_DIR, { recursive: true });

@@ -66,7 +66,7 @@ export interface FollowOptions {
  */
 export async function followRun(redis: Redis, runId: string, config: Config, options: FollowOptions = {}): Promise<Followed> {
   const out = options.out ?? process.stdout;
-  const detachedNote = options.detachedNote ?? `detached; workers continue. Watch again with: brandq status --run ${runId} --follow`;
+  const detachedNote = options.detachedNote ?? `detached; workers continue. Watch again with: pnpm status --run ${runId} --follow`;
   const runs = new RunStore(redis);
   const ledger = new CostLedger(redis);
   const tty = out.isTTY === true;

@@ -66,6 +66,8 @@ export function buildProgram(done: (result: ActionResult) => void): Command {
     .action(async (flags: EnqueueFlags & { follow?: boolean }) => done(await enqueueCommand(flags)));
 
   enqueueOptions(sub('run').description('the whole job on this machine: start N workers, enqueue, follow, export to out/<run>.csv, stop the workers'))
+    .option('--dry-run', 'print the preflight estimate and start nothing')
+    .option('--json', 'with --dry-run: the estimate as JSON')
     .option('--workers <n>', 'worker processes to start (default: the number of cores)', positiveInt('--workers'))
     .option('--concurrency <n>', 'jobs per worker process (default: WORKER_CONCURRENCY)', positiveInt('--concurrency'))
     .option('--out <file>', 'where to export the results, .csv or .jsonl (default: out/<run>.csv)')

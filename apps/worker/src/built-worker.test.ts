@@ -1,4 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +53,14 @@ function node(args: string[], env: Record<string, string>): SpawnedProcess {
   return proc;
 }
 
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
 async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, output: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -60,10 +70,11 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
 }
 
 describe('the built runtime (node on dist/, no tsx)', () => {
-  it('the built producer enqueues, the built worker completes every brand, and SIGTERM ends it with exit 0', async () => {
+  it('the built producer enqueues, the built worker completes every brand and passes the healthcheck, and SIGTERM ends it with exit 0', async () => {
     const csv = join(dir, 'brands.csv');
     await writeFile(csv, `brand\n${BRANDS.join('\n')}\n`);
-    const env = workerEnv(fakes, redis.url, { LOG_LEVEL: 'info', SHUTDOWN_GRACE_SECONDS: String(SHUTDOWN_GRACE_SECONDS) });
+    const env = workerEnv(fakes, redis.url, { LOG_LEVEL: 'info', SHUTDOWN_GRACE_SECONDS: String(SHUTDOWN_GRACE_SECONDS), METRICS_PORT: String(await freePort()) });
+    const healthcheck = async () => waitForExit(node(['apps/worker/dist/healthcheck.js'], env), 15_000);
 
     const enqueue = node(['apps/producer/dist/enqueue.js', '--csv', csv, '--run', 'built-run', '--no-follow'], env);
     expect(await waitForExit(enqueue, 60_000), enqueue.output()).toBe(0);
@@ -79,21 +90,24 @@ describe('the built runtime (node on dist/, no tsx)', () => {
       await client.quit();
     }
     expect(worker.output()).toContain('"msg":"worker started"');
-    expect(fakes.openai.ledger().length).toBe(BRANDS.length);
+    expect(fakes.openai.ledger.summary().paidCalls).toBe(BRANDS.length);
+    expect(await healthcheck()).toBe(0);
 
     worker.kill('SIGTERM');
     expect(await waitForExit(worker, (SHUTDOWN_GRACE_SECONDS + 5) * 1000)).toBe(0);
     expect(worker.output()).toContain('"msg":"worker stopped"');
+    // Its metrics endpoint is gone with it: the image's HEALTHCHECK now fails.
+    expect(await healthcheck()).toBe(1);
     expect(worker.output()).not.toMatch(/ExperimentalWarning|tsx/);
   });
 
   it('loads the Google Sheets client on the first sheet call, never on import', async () => {
     fakes.sheets.setSheet('sheet-1', 'Brands', [['Acme'], ['Globex']]);
-    // googleapis is CommonJS: once loaded, its files are in the CommonJS module cache.
+    // The Google client is CommonJS: once loaded, its files are in the CommonJS module cache.
     const script = `
       import { createRequire } from 'node:module';
       const { SheetsClient } = await import('./packages/sheets/dist/index.js');
-      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('/googleapis'));
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('googleapis'));
       const client = new SheetsClient({ rootUrl: process.env.GOOGLE_SHEETS_ROOT_URL, accessToken: process.env.GOOGLE_SHEETS_ACCESS_TOKEN });
       const before = loaded();
       const rows = await client.readValues('sheet-1', 'Brands!A1:A2');

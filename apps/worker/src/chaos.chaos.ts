@@ -28,14 +28,14 @@ import {
 /**
  * The chaos run (`pnpm test:chaos`): 600 brands on 5 worker processes at the shipped
  * defaults, while the fakes answer with 429s, 5xx, timeouts and slow responses, a driver
- * SIGKILLs a random worker every 10-14 s and starts a new one, and Redis (run as the compose
+ * SIGKILLs a random worker every 8-11 s and starts a new one, and Redis (run as the compose
  * file runs it: AOF, fsync always) is killed and restarted once mid-run. The end state is
  * checked against the fakes' own ledgers: results, duplicates, money, budget, limits.
  *
  * Sizing. Job retries, backoffs, the 429 floor, the job lock and the limiter lease are the
  * shipped ones (JOB_LOCK_SECONDS=30, LIMITER_LEASE_SECONDS=30, JOB_ATTEMPTS=4,
  * OPENAI_RETRY_MAX_ATTEMPTS=5, ...). With a 30 s lock a killed worker's jobs come back 15-60 s
- * after the kill, and its limiter leases are held 30 s, so kills come every 10-14 s (not
+ * after the kill, and its limiter leases are held 30 s, so kills come every 8-11 s (not
  * 3-5 s as with the old 3 s lock: that rate would leak more concurrency than the fleet has)
  * and the run is 600 brands rather than 1,000 so it still fits CI time.
  */
@@ -56,7 +56,7 @@ const MAX_CONCURRENCY = 20;
 const BUDGET_USD = 50;
 const RUN = 'chaos-run';
 const AOF = [...COMPOSE_REDIS_ARGS];
-const KILL_EVERY_MS = { min: 10_000, max: 14_000 };
+const KILL_EVERY_MS = { min: 8000, max: 11_000 };
 /**
  * No kill in the last 10% of the run: with the 30 s lock a kill there only adds its 15-60 s
  * takeover to the run's length (and to CI's), and nothing new is tested by it.
@@ -113,7 +113,7 @@ describe('chaos: kill -9 workers, restart Redis, provider faults', () => {
     await waitForWorkersReady(queue, WORKERS, 90_000);
     const fleetReady = Date.now();
 
-    // The driver: a kill every 10-14 s until 90% of the brands are done, Redis restarted once past half-way. Progress is read
+    // The driver: a kill every 8-11 s until 90% of the brands are done, Redis restarted once past half-way. Progress is read
     // from Redis, so it tolerates Redis being away.
     const kills: Kill[] = [];
     let redisRestart: { at: number; downMs: number } | undefined;

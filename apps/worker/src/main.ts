@@ -19,7 +19,7 @@ import { createProviderGate } from './provider-gate.js';
 const CACHE_FILL_LOCK_MS = 10_000;
 
 /** What a stopping worker gets beyond SHUTDOWN_GRACE_SECONDS to close its connections before it exits anyway. */
-const SHUTDOWN_MARGIN_MS = 3_000;
+const SHUTDOWN_MARGIN_MS = 5_000;
 
 const USAGE = `usage: brandq worker [--concurrency <n>]   (or: pnpm worker)
 

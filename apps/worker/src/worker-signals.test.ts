@@ -68,7 +68,8 @@ describe('a worker whose Redis goes away', () => {
     quick.kill('SIGTERM');
     await waitForExit(quick, 15_000);
     const tookMs = Date.now() - termAt;
-    expect(tookMs).toBeLessThan((2 + 5) * 1000);
+    // The grace period, the 5 s margin for closing, and 2 s for the process to end.
+    expect(tookMs).toBeLessThan((2 + 5 + 2) * 1000);
 
     // The patient worker (60 s grace) keeps waiting after SIGTERM; a second signal ends it at once.
     patient.kill('SIGTERM');

@@ -56,7 +56,7 @@ export interface PrunableRun {
   endedAt: number;
   /** The run's keys that exist (all of `runKeys`, its meta among them). */
   keys: string[];
-  /** Memory of those keys (MEMORY USAGE, bytes), null where Redis does not offer MEMORY USAGE. */
+  /** Memory of those keys (MEMORY USAGE, bytes), null where Redis does not allow MEMORY USAGE. */
   keyBytes: number | null;
   /** Its BullMQ jobs still in the queue (job ids `<run>.<brand key>`). */
   jobs: number;
@@ -207,8 +207,9 @@ async function measureJobs(deps: Pick<RetentionDeps, 'redis' | 'queue'>, jobIds:
   };
 }
 
+/** Exact (SAMPLES 0: every field counted; sampled estimates of hashes with one large field are far off). */
 async function memoryUsage(redis: Redis, key: string): Promise<number | null> {
-  const used = (await redis.call('MEMORY', 'USAGE', key)) as number | null;
+  const used = (await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) as number | null;
   return used === null ? null : Number(used);
 }
 
