@@ -79,7 +79,7 @@ export async function createRun(deps: { redis: Redis; queue: BrandQueue; config:
       body: { code: 'BUDGET_REQUIRED', error: 'a run created over HTTP needs a budget: send "budget" (USD, above 0), or set BUDGET_USD above 0 for the board' },
     };
   }
-  const runs = new RunStore(redis);
+  const runs = new RunStore(redis, { retentionDays: config.RUN_RETENTION_DAYS });
   try {
     const loaded = request.csvText
       ? loadCsvText({ csvText: request.csvText, column: request.column, limit: request.limit })

@@ -82,7 +82,7 @@ export async function enqueueFromFlags(deps: EnqueueDeps, flags: EnqueueFlags): 
   const { config, redis, queue } = deps;
   const spec = sourceSpec(flags);
   const retention = { keepCompleted: config.JOB_KEEP_COMPLETED, keepFailed: config.JOB_KEEP_FAILED };
-  const runs = new RunStore(redis);
+  const runs = new RunStore(redis, { retentionDays: config.RUN_RETENTION_DAYS });
   const ledger = new CostLedger(redis);
   const retryFailed = flags.retryFailed === true;
   if (flags.resume === true || retryFailed) {

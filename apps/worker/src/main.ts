@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     conn.on('ready', () => outage.up());
   }
 
-  const runs = new RunStore(client);
+  const runs = new RunStore(client, { retentionDays: config.RUN_RETENTION_DAYS });
   const sheetWrites = new SheetWriteQueue(client);
   const ledger = new CostLedger(client, undefined, undefined, (err, waitMs) => {
     metrics.redisRetries.inc({ what: 'booking' });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { BrandJobData } from '@brandq/queue';
-import { runKeys } from '@brandq/redis';
+import { runKeyList, runKeys } from '@brandq/redis';
 import { useTestRedis } from '@brandq/testing';
 import { RunStore } from './run-store.js';
 import type { RunStatus } from './run-types.js';
@@ -60,6 +60,12 @@ async function check(model: Model, real: Real): Promise<void> {
     expect(meta).toMatchObject({ status: expected.status, total: expected.brands.size, succeeded, failed: expected.outcomes.size - succeeded });
     // Never stuck: running means some brand of the run still has no outcome.
     if (meta?.status === 'running') expect(meta.succeeded + meta.failed).toBeLessThan(meta.total);
+    // Retention: an ended run expires, a running or held one is kept whole.
+    if (expected.status === 'completed' || expected.status === 'cancelled') expect(await real.client.pttl(runKeys(real.ids[name]).meta)).toBeGreaterThan(0);
+    else {
+      const ttls = await Promise.all(runKeyList(real.ids[name]).map((key) => real.client.pttl(key)));
+      expect(ttls.filter((ttl) => ttl !== -2 && ttl !== -1)).toEqual([]);
+    }
   }
   // Every success of the source is found, in a run that holds it.
   const found = await real.store.resultsOfSource(real.sourceKey, UNIVERSE);
@@ -214,7 +220,7 @@ const commands = fc.commands(
 describe('RunStore against its model', () => {
   it('agrees with the model after every step of random sequences, and never leaves a run running with nothing open', async () => {
     const client = redis.client();
-    const store = new RunStore(client);
+    const store = new RunStore(client, { retentionDays: 1 });
     let sequence = 0;
     await fc.assert(
       fc.asyncProperty(commands, async (cmds) => {
