@@ -95,10 +95,14 @@ async function main(): Promise<void> {
   const at8 = saturated.find((c) => c.variant === 'brandq' && c.processes === Math.max(...processCounts));
   const probe = probes.find((c) => c.variant === 'brandq');
   if (at8) {
-    const met = at8.requestShare >= 0.97 && at8.limited === 0;
+    // The binding limit is whichever rule the limiter may fill: requests, or the tokens it may
+    // admit (the provider's TPM less the headroom, counted at admission as the provider counts).
+    const tokenShareOfAdmissible = at8.tokensPerWindow / effTpm;
+    const [binding, share] = tokenShareOfAdmissible > at8.requestShare ? ['token (tpm less headroom)', tokenShareOfAdmissible] : ['request', at8.requestShare];
+    const met = share >= 0.97 && at8.limited === 0;
     out(
-      `Target (>= 97% of the binding limit, zero 429s at ${at8.processes} processes): ${met ? 'met' : 'MISSED'} - brandq reached ${pct(at8.requestShare)} of the request limit with ${at8.limited} 429s` +
-        (at8.requestShare < 0.97 ? ` (${fixed((0.97 - at8.requestShare) * 100)} points short)` : '') +
+      `Target (>= 97% of the binding limit, zero 429s at ${at8.processes} processes): ${met ? 'met' : 'MISSED'} - brandq reached ${pct(share)} of the ${binding} limit with ${at8.limited} 429s` +
+        (share < 0.97 ? ` (${fixed((0.97 - share) * 100)} points short)` : '') +
         '.',
     );
   }
