@@ -1,5 +1,5 @@
+import { within } from '@brandq/redis';
 import type { RenewReply } from './fill-scripts.js';
-import { within } from './within.js';
 
 /** Why a filler stopped holding its fill lock before it finished. */
 export type FillLockLoss =

@@ -1,11 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { TransientError } from '@brandq/errors';
-import { cacheKeys, isRedisUnavailable } from '@brandq/redis';
+import { NoAnswerError, cacheKeys, isRedisUnavailable, within } from '@brandq/redis';
 import { silentCacheLogger, silentCacheObserver, type CacheLogger, type ResultCacheObserver } from './cache-observer.js';
 import { FillLock, type FillLockLoss } from './fill-lock.js';
 import { FillScripts, type CacheKeys, type ClaimReply, type StoreReply } from './fill-scripts.js';
-import { NoAnswerError, within } from './within.js';
 
 export interface CacheOutcome<T> {
   value: T;

@@ -19,21 +19,18 @@
 local ledger, reservations, amounts, providers, unconfirmed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local id = ARGV[1]
 
--- HINCRBY refuses "-0".
-local function add(field, delta)
-  if delta ~= 0 then redis.call('HINCRBY', ledger, field, string.format('%d', delta)) end
-end
+-- @include include/hincr.lua
 
 local held = redis.call('HGET', amounts, id)
 if not held then return 0 end
 held = tonumber(held)
 local holder = redis.call('HGET', providers, id)
 
-add('reserved_micros', -held)
-add('unconfirmed_micros', held)
+hincr(ledger, 'reserved_micros', -held)
+hincr(ledger, 'unconfirmed_micros', held)
 if holder then
-  add(holder .. ':unconfirmed_micros', held)
-  add(holder .. ':unconfirmed_calls', 1)
+  hincr(ledger, holder .. ':unconfirmed_micros', held)
+  hincr(ledger, holder .. ':unconfirmed_calls', 1)
 end
 redis.call('HSET', unconfirmed, id, held)
 redis.call('HDEL', amounts, id)

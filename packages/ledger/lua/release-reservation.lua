@@ -18,14 +18,11 @@
 local ledger, reservations, amounts, providers, unconfirmed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local id = ARGV[1]
 
--- HINCRBY refuses "-0".
-local function add(field, delta)
-  if delta ~= 0 then redis.call('HINCRBY', ledger, field, string.format('%d', delta)) end
-end
+-- @include include/hincr.lua
 
 local held = redis.call('HGET', amounts, id)
 if held then
-  add('reserved_micros', -tonumber(held))
+  hincr(ledger, 'reserved_micros', -tonumber(held))
   redis.call('HDEL', amounts, id)
   redis.call('ZREM', reservations, id)
   redis.call('HDEL', providers, id)
@@ -35,10 +32,10 @@ end
 held = redis.call('HGET', unconfirmed, id)
 if not held then return 0 end
 local holder = redis.call('HGET', providers, id)
-add('unconfirmed_micros', -tonumber(held))
+hincr(ledger, 'unconfirmed_micros', -tonumber(held))
 if holder then
-  add(holder .. ':unconfirmed_micros', -tonumber(held))
-  add(holder .. ':unconfirmed_calls', -1)
+  hincr(ledger, holder .. ':unconfirmed_micros', -tonumber(held))
+  hincr(ledger, holder .. ':unconfirmed_calls', -1)
 end
 redis.call('HDEL', unconfirmed, id)
 redis.call('HDEL', providers, id)

@@ -34,10 +34,7 @@ if not requested or requested < 0 or requested ~= math.floor(requested) then
   return redis.error_reply('ERR reservation amount must be a non-negative integer, got ' .. tostring(ARGV[3]))
 end
 
--- HINCRBY refuses "-0" and numbers Lua would print in exponent form.
-local function add(key, field, delta)
-  if delta ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', delta)) end
-end
+-- @include include/hincr.lua
 local function field(name) return tonumber(redis.call('HGET', ledger, name) or '0') end
 
 local t = redis.call('TIME')
@@ -46,13 +43,13 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 for _, rid in ipairs(redis.call('ZRANGEBYSCORE', reservations, '-inf', now)) do
   local held = tonumber(redis.call('HGET', amounts, rid) or '0')
   local holder = redis.call('HGET', providers, rid)
-  add(ledger, 'reserved_micros', -held)
-  add(ledger, 'unconfirmed_micros', held)
+  hincr(ledger, 'reserved_micros', -held)
+  hincr(ledger, 'unconfirmed_micros', held)
   if holder then
-    add(ledger, holder .. ':unconfirmed_micros', held)
-    add(ledger, holder .. ':unconfirmed_calls', 1)
+    hincr(ledger, holder .. ':unconfirmed_micros', held)
+    hincr(ledger, holder .. ':unconfirmed_calls', 1)
   end
-  add(ledger, 'expired_reservations', 1)
+  hincr(ledger, 'expired_reservations', 1)
   redis.call('HSET', unconfirmed, rid, held)
   redis.call('HDEL', amounts, rid)
   redis.call('ZREM', reservations, rid)
@@ -83,7 +80,7 @@ end
 redis.call('ZADD', reservations, now + ttl, id)
 redis.call('HSET', amounts, id, amount)
 redis.call('HSET', providers, id, provider)
-add(ledger, 'reserved_micros', amount)
+hincr(ledger, 'reserved_micros', amount)
 local available = -1
 if budget > 0 then available = budget - committed - reserved - amount end
 return { 1, amount, available, reserved + amount, epoch }

@@ -39,16 +39,16 @@
 local ledger, reservations, amounts, providers, unconfirmed, settled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local id, provider, booking = ARGV[1], ARGV[2], ARGV[7]
 local cost, input, output, credits, requested = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[8])
-for i, value in ipairs({ cost, input, output, credits, requested }) do
+-- A numeric loop, not ipairs: ipairs stops at the first nil (an argument that is not a number).
+local numbers, positions = { cost, input, output, credits, requested }, { 3, 4, 5, 6, 8 }
+for i = 1, 5 do
+  local value = numbers[i]
   if not value or value < 0 or value ~= math.floor(value) then
-    return redis.error_reply('ERR settle argument ' .. (i + 2) .. ' must be a non-negative integer')
+    return redis.error_reply('ERR settle argument ' .. positions[i] .. ' must be a non-negative integer')
   end
 end
 
--- HINCRBY refuses "-0" and numbers Lua would print in exponent form.
-local function add(field, delta)
-  if delta ~= 0 then redis.call('HINCRBY', ledger, field, string.format('%d', delta)) end
-end
+-- @include include/hincr.lua
 
 if redis.call('ZSCORE', settled, booking) then return { 0, 0, 0, 0 } end
 
@@ -87,27 +87,27 @@ redis.call('ZREMRANGEBYSCORE', settled, '-inf', now - 3600000)
 redis.call('ZADD', settled, now, booking)
 
 if unconfirmedHeld then
-  add('unconfirmed_micros', -held)
+  hincr(ledger, 'unconfirmed_micros', -held)
   if holder then
-    add(holder .. ':unconfirmed_micros', -held)
-    add(holder .. ':unconfirmed_calls', -1)
+    hincr(ledger, holder .. ':unconfirmed_micros', -held)
+    hincr(ledger, holder .. ':unconfirmed_calls', -1)
   end
   redis.call('HDEL', unconfirmed, id)
 elseif held then
-  add('reserved_micros', -held)
+  hincr(ledger, 'reserved_micros', -held)
   redis.call('HDEL', amounts, id)
   redis.call('ZREM', reservations, id)
 end
 if id ~= '' then redis.call('HDEL', providers, id) end
 
-add('spent_micros', cost)
-add(provider .. ':cost_micros', cost)
-add(provider .. ':calls', 1)
-add(provider .. ':input_tokens', input)
-add(provider .. ':output_tokens', output)
-add(provider .. ':credits', credits)
-add('overrun_micros', overrun)
-add(provider .. ':overrun_micros', overrun)
+hincr(ledger, 'spent_micros', cost)
+hincr(ledger, provider .. ':cost_micros', cost)
+hincr(ledger, provider .. ':calls', 1)
+hincr(ledger, provider .. ':input_tokens', input)
+hincr(ledger, provider .. ':output_tokens', output)
+hincr(ledger, provider .. ':credits', credits)
+hincr(ledger, 'overrun_micros', overrun)
+hincr(ledger, provider .. ':overrun_micros', overrun)
 if ratio > 1000000 and ratio > knownRatio then redis.call('HSET', ledger, provider .. ':price_ratio_ppm', ratio) end
 if zeroPriceBill > 0 then redis.call('HSET', ledger, provider .. ':zero_price_bill_micros', zeroPriceBill) end
 return { 1, overrun, firstOverrun, ratio }

@@ -5,6 +5,6 @@ export type { PromptHit } from './prompt.js';
 export { brandFactsSchema, brandFactsJsonSchema, BRAND_FACTS_SCHEMA_VERSION } from './brand-facts-schema.js';
 export type { BrandFactsAnswer } from './brand-facts-schema.js';
 export { classifyLlmError } from './classify-llm-error.js';
-export { countPromptTokens, countSchemaTokens, estimateCallTokens } from './token-count.js';
+export { countPromptTokens, estimateCallTokens } from './token-count.js';
 export { resolveModelPrice } from './model-price.js';
 export type { ModelPriceSource } from './model-price.js';

@@ -28,11 +28,12 @@ export function createLogger(options: CreateLoggerOptions): Logger {
       },
     },
   };
-  if (options.destination) return redactingChildBindings(pino(base, options.destination));
-  if (pretty) {
-    return redactingChildBindings(pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } }));
-  }
-  return redactingChildBindings(pino(base));
+  const logger = options.destination
+    ? pino(base, options.destination)
+    : pretty
+      ? pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } })
+      : pino(base);
+  return redactingChildBindings(logger);
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Logger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
 import type { RunStatus, RunStore } from '@brandq/runs';
 import type { BrandCheckpoint, BrandPipeline } from './brand-pipeline.js';
-import { exponentialBackoffMs } from './backoff.js';
+import { doublingBackoffMs, exponentialBackoffMs } from './backoff.js';
 
 /** What a job carries between attempts besides the brand: paid-for work and its history. */
 export interface BrandJobState {
@@ -91,9 +91,10 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
     switch (error.kind) {
       case 'rate_limited': {
         const hits = (data.rateLimitHits ?? 0) + 1;
-        // The provider's hint, but never below the 2 s -> 32 s floor the original tool kept:
+        // The provider's hint, but never below the floor the original tool kept (base doubling,
+        // capped at 16x base: 2 s -> 32 s by default):
         // "try again in 20ms" taken verbatim burns every attempt within a second.
-        const waitMs = Math.max(error.retryAfterMs ?? 0, rateLimitFloorMs(hits, options.rateLimitBackoffBaseMs));
+        const waitMs = Math.max(error.retryAfterMs ?? 0, doublingBackoffMs(hits, options.rateLimitBackoffBaseMs, options.rateLimitBackoffBaseMs * 16));
         if (hits >= options.rateLimitMaxAttempts) {
           const reason = `RATE_LIMIT_EXHAUSTED: ${error.provider ?? 'provider'} still rate limited after ${hits} attempts (last wait ${waitMs} ms)`;
           await fail(job, error, reason, { code: 'RATE_LIMIT_EXHAUSTED', provider: error.provider, attempts: hits, lastWaitMs: waitMs });
@@ -186,11 +187,6 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
       details: { ...error.toJSON(), ...extra, history: data.history ?? [] },
     });
   }
-}
-
-/** The least a 429 makes a job wait: base, 2x, 4x ... capped at 16x base (2 s -> 32 s by default). */
-function rateLimitFloorMs(hits: number, baseMs: number): number {
-  return Math.min(baseMs * 2 ** Math.max(0, hits - 1), baseMs * 16);
 }
 
 async function delay(job: Job, token: string | undefined, waitMs: number): Promise<void> {

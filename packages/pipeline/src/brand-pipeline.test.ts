@@ -131,6 +131,7 @@ describe('BrandPipeline', () => {
     const money = await new CostLedger(redis.client()).snapshot('pipe-500');
     expect(money).toMatchObject({ reservedMicros: 0, unconfirmedMicros: 0 });
     expect(money.providers.llm.costMicros).toBe(0);
+    await limiter.close();
   });
 
   it('finishes brands of a free model (price 0) and books 0', async () => {

@@ -253,8 +253,9 @@ export class BrandPipeline {
       if (settled.overrunMicros > 0) this.reportOverrun(runId, provider, settled);
       return outcome.value;
     } finally {
-      // A failed request still counts against the provider's window (it was sent); a
-      // request never sent gives everything back.
+      // Once the money is reserved the request is attempted: it counts against the provider's
+      // window whatever its outcome (a refused connection too, on the safe side); a request
+      // never attempted (the budget said no) gives everything back.
       await (sent ? permit.settle({ usedTokens }) : permit.release()).catch((err: unknown) =>
         this.deps.logger.warn({ provider, err: String(err) }, 'limiter permit not returned; its lease expires on its own'),
       );
@@ -280,6 +281,10 @@ export class BrandPipeline {
           await gate.cooldown(provider, error.retryAfterMs ?? 1000);
           if (error.headers) await gate.syncFromHeaders(provider, error.headers);
         }
+      } catch (holdFailed) {
+        // The 429 stays the job's error (its wait and attempt count depend on it); a hold that
+        // could not be recorded is logged, and the fleet's own pacing still applies.
+        logger.warn({ provider, err: String(holdFailed) }, 'fleet cooldown after a 429 not recorded');
       } finally {
         // No answer says whether the provider billed a request that timed out or lost its
         // connection: keep its worst case as unconfirmed spend, so the budget still holds.

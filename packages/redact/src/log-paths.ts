@@ -1,7 +1,7 @@
 /**
- * Paths pino censors: the well-known places a credential sits. The logger's formatter masks
- * every field named like a secret at any depth (redactValue) before these apply, so they matter
- * for child bindings, which the formatter never sees. No path has a wildcard in the middle
+ * Paths pino censors: the well-known places a credential sits. A second line only: the
+ * logger's log-method hook masks every field named like a secret at any depth (redactValue),
+ * and so does its `child` for bindings, before these apply. No path has a wildcard in the middle
  * (`*.*.apiKey`): pino's redaction walks such a path through every getter of a Buffer or a URL
  * in the record and throws, so the log call itself would fail.
  */

@@ -9,3 +9,4 @@ export type { RedisServerHandle, StartRedisServerOptions } from './redis-server.
 export { getFreePort } from './free-port.js';
 export { isRedisUnavailable, retryWhileUnavailable } from './unavailable.js';
 export type { OutageRetryOptions } from './unavailable.js';
+export { NoAnswerError, within } from './within.js';

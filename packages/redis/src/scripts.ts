@@ -11,10 +11,18 @@ export interface ScriptDefinition {
 
 const sources = new Map<string, string>();
 
-function source(file: URL): string {
+/** `-- @include path/to/file.lua` (relative to the including file) is replaced by that file. */
+const INCLUDE = /^-- @include (\S+)\s*$/gm;
+
+/**
+ * A script's text with its includes inlined: Redis runs each script on its own, so helpers
+ * several scripts share are written once in a file of their own and copied in at load.
+ */
+function source(file: URL, including: readonly string[] = []): string {
+  if (including.includes(file.href)) throw new Error(`Lua include cycle: ${[...including, file.href].join(' -> ')}`);
   let text = sources.get(file.href);
   if (text === undefined) {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(file, 'utf8').replace(INCLUDE, (_line, path: string) => source(new URL(path, file), [...including, file.href]).trimEnd());
     sources.set(file.href, text);
   }
   return text;

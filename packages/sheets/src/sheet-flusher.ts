@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimitedError, isBrandqError } from '@brandq/errors';
-import { defineScripts, runKeys, scanKeys, sheetFlusherKeys } from '@brandq/redis';
+import { defineScripts, runKeys, scanKeys, sheetFlusherKeys, within } from '@brandq/redis';
 import type { CellWrite } from './sheets-client.js';
 
 const SCRIPTS = [
@@ -470,12 +470,3 @@ function errorText(err: unknown): string {
 /** How long stop() waits to hand the lease back before leaving it to expire. */
 const LEASE_RELEASE_WAIT_MS = 1000;
 
-/** `work`, or a rejection once `ms` have passed without an answer. */
-function within<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    timer.unref();
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
