@@ -15,6 +15,7 @@
 import { Redis } from 'ioredis';
 import { Worker, type Job } from 'bullmq';
 import { ResultCache, cacheKeyOf } from '../packages/cache/src/index.js';
+import { envSchema } from '../packages/config/src/index.js';
 import { enqueueRun } from '../packages/enqueue/src/index.js';
 import { expectedFacts, expectedSearchResults } from '../packages/fakes/src/index.js';
 import { CostLedger } from '../packages/ledger/src/index.js';
@@ -23,11 +24,14 @@ import { QUEUE_PREFIX, runKeyList, runKeys, scanKeys, startRedisServer } from '.
 import { RunStore, pruneRuns } from '../packages/runs/src/index.js';
 import { usedMemory, redisVersion } from './support/redis-info.js';
 
-/** The defaults of JOB_KEEP_COMPLETED, JOB_KEEP_FAILED, JOB_ATTEMPTS, CACHE_TTL_HOURS, RUN_RETENTION_DAYS. */
-const KEEP = { keepCompleted: 1000, keepFailed: 10_000 };
-const ATTEMPTS = 4;
-const CACHE_TTL_SECONDS = 168 * 3600;
-const RETENTION_DAYS = 30;
+/** The defaults of JOB_KEEP_COMPLETED, JOB_KEEP_FAILED, JOB_ATTEMPTS, CACHE_TTL_HOURS, RUN_RETENTION_DAYS, read from the schema. */
+const DEFAULTS = envSchema
+  .pick({ JOB_KEEP_COMPLETED: true, JOB_KEEP_FAILED: true, JOB_ATTEMPTS: true, CACHE_TTL_HOURS: true, RUN_RETENTION_DAYS: true })
+  .parse({});
+const KEEP = { keepCompleted: DEFAULTS.JOB_KEEP_COMPLETED, keepFailed: DEFAULTS.JOB_KEEP_FAILED };
+const ATTEMPTS = DEFAULTS.JOB_ATTEMPTS;
+const CACHE_TTL_SECONDS = DEFAULTS.CACHE_TTL_HOURS * 3600;
+const RETENTION_DAYS = DEFAULTS.RUN_RETENTION_DAYS;
 
 interface Figures {
   redis: string;

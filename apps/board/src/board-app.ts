@@ -32,7 +32,7 @@ export interface BoardOptions {
 }
 
 /** `POST /api/runs` carries the CSV text itself: this much, and a 413 that says so beyond it. */
-export const CREATE_RUN_BODY_LIMIT = '1mb';
+const CREATE_RUN_BODY_LIMIT = '1mb';
 /** Bull Board's own writes carry a few small fields (a job to add, data to update). */
 const BULL_BOARD_BODY_LIMIT = '100kb';
 

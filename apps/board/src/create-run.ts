@@ -12,7 +12,7 @@ import { RunStore, newRunId } from '@brandq/runs';
  * `POST /api/runs`, as JSON: the CSV content itself (`csvText`) or a spreadsheet id
  * (`sheet`), and the producer's options. Never a path: the board reads no file for a client.
  */
-export const createRunRequest = z
+const createRunRequest = z
   .object({
     csvText: z.string().min(1).optional(),
     sheet: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'expected a spreadsheet id (letters, digits, - and _)').optional(),

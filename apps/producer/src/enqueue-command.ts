@@ -7,6 +7,7 @@ import { RunStore, newRunId } from '@brandq/runs';
 import { formatEstimate } from '@brandq/preflight';
 import { enqueueRun, loadSource, nothingToDo, preflightRun, requeueRun, skipAlreadyProcessed, sourceKeyFor, type LoadedSource, type SourceSpec } from '@brandq/enqueue';
 import { UsageError } from './usage-error.js';
+import { requireRun } from './with-redis.js';
 
 /** The flags `brandq enqueue` and `brandq run` share, as commander parsed them. */
 export interface EnqueueFlags {
@@ -88,8 +89,7 @@ export async function enqueueFromFlags(deps: EnqueueDeps, flags: EnqueueFlags): 
   if (flags.resume === true || retryFailed) {
     const found = flags.run ?? (await runs.latestRunForSource(sourceKeyFor(spec)));
     if (!found) throw new BadInputError(`no earlier run of ${sourceKeyFor(spec)} to resume`);
-    const previous = await runs.getRun(found);
-    if (!previous) throw new BadInputError(`run ${found} not found`);
+    const previous = await requireRun(runs, found);
     await runs.indexRun(previous);
     const before = await ledger.snapshot(found);
     const { requeued, reopened } = await requeueRun({ runs, queue, ledger }, found, {

@@ -7,9 +7,9 @@ import { toCsv } from '@brandq/input';
 import type { RunStore } from '@brandq/runs';
 import { UsageError } from './usage-error.js';
 
-export const EXPORT_COLUMNS = ['row', 'brand', 'status', 'website', 'category', 'description', 'country', 'founded_year', 'sources', 'reason'] as const;
+const EXPORT_COLUMNS = ['row', 'brand', 'status', 'website', 'category', 'description', 'country', 'founded_year', 'sources', 'reason'] as const;
 
-export const EXPORT_FORMATS = ['.csv', '.jsonl'] as const;
+const EXPORT_FORMATS = ['.csv', '.jsonl'] as const;
 
 /** Excel on Windows reads a CSV as UTF-8 only when it starts with this mark. */
 const UTF8_BOM = '\uFEFF';

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
-import { BadInputError } from '@brandq/errors';
 import { CostLedger, formatCostSummary, llmLabelFor, microsToUsd, type LedgerSnapshot } from '@brandq/ledger';
 import { RunStore, type RunMeta } from '@brandq/runs';
+import { requireRun } from './with-redis.js';
 
 const BAR_WIDTH = 28;
 
@@ -80,8 +80,7 @@ export async function followRun(redis: Redis, runId: string, config: Config, opt
   try {
     for (;;) {
       if (options.signal?.aborted) detached = true;
-      run = await runs.getRun(runId);
-      if (!run) throw new BadInputError(`run ${runId} not found`);
+      run = await requireRun(runs, runId);
       const snapshot = await ledger.snapshot(runId);
       const now = Date.now();
       const line = renderProgress(run, snapshot, now);

@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Worker } from 'bullmq';
 import { loadConfig } from '@brandq/config';
@@ -5,11 +6,11 @@ import { ConfigError, isBrandqError } from '@brandq/errors';
 import { CostLedger, microsToUsd } from '@brandq/ledger';
 import { BrandqMetrics, cacheMetrics, pipelineMetrics, startMetricsServer } from '@brandq/metrics';
 import { LlmClient, resolveModelPrice } from '@brandq/llm';
-import { createLogger, type Logger } from '@brandq/logger';
+import { createLogger } from '@brandq/logger';
 import { ResultCache } from '@brandq/cache';
 import { BrandPipeline, FinalFailure, brandBackoffStrategy, createBrandJobProcessor, type StoredJobData } from '@brandq/pipeline';
 import { BRAND_QUEUE, BACKOFF_TYPE, createBrandQueue } from '@brandq/queue';
-import { QUEUE_PREFIX, createRedis, pings, redactUrl } from '@brandq/redis';
+import { QUEUE_PREFIX, createRedis, pings, redactUrl, redisOutageLog } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
 import { SheetFlusher, SheetWriteQueue, SheetsClient } from '@brandq/sheets';
 import { TavilySearchClient } from '@brandq/tavily';
@@ -32,39 +33,6 @@ On SIGINT/SIGTERM it finishes its active jobs for up to SHUTDOWN_GRACE_SECONDS, 
 back, and exits within a few seconds more, with Redis up or down; a second signal exits at once.
 Every setting is an environment variable: see .env.example.`;
 
-/** Signal numbers, for the shell's 128 + n exit code of a process ended by a second signal. */
-const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
-
-/** Errors that mean "Redis is not reachable", as opposed to an error of one command. */
-function isConnectionError(err: Error): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return (
-    (code !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(code)) ||
-    /Connection is closed|connect ECONNREFUSED|Reached the max retries|Stream isn't writeable/i.test(err.message)
-  );
-}
-
-/**
- * Redis connection errors arrive from every connection (the worker's, the queue's, BullMQ's
- * duplicates) on every reconnect attempt: one structured line when Redis goes, one when it is
- * back, never a line per attempt or a stack.
- */
-function redisOutageLog(logger: Logger) {
-  let downSince: number | undefined;
-  return {
-    down(err: Error) {
-      if (downSince !== undefined) return;
-      downSince = Date.now();
-      logger.error({ event: 'redis_down', err: err.message, code: (err as NodeJS.ErrnoException).code }, 'Redis unreachable; retrying until it is back');
-    },
-    up() {
-      if (downSince === undefined) return;
-      logger.info({ event: 'redis_up', downForMs: Date.now() - downSince }, 'Redis reachable again');
-      downSince = undefined;
-    },
-  };
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { concurrency: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true });
   if (values.help) {
@@ -84,7 +52,7 @@ async function main(): Promise<void> {
   const blocking = createRedis(config.REDIS_URL, 'worker');
   const outage = redisOutageLog(logger);
   for (const conn of [client, blocking]) {
-    conn.on('error', (err: Error) => (isConnectionError(err) ? outage.down(err) : logger.warn({ err: err.message }, 'Redis connection error')));
+    conn.on('error', (err: Error) => (outage.lost(err) ? outage.down(err) : logger.warn({ err: err.message }, 'Redis connection error')));
     conn.on('ready', () => outage.up());
   }
 
@@ -95,7 +63,7 @@ async function main(): Promise<void> {
     logger.warn({ err: err.message, waitMs }, 'Redis cannot book money yet (full or away); retrying');
   });
   const queue = createBrandQueue(client);
-  queue.on('error', (err: Error) => (isConnectionError(err) ? outage.down(err) : logger.error({ err: err.message }, 'queue error')));
+  queue.on('error', (err: Error) => (outage.lost(err) ? outage.down(err) : logger.error({ err: err.message }, 'queue error')));
   // Read at scrape time, after the gate below exists.
   const metrics = new BrandqMetrics({
     limiter: () => gate.metricsSnapshot(),
@@ -198,7 +166,7 @@ async function main(): Promise<void> {
     metrics.jobDuration.observe({ outcome: final ? 'failed' : 'retry' }, seconds(job));
     logger.warn({ runId: job.data.runId, brand: job.data.name, jobId: job.id, attemptsMade: job.attemptsMade, final, err: isBrandqError(err) ? err.toJSON() : err.message }, 'brand attempt failed');
   });
-  worker.on('error', (err) => (isConnectionError(err) ? outage.down(err) : logger.error({ err: err.message }, 'worker error')));
+  worker.on('error', (err) => (outage.lost(err) ? outage.down(err) : logger.error({ err: err.message }, 'worker error')));
   // Loopback unless METRICS_HOST says otherwise: /metrics has no auth (compose opens it to Prometheus).
   const metricsServer = config.METRICS_PORT > 0 ? await startMetricsServer(metrics.registry, config.METRICS_PORT, config.METRICS_HOST) : undefined;
   logger.info({ concurrency, queue: BRAND_QUEUE, pid: process.pid, metricsPort: metricsServer?.port }, 'worker started');
@@ -214,12 +182,13 @@ async function main(): Promise<void> {
   sheetFlusher.start();
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (signal: 'SIGINT' | 'SIGTERM') => {
     if (stopping) {
       // The user asked twice: no more waiting (active jobs' locks lapse, another worker takes them).
       logger.warn({ signal }, 'second signal: exiting now');
       logger.flush();
-      process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
+      // The shell's 128 + n exit code of a process ended by signal n.
+      process.exit(128 + osConstants.signals[signal]);
     }
     stopping = true;
     logger.info({ signal }, 'stopping: finishing active jobs');

@@ -5,13 +5,21 @@
  */
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|OOM)\b/;
 const CONNECTION_TROUBLE =
-  /Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Stream isn't writeable|Failed to refresh slots cache|None of startup nodes is available/i;
+  /Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|Stream isn't writeable|Failed to refresh slots cache|None of startup nodes is available/i;
+
+/**
+ * The connection to Redis is gone (refused, reset, unreachable, retries used up), as opposed
+ * to a Redis that answers but cannot serve (see `isRedisUnavailable`) or a failing command.
+ */
+export function isRedisConnectionLost(err: unknown): boolean {
+  if (!(err instanceof Error) || err.name === 'ReplyError') return false;
+  return err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError' || CONNECTION_TROUBLE.test(err.message);
+}
 
 /** A failure to reach or write to Redis (worth retrying), as opposed to an error of the command itself. */
 export function isRedisUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (err.name === 'ReplyError') return UNAVAILABLE_REPLY.test(err.message);
-  return err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError' || CONNECTION_TROUBLE.test(err.message);
+  if (err instanceof Error && err.name === 'ReplyError') return UNAVAILABLE_REPLY.test(err.message);
+  return isRedisConnectionLost(err);
 }
 
 export interface OutageRetryOptions {
