@@ -48,8 +48,10 @@ describe('Limiter on Redis', () => {
     const stats = await limiter.stats(provider);
     expect(stats.calls).toBe(24);
     expect(stats.deferrals.requests).toBeGreaterThanOrEqual(22);
-    // Waiters woken all at once would ask again after every admission (hundreds of answers).
-    expect(stats.deferrals.requests).toBeLessThanOrEqual(2 * 22);
+    // Waiters woken all at once would ask again after every admission: about 22 * 23 / 2 = 253
+    // answers. A waiter whose timer fires late on a loaded machine asks once more, so the bound
+    // leaves room for that (a run of CI saw 45) and still sits far below the broadcast figure.
+    expect(stats.deferrals.requests).toBeLessThanOrEqual(4 * 22);
   });
 
   it('cooldown from one process holds every other process until it ends (two clients)', async () => {
