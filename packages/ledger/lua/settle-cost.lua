@@ -31,13 +31,15 @@
   ARGV[7] booking id: a booking retried after a lost reply (Redis restarted, connection
           dropped) is recognised and not counted twice; ids are kept for an hour.
   ARGV[8] micro-dollars the reservation asked for before any raise (the configured worst case)
+  ARGV[9] recipe step id ('' for none): the cost and usage are also counted under
+          `step:<id>:*`, so the cost summary splits a run's bill per step exactly as booked
 
   Returns {booked, overrun, first_overrun, ratio_ppm}: booked 0 for a duplicate; ratio_ppm
   is cost/requested in parts per million, -1 when a cost was billed against a request of 0,
   0 when nothing was held.
 ]]
 local ledger, reservations, amounts, providers, unconfirmed, settled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local id, provider, booking = ARGV[1], ARGV[2], ARGV[7]
+local id, provider, booking, step = ARGV[1], ARGV[2], ARGV[7], ARGV[9] or ''
 local cost, input, output, credits, requested = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[8])
 -- A numeric loop, not ipairs: ipairs stops at the first nil (an argument that is not a number).
 local numbers, positions = { cost, input, output, credits, requested }, { 3, 4, 5, 6, 8 }
@@ -106,6 +108,13 @@ hincr(ledger, provider .. ':calls', 1)
 hincr(ledger, provider .. ':input_tokens', input)
 hincr(ledger, provider .. ':output_tokens', output)
 hincr(ledger, provider .. ':credits', credits)
+if step ~= '' then
+  hincr(ledger, 'step:' .. step .. ':cost_micros', cost)
+  hincr(ledger, 'step:' .. step .. ':calls', 1)
+  hincr(ledger, 'step:' .. step .. ':input_tokens', input)
+  hincr(ledger, 'step:' .. step .. ':output_tokens', output)
+  hincr(ledger, 'step:' .. step .. ':credits', credits)
+end
 hincr(ledger, 'overrun_micros', overrun)
 hincr(ledger, provider .. ':overrun_micros', overrun)
 if ratio > 1000000 and ratio > knownRatio then redis.call('HSET', ledger, provider .. ':price_ratio_ppm', ratio) end

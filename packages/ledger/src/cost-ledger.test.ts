@@ -28,6 +28,30 @@ describe('CostLedger', () => {
     expect(snap.reservedMicros).toBe(0);
   });
 
+  it('counts each recipe step apart, once per booking even when a settle is retried, and lists the steps in the summary', async () => {
+    const ledger = new CostLedger(redis.client());
+    const search = await ledger.reserve('ledger-steps', 'tavily', 16_000, 'search');
+    await ledger.settle(search, { costMicros: 8_000, credits: 1 });
+    const extract = await ledger.reserve('ledger-steps', 'llm', 5_000, 'extract');
+    await ledger.settle(extract, { costMicros: 270, inputTokens: 1000, outputTokens: 200 });
+    // The reply of the first settle was lost: the retry is the same booking, counted once.
+    await ledger.settle(extract, { costMicros: 270, inputTokens: 1000, outputTokens: 200 });
+    await ledger.settle(await ledger.reserve('ledger-steps', 'llm', 5_000, 'score'), { costMicros: 0, inputTokens: 10, outputTokens: 2 });
+    await ledger.bookCacheHit('ledger-steps', 'llm', 300, 'extract');
+    await ledger.settle(await ledger.reserve('ledger-steps', 'llm', 5_000), { costMicros: 5, inputTokens: 1, outputTokens: 1 });
+    const snap = await ledger.snapshot('ledger-steps');
+    expect(snap.steps).toEqual({
+      search: { calls: 1, cached: 0, savedMicros: 0, costMicros: 8000, inputTokens: 0, outputTokens: 0, credits: 1 },
+      extract: { calls: 1, cached: 1, savedMicros: 300, costMicros: 270, inputTokens: 1000, outputTokens: 200, credits: 0 },
+      score: { calls: 1, cached: 0, savedMicros: 0, costMicros: 0, inputTokens: 10, outputTokens: 2, credits: 0 },
+    });
+    expect(snap.providers.llm.calls).toBe(3);
+    const text = formatCostSummary(snap, 'OpenAI', ['search', 'extract', 'score']);
+    expect(text).toContain(
+      ['  By step:', '    - search: $0.01 (1 calls, 1 credits)', '    - extract: $0.00 (1 calls, 1,000 in / 200 out tokens, 1 cached)', '    - score: $0.00 (1 calls, 10 in / 2 out tokens)'].join('\n'),
+    );
+  });
+
   it('refuses a reservation that only calls in flight keep out as retryable, not as an exhausted budget', async () => {
     const ledger = new CostLedger(redis.client());
     await ledger.setBudget('ledger-b', 10_000);

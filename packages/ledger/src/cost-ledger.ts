@@ -16,7 +16,7 @@ type HoldKeys = [ledger: string, reservations: string, amounts: string, provider
 interface ScriptedRedis extends Redis {
   brandqReserveBudget(...args: [...HoldKeys, id: string, provider: string, micros: number, ttlMs: number]): Promise<[number, number, number, number, number]>;
   brandqSettleCost(
-    ...args: [...HoldKeys, settled: string, id: string, provider: string, costMicros: number, input: number, output: number, credits: number, booking: string, requestedMicros: number]
+    ...args: [...HoldKeys, settled: string, id: string, provider: string, costMicros: number, input: number, output: number, credits: number, booking: string, requestedMicros: number, step: string]
   ): Promise<[number, number, number, number]>;
   brandqBookUnconfirmed(...args: [...HoldKeys, id: string]): Promise<number>;
   brandqReleaseReservation(...args: [...HoldKeys, id: string]): Promise<number>;
@@ -41,6 +41,8 @@ export interface Reservation {
   micros: number;
   /** The worst case the caller asked for (configured prices); the observed price ratio is measured against it. */
   requestedMicros: number;
+  /** The recipe step the call serves: its cost is also counted per step. */
+  step?: string;
 }
 
 export interface CallUsage {
@@ -83,6 +85,17 @@ export interface ProviderTotals {
   priceRatio: number;
 }
 
+/** What one recipe step cost a run: settled calls and cache hits, counted when booked. */
+export interface StepTotals {
+  calls: number;
+  cached: number;
+  savedMicros: number;
+  costMicros: number;
+  inputTokens: number;
+  outputTokens: number;
+  credits: number;
+}
+
 export interface LedgerSnapshot {
   budgetMicros: number;
   /** Changes of the budget so far; a refusal reports the epoch it saw. */
@@ -96,6 +109,8 @@ export interface LedgerSnapshot {
   reservedMicros: number;
   expiredReservations: number;
   providers: Record<PaidProvider, ProviderTotals>;
+  /** Per recipe step, by step id (calls booked with a step). */
+  steps: Record<string, StepTotals>;
 }
 
 /** Called before a booking is retried because Redis cannot serve it (down, failing over, full). */
@@ -139,7 +154,7 @@ export class CostLedger {
    * Throws `BudgetInFlightError` when only reservations in flight keep it from fitting (wait
    * and retry), `BudgetExhaustedError` when nothing is in flight and it still does not fit.
    */
-  async reserve(runId: string, provider: PaidProvider, micros: number): Promise<Reservation> {
+  async reserve(runId: string, provider: PaidProvider, micros: number, step?: string): Promise<Reservation> {
     const id = randomUUID();
     // A worst case rounds up, never down.
     const requested = Math.max(0, Math.ceil(finiteMicros(micros, 'reservation')));
@@ -156,7 +171,7 @@ export class CostLedger {
         details: { neededMicros: held, availableMicros: Math.max(0, available), budgetEpoch: epoch },
       });
     }
-    return { id, runId, provider, micros: held, requestedMicros: requested };
+    return { id, runId, provider, micros: held, requestedMicros: requested, ...(step ? { step } : {}) };
   }
 
   /**
@@ -165,7 +180,7 @@ export class CostLedger {
    * the reservation is booked in full and reported.
    */
   async settle(reservation: Reservation, usage: CallUsage): Promise<SettleResult> {
-    return this.bookCall(reservation.runId, reservation.provider, usage, reservation.id, reservation.requestedMicros);
+    return this.bookCall(reservation.runId, reservation.provider, usage, reservation.id, reservation.requestedMicros, reservation.step);
   }
 
   /**
@@ -193,9 +208,12 @@ export class CostLedger {
   }
 
   /** A cache hit: nothing spent, the avoided cost recorded as saved. */
-  async bookCacheHit(runId: string, provider: PaidProvider, savedMicros: number): Promise<void> {
+  async bookCacheHit(runId: string, provider: PaidProvider, savedMicros: number, step?: string): Promise<void> {
     const key = runKeys(runId).ledger;
-    await this.redis.multi().hincrby(key, `${provider}:cached`, 1).hincrby(key, `${provider}:saved_micros`, Math.round(savedMicros)).exec();
+    const saved = Math.round(savedMicros);
+    const booking = this.redis.multi().hincrby(key, `${provider}:cached`, 1).hincrby(key, `${provider}:saved_micros`, saved);
+    if (step) booking.hincrby(key, `${STEP_PREFIX}${step}:cached`, 1).hincrby(key, `${STEP_PREFIX}${step}:saved_micros`, saved);
+    await booking.exec();
   }
 
   async snapshot(runId: string): Promise<LedgerSnapshot> {
@@ -223,6 +241,7 @@ export class CostLedger {
       reservedMicros: n('reserved_micros'),
       expiredReservations: n('expired_reservations'),
       providers: { tavily: totals('tavily'), llm: totals('llm'), sheets: totals('sheets') },
+      steps: stepTotalsOf(raw),
     };
   }
 
@@ -231,14 +250,14 @@ export class CostLedger {
     return [keys.ledger, keys.reservations, keys.reservationAmounts, keys.reservationProviders, keys.unconfirmedReservations];
   }
 
-  private async bookCall(runId: string, provider: PaidProvider, usage: CallUsage, reservationId: string, requestedMicros: number): Promise<SettleResult> {
+  private async bookCall(runId: string, provider: PaidProvider, usage: CallUsage, reservationId: string, requestedMicros: number, step = ''): Promise<SettleResult> {
     const booking = reservationId || randomUUID();
     const cost = Math.max(0, Math.round(finiteMicros(usage.costMicros, 'cost')));
     const [, overrun, first, ratioPpm] = await this.persist(() =>
       this.redis.brandqSettleCost(
         ...this.holdKeys(runId), runKeys(runId).settledBookings,
         reservationId, provider, cost,
-        usageCount(usage.inputTokens), usageCount(usage.outputTokens), usageCount(usage.credits), booking, requestedMicros,
+        usageCount(usage.inputTokens), usageCount(usage.outputTokens), usageCount(usage.credits), booking, requestedMicros, step,
       ),
     );
     return { overrunMicros: overrun, firstOverrun: first === 1, observedRatio: ratioPpm < 0 ? Infinity : ratioPpm / PPM };
@@ -247,6 +266,32 @@ export class CostLedger {
   private persist<T>(command: () => Promise<T>): Promise<T> {
     return retryWhileUnavailable(command, { retryForMs: this.bookRetryMs, ...(this.onBookingRetry ? { onRetry: this.onBookingRetry } : {}) });
   }
+}
+
+/** Ledger fields of a recipe step: `step:<id>:<counter>` (step ids hold no `:`). */
+const STEP_PREFIX = 'step:';
+const STEP_COUNTERS: Record<string, keyof StepTotals> = {
+  calls: 'calls',
+  cached: 'cached',
+  saved_micros: 'savedMicros',
+  cost_micros: 'costMicros',
+  input_tokens: 'inputTokens',
+  output_tokens: 'outputTokens',
+  credits: 'credits',
+};
+
+function stepTotalsOf(raw: Record<string, string>): Record<string, StepTotals> {
+  const steps: Record<string, StepTotals> = {};
+  for (const [field, value] of Object.entries(raw)) {
+    if (!field.startsWith(STEP_PREFIX)) continue;
+    const split = field.lastIndexOf(':');
+    const counter = STEP_COUNTERS[field.slice(split + 1)];
+    if (!counter) continue;
+    const id = field.slice(STEP_PREFIX.length, split);
+    const totals = (steps[id] ??= { calls: 0, cached: 0, savedMicros: 0, costMicros: 0, inputTokens: 0, outputTokens: 0, credits: 0 });
+    totals[counter] = Number(value);
+  }
+  return steps;
 }
 
 /**

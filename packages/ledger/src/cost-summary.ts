@@ -9,7 +9,7 @@ const count = (n: number) => n.toLocaleString('en-US');
  * Unconfirmed spend (calls that may have been billed) and overruns (costs above their
  * reservation) get a line each when there are any; the total stays the confirmed spend.
  */
-export function formatCostSummary(snapshot: LedgerSnapshot, llmLabel: string): string {
+export function formatCostSummary(snapshot: LedgerSnapshot, llmLabel: string, stepOrder: readonly string[] = []): string {
   const { tavily, llm } = snapshot.providers;
   const lines = [
     '[COST SUMMARY]',
@@ -29,6 +29,16 @@ export function formatCostSummary(snapshot: LedgerSnapshot, llmLabel: string): s
       // No ratio is kept for a cost billed against a reservation of 0 (an unpriced model).
       .map(([label, totals]) => `${label} billed ${totals.priceRatio > 0 ? `up to ${totals.priceRatio.toFixed(2)}x the configured price` : 'calls priced at 0'}`);
     lines.push(`  Overrun: ${usd(snapshot.overrunMicros)} above reservations (${overrunBy.join('; ')})`);
+  }
+  // Per recipe step, in the recipe's order (steps the ledger knows but the order does not, last).
+  const stepIds = [...stepOrder.filter((id) => id in snapshot.steps), ...Object.keys(snapshot.steps).filter((id) => !stepOrder.includes(id))];
+  if (stepIds.length > 0) lines.push('  By step:');
+  for (const id of stepIds) {
+    const step = snapshot.steps[id]!;
+    const tokens = step.inputTokens + step.outputTokens > 0 ? `, ${count(step.inputTokens)} in / ${count(step.outputTokens)} out tokens` : '';
+    const credits = step.credits > 0 ? `, ${count(step.credits)} credits` : '';
+    const cachedStep = step.cached > 0 ? `, ${count(step.cached)} cached` : '';
+    lines.push(`    - ${id}: ${usd(step.costMicros)} (${count(step.calls)} calls${tokens}${credits}${cachedStep})`);
   }
   const cached = tavily.cached + llm.cached;
   if (cached > 0) lines.push(`  Cached: ${count(cached)} answers, saved ${usd(tavily.savedMicros + llm.savedMicros)}`);
