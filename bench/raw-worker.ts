@@ -10,8 +10,10 @@ import { writeSync } from 'node:fs';
 import { Worker, type Job } from 'bullmq';
 import { commandLine, installCommandCounter } from './support/command-counter.js';
 import { createRedis, QUEUE_PREFIX } from '../packages/redis/src/index.js';
-import { buildBrandPrompt, LlmClient } from '../packages/llm/src/index.js';
-import { searchQueryFor, TavilySearchClient } from '../packages/tavily/src/index.js';
+import { LlmClient } from '../packages/llm/src/index.js';
+import { planLlm, planSearch, stepDefaultsOf } from '../packages/pipeline/src/index.js';
+import { defaultRecipe, type LlmStep, type SearchStep } from '../packages/recipe/src/index.js';
+import { TavilySearchClient } from '../packages/tavily/src/index.js';
 
 const counter = installCommandCounter();
 const queue = process.env.RAW_QUEUE ?? 'bench-raw';
@@ -22,10 +24,16 @@ const connection = createRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const search = new TavilySearchClient({ apiKey: process.env.TAVILY_API_KEY, baseUrl: process.env.TAVILY_BASE_URL ?? '', depth: 'basic', maxResults: 5, timeoutSeconds: 30 });
 const llm = new LlmClient({ apiKey: process.env.OPENAI_API_KEY, baseURL: process.env.OPENAI_BASE_URL ?? '', model: 'gpt-4o-mini', maxOutputTokens: 600, timeoutMs: 60_000 });
 
+// The default recipe's two steps, made into requests the way the pipeline makes them.
+const [searchStep, factsStep] = defaultRecipe().steps as [SearchStep, LlmStep];
+const defaults = stepDefaultsOf({ TAVILY_SEARCH_DEPTH: 'basic', TAVILY_MAX_RESULTS: 5, OPENAI_MODEL: 'gpt-4o-mini', OPENAI_MAX_OUTPUT_TOKENS: 600 });
+
 async function calls(job: Job<{ name: string }>): Promise<void> {
-  const outcome = await search.search(searchQueryFor(job.data.name));
-  const answer = await llm.extractFacts(buildBrandPrompt(job.data.name, {}, outcome.hits));
-  if (!('facts' in answer)) throw new Error('the fake LLM answered without facts');
+  const ctx = { brand: job.data.name, hints: {}, results: {}, fields: {} };
+  const searchPlan = planSearch(searchStep, ctx, defaults);
+  const outcome = await search.search(searchPlan.query, searchPlan.request);
+  const answer = await llm.complete(planLlm(factsStep, { ...ctx, results: { [searchStep.id]: outcome.hits } }, defaults).request);
+  if (!('json' in answer)) throw new Error('the fake LLM answered without JSON');
 }
 
 const worker = new Worker(queue, process.env.RAW_MODE === 'calls' ? calls : async () => undefined, {

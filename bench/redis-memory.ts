@@ -16,7 +16,8 @@ import { Redis } from 'ioredis';
 import { Worker, type Job } from 'bullmq';
 import { ResultCache, cacheKeyOf } from '../packages/cache/src/index.js';
 import { envSchema } from '../packages/config/src/index.js';
-import { enqueueRun } from '../packages/enqueue/src/index.js';
+import { enqueueRun } from '../packages/run-service/src/index.js';
+import { defaultRecipe } from '../packages/recipe/src/index.js';
 import { expectedFacts, expectedSearchResults } from '../packages/fakes/src/index.js';
 import { CostLedger } from '../packages/ledger/src/index.js';
 import { BRAND_QUEUE, createBrandQueue, type BrandJobData } from '../packages/queue/src/index.js';
@@ -102,7 +103,7 @@ async function measure(n: number, contentChars: number): Promise<Figures> {
 
     const brands = Array.from({ length: n }, (_, i) => ({ key: brandName(i).toLowerCase(), name: brandName(i), rowNumber: i + 2, hints: {} }));
     const loaded = { source: { type: 'csv' as const, path: '/data/brands.csv' }, sourceKey: 'csv:/data/brands.csv', brands, skipped: [] };
-    await enqueueRun({ runs, ledger, queue }, { runId, loaded, budgetMicros: 1_000_000_000, attempts: ATTEMPTS, retention: KEEP });
+    await enqueueRun({ runs, ledger, queue }, { runId, loaded, recipe: defaultRecipe(), budgetMicros: 1_000_000_000, attempts: ATTEMPTS, retention: KEEP });
     const queuedMemory = await settledUsedMemory(redis);
     const jobKeys = (await collect(scanKeys(redis, `${QUEUE_PREFIX}:${BRAND_QUEUE}:${runId}.*`))).filter((k) => !k.endsWith(':logs'));
     const queued = {
@@ -124,13 +125,13 @@ async function measure(n: number, contentChars: number): Promise<Figures> {
           const hits = expectedSearchResults(query).map((h) => ({ title: h.title, url: h.url, content: pad(h.content), score: h.score }));
           return { query, hits, credits: 1, creditsReported: true, headers: {} };
         });
-        await job.updateData({ ...data, checkpoint: { search } });
+        await job.updateData({ ...data, checkpoint: { steps: { search: { search } } } });
         const { value: facts } = await cache.getOrCompute('llm', cacheKeyOf({ model: 'gpt-4o-mini', query, hits: search.hits }), async () => {
           const reservation = await ledger.reserve(runId, 'llm', 2000);
           await ledger.settle(reservation, { costMicros: 600, inputTokens: 900, outputTokens: 120 });
           return { ...expectedFacts(data.name), sources: search.hits.slice(0, 2).map((h) => h.url) };
         });
-        await runs.recordSuccess({ runId, key: data.key, brand: data.name, rowNumber: data.rowNumber, ...facts, processedAt: new Date().toISOString() });
+        await runs.recordSuccess({ runId, key: data.key, brand: data.name, rowNumber: data.rowNumber, fields: facts, processedAt: new Date().toISOString() });
       },
       { connection: workerConnection, prefix: QUEUE_PREFIX, concurrency: 32 },
     );

@@ -1,12 +1,9 @@
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { Config } from '@brandq/config';
-import { enqueueRun, loadCsvText, loadSource, nothingToDo, preflightRun, skipAlreadyProcessed, type LoadedSource, type NothingToDo } from '@brandq/enqueue';
+import { createRun as createRunOf, type RunServiceDeps } from '@brandq/run-service';
 import { BadInputError, BudgetExhaustedError, RateLimitedError, isBrandqError } from '@brandq/errors';
-import { CostLedger, usdToMicros } from '@brandq/ledger';
-import type { BrandQueue } from '@brandq/queue';
+import { usdToMicros } from '@brandq/ledger';
+import { defaultRecipe, parseRecipe } from '@brandq/recipe';
 import { redactText } from '@brandq/redact';
-import { RunStore, newRunId } from '@brandq/runs';
 
 /**
  * `POST /api/runs`, as JSON: the CSV content itself (`csvText`) or a spreadsheet id
@@ -27,6 +24,8 @@ const createRunRequest = z
       .number()
       .refine((usd) => usdToMicros(usd) >= 1 && Number.isSafeInteger(usdToMicros(usd)), 'expected a budget in USD of at least 0.000001 and below 9e9')
       .optional(),
+    /** A recipe's text (YAML or JSON, as in a recipe file); the default recipe when absent. */
+    recipe: z.string().min(1).max(65_536).optional(),
     noCache: z.boolean().default(false),
     allowPartial: z.boolean().default(false),
     force: z.boolean().default(false),
@@ -50,14 +49,15 @@ export interface CreateRunAnswer {
 }
 
 /**
- * Creates a run the way `pnpm enqueue` does, behind the same preflight guard: 503
- * `BATCH_RATE_LIMITED` with a suggested wait while a provider is in cooldown, 402
- * `BUDGET_TOO_LOW` with the estimate when the budget cannot cover the run. A list with no
- * brand left to do (all already have results, or none is valid) creates no run and answers
- * 200 `NOTHING_TO_DO` with the message: the request is fulfilled, the source is done, as
- * the CLI exits 0 (409 would ask the client to change something it need not change).
+ * Creates a run the way `brandq enqueue` does (the run service's `createRun`), behind the
+ * same preflight guard: 503 `BATCH_RATE_LIMITED` with a suggested wait while a provider is
+ * in cooldown, 402 `BUDGET_TOO_LOW` with the estimate when the budget cannot cover the run,
+ * 400 `BAD_INPUT` for a source without a brand or a recipe that does not validate (each
+ * problem named with its step and field). A list whose brands all have results already
+ * creates no run and answers 200 `NOTHING_TO_DO` with the message: the request is
+ * fulfilled, the source is done, as the CLI exits 0.
  */
-export async function createRun(deps: { redis: Redis; queue: BrandQueue; config: Config }, input: unknown): Promise<CreateRunAnswer> {
+export async function createRun(deps: RunServiceDeps, input: unknown): Promise<CreateRunAnswer> {
   if (input !== null && typeof input === 'object' && PATH_FIELDS.some((field) => field in input)) {
     // Named, not echoed: whatever the field held stays unread and unrepeated.
     return {
@@ -70,7 +70,7 @@ export async function createRun(deps: { redis: Redis; queue: BrandQueue; config:
     return { status: 400, body: { code: 'BAD_REQUEST', errors: parsed.error.issues.map((i) => excerpt(`${i.path.join('.') || '(body)'}: ${i.message}`)) } };
   }
   const request = parsed.data;
-  const { redis, queue, config } = deps;
+  const { config } = deps;
   // A run started from a browser spends real money: it needs a ceiling (0 means none).
   const budgetUsd = request.budget ?? (usdToMicros(config.BUDGET_USD) >= 1 ? config.BUDGET_USD : undefined);
   if (budgetUsd === undefined) {
@@ -79,33 +79,24 @@ export async function createRun(deps: { redis: Redis; queue: BrandQueue; config:
       body: { code: 'BUDGET_REQUIRED', error: 'a run created over HTTP needs a budget: send "budget" (USD, above 0), or set BUDGET_USD above 0 for the board' },
     };
   }
-  const runs = new RunStore(redis, { retentionDays: config.RUN_RETENTION_DAYS });
   try {
-    const loaded = request.csvText
-      ? loadCsvText({ csvText: request.csvText, column: request.column, limit: request.limit })
-      : await loadSource({ sheet: request.sheet, range: request.range, column: request.column, resultColumn: request.resultColumn, limit: request.limit }, config);
-    if (!request.force) await skipAlreadyProcessed(runs, loaded);
-    const idle = nothingToDo(loaded);
-    if (idle) return nothingToDoAnswer(idle, loaded.skipped);
-    const budgetMicros = usdToMicros(budgetUsd);
-    const estimate = await preflightRun(
-      { redis, config, queue },
-      { loaded, budgetMicros, noCache: request.noCache, allowPartial: request.allowPartial, refuseDuringCooldown: true },
-    );
-    const runId = request.run ?? newRunId();
-    const outcome = await enqueueRun(
-      { runs, ledger: new CostLedger(redis), queue },
-      {
-        runId,
-        loaded,
-        budgetMicros,
-        attempts: config.JOB_ATTEMPTS,
-        retention: { keepCompleted: config.JOB_KEEP_COMPLETED, keepFailed: config.JOB_KEEP_FAILED },
-        noCache: request.noCache,
-      },
-    );
-    if (outcome.kind === 'nothing_to_do') return nothingToDoAnswer(outcome, loaded.skipped);
-    return { status: 201, body: { runId, enqueued: outcome.enqueued, added: outcome.added, total: outcome.run.total, skipped: loaded.skipped, estimate } };
+    const recipe = request.recipe === undefined ? defaultRecipe() : parseRecipe(request.recipe, 'the recipe in the request');
+    const outcome = await createRunOf(deps, {
+      source: request.csvText
+        ? { csvText: request.csvText, column: request.column, limit: request.limit }
+        : { sheet: request.sheet, range: request.range, column: request.column, resultColumn: request.resultColumn, limit: request.limit },
+      runId: request.run,
+      budgetMicros: usdToMicros(budgetUsd),
+      recipe,
+      noCache: request.noCache,
+      force: request.force,
+      allowPartial: request.allowPartial,
+      refuseDuringCooldown: true,
+    });
+    if (outcome.kind === 'nothing_to_do') return { status: 200, body: { code: 'NOTHING_TO_DO', message: outcome.message, skipped: outcome.skipped } };
+    if (outcome.kind === 'estimated') return { status: 200, body: { estimate: outcome.estimate, skipped: outcome.skipped } };
+    const { runId, enqueued, added, total, skipped, estimate } = outcome;
+    return { status: 201, body: { runId, recipe: recipe.name, enqueued, added, total, skipped, estimate } };
   } catch (error) {
     if (error instanceof RateLimitedError) {
       const seconds = Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000));
@@ -118,8 +109,4 @@ export async function createRun(deps: { redis: Redis; queue: BrandQueue; config:
     if (isBrandqError(error)) return { status: 502, body: { code: 'SOURCE_UNAVAILABLE', message: excerpt(error.message) } };
     throw error;
   }
-}
-
-function nothingToDoAnswer(idle: NothingToDo, skipped: LoadedSource['skipped']): CreateRunAnswer {
-  return { status: 200, body: { code: 'NOTHING_TO_DO', message: idle.message, skipped } };
 }

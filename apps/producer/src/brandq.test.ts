@@ -112,7 +112,7 @@ describe('brandq: the rough edges of a first hour', () => {
     const client = createRedis(redis.url);
     const runs = new RunStore(client);
     for await (const b of runs.brands('accents')) {
-      await runs.recordSuccess({ runId: 'accents', key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', website: null, category: 'café', description: null, country: null, founded_year: null, sources: [] });
+      await runs.recordSuccess({ runId: 'accents', key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', fields: { category: 'café' } });
     }
     const withBom = join(dir, 'with-bom.csv');
     const withoutBom = join(dir, 'without-bom.csv');

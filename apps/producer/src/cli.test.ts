@@ -112,7 +112,7 @@ describe('repeat runs of a source', () => {
     const client = createRedis(redis.url);
     const runs = new RunStore(client);
     for await (const b of runs.brands('repeat-cli')) {
-      await runs.recordSuccess({ runId: 'repeat-cli', key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', website: null, category: null, description: null, country: null, founded_year: null, sources: [] });
+      await runs.recordSuccess({ runId: 'repeat-cli', key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', fields: {} });
     }
 
     const again = await run('apps/producer/src/enqueue.ts', ['--csv', csv, '--run', 'repeat-cli-2', '--no-follow']);

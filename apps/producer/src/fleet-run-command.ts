@@ -6,7 +6,8 @@ import { createBrandQueue } from '@brandq/queue';
 import { RunStore } from '@brandq/runs';
 import { checkEnqueueFlags, enqueueFromFlags, type EnqueueFlags } from './enqueue-command.js';
 import { EXIT, exitCodeForRun } from './exit-codes.js';
-import { checkExportPath, exportRun } from './export-run.js';
+import { exportRun } from '@brandq/run-service';
+import { checkExportTarget } from './export-command.js';
 import { followRun } from './follow.js';
 import { startWorkerFleet, type WorkerFleet } from './worker-fleet.js';
 import { withRedis } from './with-redis.js';
@@ -32,7 +33,7 @@ const STOP_MARGIN_MS = 10_000;
  */
 export async function fleetRunCommand(flags: FleetRunFlags): Promise<number> {
   checkEnqueueFlags(flags);
-  if (flags.out !== undefined) await checkExportPath(flags.out);
+  if (flags.out !== undefined) await checkExportTarget(flags.out);
   return withRedis(async (config, redis) => {
     const queue = createBrandQueue(redis);
     const interrupt = new AbortController();

@@ -30,7 +30,8 @@ function enqueueOptions(command: Command): Command {
     .option('--run <id>', 'run id (default: generated); enqueueing an existing run adds what is missing')
     .option('--budget <usd>', 'hard budget for the run\'s paid calls (with --resume: replaces the old one)', dollars('--budget'))
     .option('--resume', 'continue the latest run of this source (or --run): processed brands are skipped, the cost so far is carried')
-    .option('--force', 'reprocess brands that already have results in an earlier run of this source')
+    .option('--recipe <file>', 'the enrichment to run, a recipe file (.yaml or .json; default: recipes/brand-facts.yaml); a resume keeps the run\'s own')
+    .option('--force', 'reprocess brands that already have results of this recipe in an earlier run of this source; with --recipe on an existing run, switch it to that recipe')
     .option('--retry-failed', 're-enqueue the failed brands of --run')
     .option('--no-cache', 'make every call even when a cached answer exists')
     .option('--allow-partial', 'enqueue even when the estimate is above the budget (the budget still holds)');

@@ -6,7 +6,6 @@ import { type Fakes } from '@brandq/fakes';
 import { CostLedger } from '@brandq/ledger';
 import { createRedis } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
-import { searchQueryFor } from '@brandq/tavily';
 import { useTestRedis, type SpawnedProcess } from '@brandq/testing';
 import { enqueue, startWorkers, stopWorkers, waitForRun, workerEnv, writeBrandsCsv, startOpenFakes } from './test-support.js';
 
@@ -39,7 +38,7 @@ describe('the result cache across runs and workers', () => {
     await waitForRun(runs, 'cache-a', (r) => r.status === 'completed', 120_000);
     await waitForRun(runs, 'cache-b', (r) => r.status === 'completed', 120_000);
     for (const name of names) {
-      expect(fakes.tavily.ledger.filter((e) => e.query === searchQueryFor(name)), name).toHaveLength(1);
+      expect(fakes.tavily.ledger.filter((e) => e.query === `${name} brand company official website`), name).toHaveLength(1);
       expect(fakes.openai.ledger.filter((e) => e.brand === name), name).toHaveLength(1);
     }
     const [a, b] = [await ledger.snapshot('cache-a'), await ledger.snapshot('cache-b')];

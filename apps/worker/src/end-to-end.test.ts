@@ -67,11 +67,11 @@ describe('a CSV run end to end: producer + two worker processes + fakes + Redis'
     for (const r of results) {
       expect(r.key).toBe(normalizeBrandKey(r.brand));
       const expected = expectedFacts(r.brand);
-      expect({ website: r.website, category: r.category, description: r.description, country: r.country, founded_year: r.founded_year }).toEqual({
+      expect({ website: r.fields.website, category: r.fields.category, description: r.fields.description, country: r.fields.country, founded_year: r.fields.founded_year }).toEqual({
         ...expected,
         website: expected.website === null ? null : new URL(expected.website).toString(),
       });
-      expect(r.sources.length).toBeGreaterThan(0);
+      expect(r.fields.sources).not.toHaveLength(0);
     }
 
     // Paid calls as the providers counted them (their own ledgers, not brandq's results hash,

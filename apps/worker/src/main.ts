@@ -5,10 +5,10 @@ import { loadConfig } from '@brandq/config';
 import { ConfigError, isBrandqError } from '@brandq/errors';
 import { CostLedger, microsToUsd } from '@brandq/ledger';
 import { BrandqMetrics, cacheMetrics, pipelineMetrics, startMetricsServer } from '@brandq/metrics';
-import { LlmClient, resolveModelPrice } from '@brandq/llm';
+import { LlmClient, ModelPrices } from '@brandq/llm';
 import { createLogger } from '@brandq/logger';
 import { ResultCache } from '@brandq/cache';
-import { BrandPipeline, FinalFailure, brandBackoffStrategy, createBrandJobProcessor, type StoredJobData } from '@brandq/pipeline';
+import { BrandPipeline, FinalFailure, brandBackoffStrategy, createBrandJobProcessor, stepDefaultsOf, type StoredJobData } from '@brandq/pipeline';
 import { BRAND_QUEUE, BACKOFF_TYPE, createBrandQueue } from '@brandq/queue';
 import { QUEUE_PREFIX, createRedis, pings, redactUrl, redisOutageLog } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
@@ -43,7 +43,10 @@ async function main(): Promise<void> {
   const concurrency = values.concurrency === undefined ? config.WORKER_CONCURRENCY : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError(`--concurrency must be a positive integer, got "${values.concurrency}"`);
   const logger = createLogger({ name: 'worker', level: config.LOG_LEVEL, format: config.LOG_FORMAT });
-  const price = await resolveModelPrice({ model: config.OPENAI_MODEL, baseURL: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY, table: config.LLM_PRICING });
+  const prices = new ModelPrices({ baseURL: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY, table: config.LLM_PRICING });
+  // The default model must have a price before any job is taken; models named by a recipe's
+  // steps are priced when first called (and such a run's preflight already checked them).
+  await prices.priceOf(config.OPENAI_MODEL);
 
   if (!(await pings(config.REDIS_URL, 3000))) {
     logger.warn({ redis: redactUrl(config.REDIS_URL) }, 'Redis is not answering yet; the worker keeps retrying to connect');
@@ -118,7 +121,8 @@ async function main(): Promise<void> {
             logger,
           })
         : undefined,
-    llmPrice: price,
+    priceOf: (model) => prices.priceOf(model),
+    defaults: stepDefaultsOf(config),
     llmReserveFactor: config.LLM_RESERVE_FACTOR,
     tavilyUsdPerCredit: config.TAVILY_COST_PER_CREDIT,
     logger,

@@ -8,10 +8,11 @@ import { readCsvBrands } from '@brandq/input';
 import { CostLedger } from '@brandq/ledger';
 import { brandJobId, createBrandQueue, type BrandQueue } from '@brandq/queue';
 import { createRedis, getFreePort, startRedisServer, type RedisServerHandle } from '@brandq/redis';
+import { defaultRecipe } from '@brandq/recipe';
 import { RunStore, type BrandResult } from '@brandq/runs';
 import { spawnTs, waitForExit, type SpawnedProcess } from '@brandq/testing';
 // The producer's own enqueue step, driven in-process so Redis can die between two of its requests.
-import { enqueueRun } from '../../../packages/enqueue/src/index.js';
+import { enqueueRun } from '@brandq/run-service';
 import { COMPOSE_REDIS_ARGS, OPEN_LIMITS, OPEN_TAVILY, enqueue, paidCallsPerBrand, shippedWorkerEnv, stopWorkers, waitFor, waitForRun, writeBrandsCsv } from './test-support.js';
 
 /** Redis as the compose file runs it (checked below): AOF, fsync before every reply, noeviction. */
@@ -211,7 +212,7 @@ describe('nothing is half-enqueued', () => {
     } as unknown as BrandQueue;
     const error = await enqueueRun(
       { runs: new RunStore(client), ledger: new CostLedger(client), queue: dying },
-      { runId: 'half-run', loaded, budgetMicros: 0, attempts: 3, retention: { keepCompleted: 100, keepFailed: 100 } },
+      { runId: 'half-run', loaded, recipe: defaultRecipe(), budgetMicros: 0, attempts: 3, retention: { keepCompleted: 100, keepFailed: 100 } },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientError);
     expect((error as Error).message).toMatch(/Redis failed while adding the jobs of run half-run \(500 of 700 added\): the run and all its brands are stored/);
@@ -254,7 +255,7 @@ describe('nothing is half-enqueued', () => {
     await server.stop();
     const error = await enqueueRun(
       { runs: new RunStore(client), ledger: new CostLedger(client), queue },
-      { runId: 'never-run', loaded: { source: { type: 'csv', path: csv }, sourceKey: `csv:${csv}`, brands, skipped: [] }, budgetMicros: 0, attempts: 3, retention: { keepCompleted: 1, keepFailed: 1 } },
+      { runId: 'never-run', loaded: { source: { type: 'csv', path: csv }, sourceKey: `csv:${csv}`, brands, skipped: [] }, recipe: defaultRecipe(), budgetMicros: 0, attempts: 3, retention: { keepCompleted: 1, keepFailed: 1 } },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientError);
     expect((error as Error).message).toMatch(/Redis failed while creating run never-run: no job was enqueued\. Run the same command again with --run never-run/);

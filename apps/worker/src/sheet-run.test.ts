@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Fakes } from '@brandq/fakes';
 import { resultCells, resultRange } from '@brandq/pipeline';
 import { createRedis, sheetFlusherKeys } from '@brandq/redis';
+import { defaultRecipe, resultFields } from '@brandq/recipe';
 import { RunStore, type BrandResult } from '@brandq/runs';
 import { spawnTs, useTestRedis, waitForExit, type SpawnedProcess } from '@brandq/testing';
 import { workerEnv, startOpenFakes } from './test-support.js';
@@ -14,6 +15,7 @@ import { workerEnv, startOpenFakes } from './test-support.js';
 const redis = useTestRedis();
 const BRANDS = Array.from({ length: 500 }, (_, i) => `Fleet Brand ${String(i + 1).padStart(3, '0')}`);
 const RUN = 'sheet-run';
+const FIELDS = resultFields(defaultRecipe());
 
 let fakes: Fakes;
 const workers: SpawnedProcess[] = [];
@@ -83,16 +85,17 @@ describe('batched sheet writes across a fleet', () => {
       const row = sheet[r.rowNumber - 1] ?? [];
       expect(row[0]).toBe(r.brand);
       // values.get leaves out trailing empty cells.
-      const cells = resultCells(r);
+      const cells = resultCells(FIELDS, r);
       expect([...row.slice(1), ...Array<string>(cells.length).fill('')].slice(0, cells.length), `row ${r.rowNumber}`).toEqual(cells);
     }
     expect(sheet).toHaveLength(BRANDS.length + 1);
-    expect(sheet[0]).toEqual(['brand']);
+    // The result columns' header, written once when the run was created.
+    expect(sheet[0]).toEqual(['brand', ...FIELDS.map((f) => f.name)]);
 
     const requests = batchWrites();
     expect(requests.every((e) => e.valueInputOption === 'RAW' && !e.formulaWritten)).toBe(true);
     const written = requests.filter((e) => e.status === 200).flatMap((e) => (e.writes ?? []).map((w) => w.range));
-    const expectedRanges = results.map((r) => resultRange('Brands', 'B', r.rowNumber));
+    const expectedRanges = [0, ...results.map((r) => r.rowNumber)].map((row) => resultRange('Brands', 'B', row === 0 ? 1 : row, FIELDS.length));
     expect(new Set(written)).toEqual(new Set(expectedRanges));
     // Rows are re-sent, never lost: at most the batch in flight when the holder died, plus
     // the rows of the killed worker's own jobs (retried elsewhere, queued again).

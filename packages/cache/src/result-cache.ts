@@ -64,7 +64,10 @@ export class ResultCache {
   private readonly log: CacheLogger;
   private readonly counters: ResultCacheStats = { fillLocksLost: 0, storeFailures: 0, fencedStores: 0, waitTimeouts: 0 };
 
-  constructor(redis: Redis, private readonly options: ResultCacheOptions) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: ResultCacheOptions,
+  ) {
     this.scripts = new FillScripts(redis);
     this.fillLockMs = options.fillLockMs ?? 10_000;
     this.waitStartMs = options.waitStartMs ?? 25;
@@ -75,6 +78,12 @@ export class ResultCache {
 
   get stats(): ResultCacheStats {
     return { ...this.counters };
+  }
+
+  /** The cached answer, if there is one, without taking a fill (what the preflight estimate asks). */
+  async peek<T>(namespace: string, hash: string): Promise<T | undefined> {
+    const value = await this.redis.get(cacheKeys(namespace, hash).value);
+    return value === null ? undefined : (JSON.parse(value) as T);
   }
 
   /**

@@ -11,6 +11,7 @@ export { RemoteFake } from './remote.js';
 // Ground truth the system's tests compare brandq's output and accounting against.
 export { expectedFacts, type BrandFacts } from './openai/facts.js';
 export { expectedContent } from './openai/completion.js';
+export { expectedAnswer } from './openai/schema-answer.js';
 export { countChatPromptTokens, type ChatMessageInput } from './openai/tokens.js';
 export { llmCostMicros, DEFAULT_LLM_PRICING } from './openai/fake-openai.js';
 export { expectedSearchResults, brandFromQuery, type TavilyResult } from './tavily/search-results.js';

@@ -1,18 +1,30 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { BadOutputError } from '@brandq/errors';
-import { brandFactsJsonSchema, brandFactsSchema, type BrandFactsAnswer } from './brand-facts-schema.js';
 import { classifyLlmError } from './classify-llm-error.js';
 import { countPromptTokens, countSchemaTokens } from './token-count.js';
 
-/** The structured-output format every request carries, and its tokens, counted once. */
-const RESPONSE_FORMAT = { type: 'json_schema', json_schema: { name: 'brand_facts', schema: brandFactsJsonSchema, strict: true } } as const;
-const SCHEMA_TOKENS = countSchemaTokens(RESPONSE_FORMAT.json_schema);
+/** Strict structured output: the JSON schema the answer must follow (generated from a recipe step). */
+export interface JsonSchemaFormat {
+  type: 'json_schema';
+  json_schema: { name: string; schema: Record<string, unknown>; strict: true };
+}
+
+/** One structured-output request: what a recipe's LLM step sends. */
+export interface LlmRequest {
+  messages: readonly ChatCompletionMessageParam[];
+  model: string;
+  maxOutputTokens: number;
+  temperature: number;
+  responseFormat: JsonSchemaFormat;
+}
 
 export interface LlmClientOptions {
   apiKey: string | undefined;
   baseURL: string;
+  /** The model of steps that name none. */
   model: string;
+  /** The output cap of steps that set none. */
   maxOutputTokens: number;
   timeoutMs: number;
   /** OpenRouter attribution headers, when set. */
@@ -27,19 +39,37 @@ export interface LlmUsage {
   costUsd?: number;
 }
 
+/** A completed call whose content is JSON: what it says is checked by the step that asked. */
 export interface LlmAnswer {
-  facts: BrandFactsAnswer;
+  json: unknown;
   usage: LlmUsage;
   headers: Headers;
 }
 
-/** A completed call whose answer did not validate: the usage was still billed. */
+/** A completed call whose answer is unusable: the usage was still billed. */
 export class LlmBadAnswer {
   constructor(
     readonly error: BadOutputError,
     readonly usage: LlmUsage,
     readonly headers: Headers,
   ) {}
+
+  static of(message: string, rawAnswer: string, usage: LlmUsage, headers: Headers): LlmBadAnswer {
+    return new LlmBadAnswer(new BadOutputError(message, { provider: 'llm', details: { rawAnswer: rawAnswer.slice(0, 4000) } }), usage, headers);
+  }
+}
+
+/** Tokens of each response schema, counted once per schema object. */
+const SCHEMA_TOKENS = new WeakMap<JsonSchemaFormat, number>();
+
+/** Input tokens of a request as the provider bills them: the messages and the response schema. */
+export function requestPromptTokens(messages: readonly ChatCompletionMessageParam[], format: JsonSchemaFormat): number {
+  let schema = SCHEMA_TOKENS.get(format);
+  if (schema === undefined) {
+    schema = countSchemaTokens(format.json_schema);
+    SCHEMA_TOKENS.set(format, schema);
+  }
+  return countPromptTokens(messages) + schema;
 }
 
 export class LlmClient {
@@ -68,26 +98,27 @@ export class LlmClient {
   }
 
   /** Input tokens of a request as the provider bills them: the messages and the response schema. */
-  promptTokensOf(messages: readonly ChatCompletionMessageParam[]): number {
-    return countPromptTokens(messages) + SCHEMA_TOKENS;
+  promptTokensOf(messages: readonly ChatCompletionMessageParam[], format: JsonSchemaFormat): number {
+    return requestPromptTokens(messages, format);
   }
 
   /**
-   * One chat completion. Provider failures throw classified errors; an answer that fails
-   * validation is returned as `LlmBadAnswer` because its tokens were still spent.
+   * One chat completion with structured output. Provider failures throw classified errors;
+   * an answer cut at the output cap, or not JSON, is returned as `LlmBadAnswer` because its
+   * tokens were still spent.
    */
-  async extractFacts(messages: ChatCompletionMessageParam[], signal?: AbortSignal): Promise<LlmAnswer | LlmBadAnswer> {
+  async complete(request: LlmRequest, signal?: AbortSignal): Promise<LlmAnswer | LlmBadAnswer> {
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     let headers: Headers;
     try {
       const { data, response } = await this.client.chat.completions
         .create(
           {
-            model: this.options.model,
-            messages,
-            max_tokens: this.options.maxOutputTokens,
-            temperature: 0,
-            response_format: RESPONSE_FORMAT,
+            model: request.model,
+            messages: [...request.messages],
+            max_tokens: request.maxOutputTokens,
+            temperature: request.temperature,
+            response_format: request.responseFormat,
           },
           signal ? { signal } : {},
         )
@@ -105,19 +136,11 @@ export class LlmClient {
     };
     const choice = completion.choices[0];
     const content = choice?.message.content ?? '';
-    const bad = (message: string) =>
-      new LlmBadAnswer(new BadOutputError(message, { provider: 'llm', details: { rawAnswer: content.slice(0, 4000) } }), usage, headers);
-    if (choice?.finish_reason === 'length') return bad(`answer truncated at ${this.options.maxOutputTokens} output tokens`);
-    let json: unknown;
+    if (choice?.finish_reason === 'length') return LlmBadAnswer.of(`answer truncated at ${request.maxOutputTokens} output tokens`, content, usage, headers);
     try {
-      json = JSON.parse(content);
+      return { json: JSON.parse(content) as unknown, usage, headers };
     } catch (err) {
-      return bad(`answer is not valid JSON (${(err as Error).message})`);
+      return LlmBadAnswer.of(`answer is not valid JSON (${(err as Error).message})`, content, usage, headers);
     }
-    const parsed = brandFactsSchema.safeParse(json);
-    if (!parsed.success) {
-      return bad(`answer does not match the schema: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`);
-    }
-    return { facts: parsed.data, usage, headers };
   }
 }

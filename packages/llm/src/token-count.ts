@@ -1,5 +1,23 @@
-import { encode } from 'gpt-tokenizer';
+import { createRequire } from 'node:module';
+import type { countTokens } from 'gpt-tokenizer';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+
+// Prompts contain scraped web text: "<|endoftext|>" and friends count as plain text, as the
+// API bills them, instead of making the tokenizer throw.
+const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+
+let o200kCount: typeof countTokens | undefined;
+
+/**
+ * o200k tokens of a text (gpt-4o / gpt-4.1 / gpt-5 family). The tokenizer is loaded on the
+ * first count, not at import: its ranks cost a process about 50 MB of RSS and most of a
+ * second, and the producer CLI and the board import this package (through the preflight)
+ * without ever counting. `require` keeps the count synchronous.
+ */
+function textTokens(text: string): number {
+  o200kCount ??= (createRequire(import.meta.url)('gpt-tokenizer') as { countTokens: typeof countTokens }).countTokens;
+  return o200kCount(text, PLAIN_TEXT);
+}
 
 /**
  * Prompt tokens of a chat request, counted the way OpenAI bills them for the o200k
@@ -9,7 +27,7 @@ export function countPromptTokens(messages: readonly ChatCompletionMessageParam[
   let total = 3;
   for (const message of messages) {
     const content = typeof message.content === 'string' ? message.content : JSON.stringify(message.content ?? '');
-    total += encode(content).length + 3;
+    total += textTokens(content) + 3;
   }
   return total;
 }
@@ -19,10 +37,5 @@ export function countPromptTokens(messages: readonly ChatCompletionMessageParam[
  * schema as input, so a count without it is below the bill on every call.
  */
 export function countSchemaTokens(schema: unknown): number {
-  return encode(JSON.stringify(schema)).length + 3;
-}
-
-/** Worst case a call can use: the counted prompt plus the output cap the request sets. */
-export function estimateCallTokens(messages: readonly ChatCompletionMessageParam[], maxOutputTokens: number): number {
-  return countPromptTokens(messages) + maxOutputTokens;
+  return textTokens(JSON.stringify(schema)) + 3;
 }

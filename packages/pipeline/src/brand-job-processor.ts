@@ -3,7 +3,8 @@ import type { BrandqError} from '@brandq/errors';
 import { TransientError, isBrandqError } from '@brandq/errors';
 import type { Logger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
-import type { RunStatus, RunStore } from '@brandq/runs';
+import type { Recipe } from '@brandq/recipe';
+import type { RunMeta, RunStatus, RunStore } from '@brandq/runs';
 import type { BrandCheckpoint, BrandPipeline } from './brand-pipeline.js';
 import { doublingBackoffMs, exponentialBackoffMs } from './backoff.js';
 
@@ -57,6 +58,16 @@ const HELD_STATUSES: ReadonlySet<RunStatus> = new Set(['paused', 'budget_exhaust
  */
 export function createBrandJobProcessor(options: ProcessorOptions) {
   const { pipeline, runs, logger } = options;
+  /** Recipes by fingerprint: a run's recipe is read from Redis once per process, not per brand. */
+  const recipes = new Map<string, Recipe>();
+
+  async function recipeOf(run: RunMeta): Promise<Recipe> {
+    const known = run.recipeFingerprint === undefined ? undefined : recipes.get(run.recipeFingerprint);
+    if (known) return known;
+    const recipe = await runs.getRecipe(run.id);
+    if (run.recipeFingerprint !== undefined) recipes.set(run.recipeFingerprint, recipe);
+    return recipe;
+  }
 
   return async function processBrandJob(job: Job<StoredJobData>, token?: string): Promise<{ key: string; fresh: boolean }> {
     const data = job.data;
@@ -68,7 +79,7 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
     }
 
     try {
-      const outcome = await pipeline.process(data, {
+      const outcome = await pipeline.process(data, await recipeOf(run), {
         checkpoint: data.checkpoint ?? {},
         saveCheckpoint: async (checkpoint) => {
           data.checkpoint = checkpoint;

@@ -5,6 +5,7 @@ import { LlmClient } from '@brandq/llm';
 import { createLimiter, type Limiter } from '@brandq/limiter';
 import { createLogger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
+import { defaultRecipe } from '@brandq/recipe';
 import { RunStore } from '@brandq/runs';
 import { TavilySearchClient } from '@brandq/tavily';
 import { useTestRedis } from '@brandq/testing';
@@ -57,7 +58,8 @@ function pipelineWith(overrides: Partial<PipelineDeps> & { limiter: Limiter; llm
     search: new TavilySearchClient({ apiKey: 'tvly-test', baseUrl: tavilyFake.url, depth: 'basic', maxResults: 5, timeoutSeconds: 5 }),
     llm: new LlmClient({ apiKey: 'sk-test', baseURL: openai.url, model: 'gpt-4o-mini', maxOutputTokens: 400, timeoutMs: overrides.llmTimeoutMs ?? 5000 }),
     gate: gateOver(overrides.limiter),
-    llmPrice: PRICE,
+    priceOf: async () => PRICE,
+    defaults: { searchDepth: 'basic', searchMaxResults: 5, model: 'gpt-4o-mini', maxOutputTokens: 400 },
     tavilyUsdPerCredit: 0.008,
     logger,
     ...overrides,
@@ -74,13 +76,14 @@ async function createRun(runId: string, budgetMicros = 0, names: string[] = ['Ac
   if (budgetMicros > 0) await new CostLedger(client).setBudget(runId, budgetMicros);
 }
 
+const RECIPE = defaultRecipe();
 const noCheckpoint = () => ({ checkpoint: {}, saveCheckpoint: async () => undefined });
 
 describe('BrandPipeline', () => {
   it('books exactly what the fakes billed for one brand: one search and one LLM call', async () => {
     const limiter = newLimiter();
     await createRun('pipe-books');
-    const outcome = await pipelineWith({ limiter }).process(brand('pipe-books', 'Acme'), noCheckpoint());
+    const outcome = await pipelineWith({ limiter }).process(brand('pipe-books', 'Acme'), RECIPE, noCheckpoint());
     expect(outcome.fresh).toBe(true);
     const money = await new CostLedger(redis.client()).snapshot('pipe-books');
     expect(money.providers.llm.costMicros).toBe(openai.ledger.summary().billedMicros);
@@ -99,7 +102,7 @@ describe('BrandPipeline', () => {
       }
     }
     const pipeline = pipelineWith({ limiter, ledger: new BrokenBookingLedger(redis.client()) });
-    await expect(pipeline.process(brand('pipe-lease', 'Acme'), noCheckpoint())).rejects.toThrow('booking failed');
+    await expect(pipeline.process(brand('pipe-lease', 'Acme'), RECIPE, noCheckpoint())).rejects.toThrow('booking failed');
     // The cap is 1: a leaked lease would make this wait for the whole lease (60 s).
     expect((await limiter.stats('tavily')).activeLeases).toBe(0);
     expect((await limiter.stats('llm')).activeLeases).toBe(0);
@@ -113,7 +116,7 @@ describe('BrandPipeline', () => {
     await createRun('pipe-timeout', 1_000_000);
     openai.injectFaults([{ kind: 'timeout', ms: 3000 }]);
     const pipeline = pipelineWith({ limiter, llmTimeoutMs: 500 });
-    await expect(pipeline.process(brand('pipe-timeout', 'Acme'), noCheckpoint())).rejects.toMatchObject({ kind: 'transient', outcomeUnknown: true });
+    await expect(pipeline.process(brand('pipe-timeout', 'Acme'), RECIPE, noCheckpoint())).rejects.toMatchObject({ kind: 'transient', outcomeUnknown: true });
     const money = await new CostLedger(redis.client()).snapshot('pipe-timeout');
     expect(money.providers.llm.costMicros).toBe(0);
     expect(money.providers.llm.unconfirmedMicros).toBeGreaterThan(0);
@@ -127,7 +130,7 @@ describe('BrandPipeline', () => {
     const limiter = newLimiter();
     await createRun('pipe-500', 1_000_000);
     openai.injectFaults([{ status: 500 }]);
-    await expect(pipelineWith({ limiter }).process(brand('pipe-500', 'Acme'), noCheckpoint())).rejects.toMatchObject({ kind: 'transient', outcomeUnknown: false });
+    await expect(pipelineWith({ limiter }).process(brand('pipe-500', 'Acme'), RECIPE, noCheckpoint())).rejects.toMatchObject({ kind: 'transient', outcomeUnknown: false });
     const money = await new CostLedger(redis.client()).snapshot('pipe-500');
     expect(money).toMatchObject({ reservedMicros: 0, unconfirmedMicros: 0 });
     expect(money.providers.llm.costMicros).toBe(0);
@@ -137,9 +140,9 @@ describe('BrandPipeline', () => {
   it('finishes brands of a free model (price 0) and books 0', async () => {
     const limiter = newLimiter();
     await createRun('pipe-free', 10_000, ['Acme', 'Globex']);
-    const pipeline = pipelineWith({ limiter, llmPrice: { inputPerMillion: 0, outputPerMillion: 0 }, tavilyUsdPerCredit: 0 });
+    const pipeline = pipelineWith({ limiter, priceOf: async () => ({ inputPerMillion: 0, outputPerMillion: 0 }), tavilyUsdPerCredit: 0 });
     openai.configure({ pricing: { inputPerMillion: 0, outputPerMillion: 0 } });
-    for (const name of ['Acme', 'Globex']) await pipeline.process(brand('pipe-free', name), noCheckpoint());
+    for (const name of ['Acme', 'Globex']) await pipeline.process(brand('pipe-free', name), RECIPE, noCheckpoint());
     const run = await new RunStore(redis.client()).getRun('pipe-free');
     expect(run?.status).toBe('completed');
     expect((await new CostLedger(redis.client()).snapshot('pipe-free')).spentMicros).toBe(0);
@@ -156,14 +159,14 @@ describe('BrandPipeline', () => {
     const runId = `pipe-bad-cost-${reportedUsd}`;
     await createRun(runId, 1_000_000);
     const llm = new LlmClient({ apiKey: 'sk-test', baseURL: openai.url, model: 'gpt-4o-mini', maxOutputTokens: 400, timeoutMs: 5000 });
-    const extractFacts = llm.extractFacts.bind(llm);
+    const complete = llm.complete.bind(llm);
     // What OpenRouter's `usage.cost` would carry: the client passes any JSON number through.
-    llm.extractFacts = async (messages, signal) => {
-      const answer = await extractFacts(messages, signal);
+    llm.complete = async (request, signal) => {
+      const answer = await complete(request, signal);
       answer.usage.costUsd = reportedUsd;
       return answer;
     };
-    await pipelineWith({ limiter, llm }).process(brand(runId, 'Acme'), noCheckpoint());
+    await pipelineWith({ limiter, llm }).process(brand(runId, 'Acme'), RECIPE, noCheckpoint());
     const money = await new CostLedger(redis.client()).snapshot(runId);
     const { inputTokens, outputTokens } = money.providers.llm;
     expect(inputTokens).toBeGreaterThan(0);
@@ -183,8 +186,8 @@ describe('BrandPipeline', () => {
     await createRun(runId, 1_000_000);
     const search = new TavilySearchClient({ apiKey: 'tvly-test', baseUrl: tavilyFake.url, depth: 'basic', maxResults: 5, timeoutSeconds: 5 });
     const realSearch = search.search.bind(search);
-    search.search = async (query) => ({ ...(await realSearch(query)), credits: reportedCredits });
-    await pipelineWith({ limiter, search }).process(brand(runId, 'Acme'), noCheckpoint());
+    search.search = async (query, request) => ({ ...(await realSearch(query, request)), credits: reportedCredits });
+    await pipelineWith({ limiter, search }).process(brand(runId, 'Acme'), RECIPE, noCheckpoint());
     const money = await new CostLedger(redis.client()).snapshot(runId);
     // A basic search is 1 credit at $0.008.
     expect(money.providers.tavily).toMatchObject({ calls: 1, credits: 1, costMicros: 8_000 });
@@ -200,8 +203,8 @@ describe('BrandPipeline', () => {
     const overruns: number[] = [];
     const observer: PipelineObserver = { ...silentObserver, overrun: (_run, provider, micros) => provider === 'llm' && overruns.push(micros) };
     const pipeline = pipelineWith({ limiter, observer, llmReserveFactor: 1 });
-    await pipeline.process(brand('pipe-overrun', 'Acme'), noCheckpoint());
-    await pipeline.process(brand('pipe-overrun', 'Globex'), noCheckpoint());
+    await pipeline.process(brand('pipe-overrun', 'Acme'), RECIPE, noCheckpoint());
+    await pipeline.process(brand('pipe-overrun', 'Globex'), RECIPE, noCheckpoint());
     const money = await new CostLedger(redis.client()).snapshot('pipe-overrun');
     expect(money.providers.llm.costMicros).toBe(openai.ledger.summary().billedMicros);
     expect(money.providers.llm.overrunMicros).toBe(overruns.reduce((a, b) => a + b, 0));

@@ -1,30 +1,35 @@
 import { RateLimitedError, isBrandqError, type Provider } from '@brandq/errors';
 import type { CallUsage, CostLedger, ModelPrice, PaidProvider, Reservation, SettleResult } from '@brandq/ledger';
 import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
-import { BRAND_FACTS_SCHEMA_VERSION, LlmBadAnswer, buildBrandPrompt, type BrandFactsAnswer, type LlmAnswer, type LlmClient } from '@brandq/llm';
+import { LlmBadAnswer, type LlmAnswer, type LlmClient } from '@brandq/llm';
 import type { Logger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
+import { parseAnswer, resultFields, shouldSkip, type FieldValue, type LlmStep, type Recipe, type SearchStep, type TemplateContext } from '@brandq/recipe';
 import type { BrandResult, RunStore } from '@brandq/runs';
 import type { CellWrite } from '@brandq/sheets';
-import { creditsForDepth, searchQueryFor, type SearchOutcome, type TavilySearchClient } from '@brandq/tavily';
+import type { SearchOutcome, TavilySearchClient } from '@brandq/tavily';
+import type { ResultCache } from '@brandq/cache';
+import { retryWhileUnavailable } from '@brandq/redis';
 import type { ProviderGate } from './provider-gate.js';
 import { resultCells, resultRange } from './result-row.js';
-import { cacheKeyOf, type ResultCache } from '@brandq/cache';
-import { retryWhileUnavailable } from '@brandq/redis';
 import { silentObserver, type PipelineObserver } from './pipeline-observer.js';
+import { planLlm, planSearch, type LlmPlan, type StepDefaults } from './step-plans.js';
 
 export interface PipelineDeps {
   runs: RunStore;
   ledger: CostLedger;
   search: TavilySearchClient;
   llm: LlmClient;
+  /** What recipe steps leave unset (depth, result count, model, output cap). */
+  defaults: StepDefaults;
   /** Where sheet rows go to be written in batches by the fleet's one flusher. */
   sheetWrites?: SheetWriteSink | undefined;
   gate: ProviderGate;
-  llmPrice: ModelPrice;
+  /** The price each model's calls are reserved at (steps may name their own model). */
+  priceOf(model: string): Promise<ModelPrice>;
   /**
-   * Reservations of LLM calls are their worst case at `llmPrice` times this factor (>= 1):
-   * room for a tokenizer that counts differently from the provider's.
+   * Reservations of LLM calls are their worst case at the model's price times this factor
+   * (>= 1): room for a tokenizer that counts differently from the provider's.
    */
   llmReserveFactor?: number;
   /** How long storing a paid result waits out a Redis outage (or a full Redis) before the attempt fails. */
@@ -34,16 +39,6 @@ export interface PipelineDeps {
   observer?: PipelineObserver;
   /** Provider answers cached by what determines them; absent = no cache. */
   cache?: ResultCache | undefined;
-}
-
-/** Cache key of a search: what determines Tavily's answer. */
-export function searchCacheKey(query: string, depth: string, maxResults: number): string {
-  return cacheKeyOf({ query, depth, maxResults });
-}
-
-/** Cache key of an extraction: model, output cap, schema version and the exact prompt. */
-export function llmCacheKey(model: string, maxOutputTokens: number, messages: unknown): string {
-  return cacheKeyOf({ model, maxOutputTokens, schema: BRAND_FACTS_SCHEMA_VERSION, messages });
 }
 
 /** What a paid call returns: its value, the tokens it really used, and what it cost. */
@@ -57,8 +52,13 @@ export interface SheetWriteSink {
   enqueue(runId: string, spreadsheetId: string, write: CellWrite): Promise<void>;
 }
 
-/** Work already paid for in an earlier attempt of the same job, so a retry does not pay twice. */
+/** What one finished step left: its search results, its fields, or that it was skipped. */
+export type StepOutput = { search: SearchOutcome } | { values: Record<string, FieldValue> } | { skipped: true };
+
+/** Work already paid for in an earlier attempt of the same job, per step, so a retry never pays twice. */
 export interface BrandCheckpoint {
+  steps?: Record<string, StepOutput>;
+  /** Written before recipes: the search of the default recipe (its step id is `search`). */
   search?: SearchOutcome;
 }
 
@@ -74,10 +74,17 @@ export interface ProcessOutcome {
   fresh: boolean;
 }
 
+/** Which call of a brand a paid call is: the provider, and the recipe step it serves. */
+interface CallSite {
+  provider: PaidProvider & Provider;
+  step: string;
+}
+
 /**
- * One brand, end to end: search, extract, store, write back. Every provider call passes
- * the shared limiter (rate, tokens, concurrency, cooldown) and the run's budget; failures
- * arrive here already classified and leave classified.
+ * One brand, end to end: the run's recipe, step by step (searches and LLM calls), then
+ * store and write back. Every provider call passes the shared limiter (rate, tokens,
+ * concurrency, cooldown) and the run's budget; every finished step is checkpointed before
+ * the next starts; failures arrive here already classified and leave classified.
  */
 export class BrandPipeline {
   private readonly observer: PipelineObserver;
@@ -86,26 +93,41 @@ export class BrandPipeline {
     this.observer = deps.observer ?? silentObserver;
   }
 
-  async process(brand: BrandJobData, ctx: ProcessContext): Promise<ProcessOutcome> {
+  async process(brand: BrandJobData, recipe: Recipe, ctx: ProcessContext): Promise<ProcessOutcome> {
     const { runs } = this.deps;
     const existing = await runs.getResult(brand.runId, brand.key);
     if (existing) {
-      await this.writeBack(brand, existing);
+      await this.writeBack(brand, recipe, existing);
       return { result: existing, fresh: false };
     }
 
-    const search = ctx.checkpoint.search ?? (await this.search(brand, ctx.signal));
-    if (!ctx.checkpoint.search) await ctx.saveCheckpoint({ ...ctx.checkpoint, search });
+    const done: Record<string, StepOutput> = { ...(ctx.checkpoint.search ? { search: { search: ctx.checkpoint.search } } : {}), ...ctx.checkpoint.steps };
+    const template: TemplateContext & { results: Record<string, SearchOutcome['hits']>; fields: Record<string, FieldValue> } = {
+      brand: brand.name,
+      hints: brand.hints,
+      results: {},
+      fields: {},
+    };
+    for (const step of recipe.steps) {
+      let output = done[step.id];
+      if (!output) {
+        output = shouldSkip(step, template)
+          ? { skipped: true }
+          : step.type === 'search'
+            ? { search: await this.search(brand, step, template, ctx.signal) }
+            : { values: await this.extract(brand, step, template, ctx.signal) };
+        done[step.id] = output;
+        await ctx.saveCheckpoint({ steps: { ...done } });
+      }
+      if ('search' in output) template.results[step.id] = output.search.hits;
+      if ('values' in output) Object.assign(template.fields, output.values);
+    }
 
-    const facts = await this.extract(brand, search, ctx.signal);
-    const urls = new Set(search.hits.map((h) => h.url));
     const result: BrandResult = {
       key: brand.key,
       brand: brand.name,
       rowNumber: brand.rowNumber,
-      ...facts,
-      // Only sources we actually showed the model: an answer cannot invent or inject links.
-      sources: facts.sources.filter((u) => urls.has(u)),
+      fields: Object.fromEntries(resultFields(recipe).map((f) => [f.name, template.fields[f.name] ?? null])),
       processedAt: new Date().toISOString(),
     };
     // The answer is paid for: a Redis that is full or away is waited out, never a reason to drop it.
@@ -116,114 +138,118 @@ export class BrandPipeline {
         this.deps.logger.warn({ runId: brand.runId, brand: brand.name, err: err.message, waitMs }, 'Redis cannot store a paid result yet; retrying');
       },
     });
-    await this.writeBack(brand, result);
+    await this.writeBack(brand, recipe, result);
     return { result, fresh: true };
   }
 
-  private async search(brand: BrandJobData, signal?: AbortSignal): Promise<SearchOutcome> {
+  private async search(brand: BrandJobData, step: SearchStep, template: TemplateContext, signal?: AbortSignal): Promise<SearchOutcome> {
     const { search, tavilyUsdPerCredit } = this.deps;
-    const query = searchQueryFor(brand.name, brand.hints);
-    const worstCase = tavilyCostMicros(creditsForDepth(search.depth), tavilyUsdPerCredit);
+    const plan = planSearch(step, template, this.deps.defaults);
+    const worstCase = tavilyCostMicros(plan.credits, tavilyUsdPerCredit);
+    const site: CallSite = { provider: 'tavily', step: step.id };
     const paid = () =>
-      this.paidCall('tavily', brand.runId, { worstCaseMicros: worstCase, signal }, async () => {
-        const outcome = await search.search(query);
+      this.paidCall(site, brand.runId, { worstCaseMicros: worstCase, signal }, async () => {
+        const outcome = await search.search(plan.query, plan.request);
         // Credits that are not an amount (negative, or past what the ledger can hold) would book 0 or
         // make the ledger refuse a paid answer: the depth's price is what such a search costs.
         const usable = outcome.credits >= 0 && Number.isSafeInteger(tavilyCostMicros(outcome.credits, tavilyUsdPerCredit));
-        const credits = usable ? outcome.credits : creditsForDepth(search.depth);
+        const credits = usable ? outcome.credits : plan.credits;
         return { value: outcome, usage: { costMicros: tavilyCostMicros(credits, tavilyUsdPerCredit), credits } };
       });
-    return this.cached(brand, 'tavily', searchCacheKey(query, search.depth, search.maxResults), worstCase, paid, signal);
+    return this.cached(brand, site, plan.cacheKey, worstCase, paid, signal);
   }
 
   /**
-   * One LLM call (through the cache), and one repair call, never cached, with the
-   * validation error when the answer is unusable.
+   * One LLM call (through the cache) whose answer the step's own fields validate, and one
+   * repair call, never cached, with the validation error when the answer is unusable.
    */
-  private async extract(brand: BrandJobData, search: SearchOutcome, signal?: AbortSignal): Promise<BrandFactsAnswer> {
-    const { llm } = this.deps;
-    const messages = buildBrandPrompt(brand.name, brand.hints, search.hits);
-    const promptTokens = llm.promptTokensOf(messages);
-    const worstCase = this.llmWorstCaseMicros(promptTokens);
+  private async extract(brand: BrandJobData, step: LlmStep, template: TemplateContext, signal?: AbortSignal): Promise<Record<string, FieldValue>> {
+    const plan = planLlm(step, template, this.deps.defaults);
+    const site: CallSite = { provider: 'llm', step: step.id };
+    const worstCase = await this.llmWorstCaseMicros(plan);
     try {
-      return await this.cached(brand, 'llm', llmCacheKey(llm.model, llm.maxOutputTokens, messages), worstCase, async () => {
-        const answer = await this.llmCall(brand, messages, promptTokens, signal);
+      return await this.cached(brand, site, plan.cacheKey, worstCase, async () => {
+        const answer = await this.llmCall(brand, step, plan, signal);
         if (answer instanceof LlmBadAnswer) throw answer;
-        return answer.facts;
+        return answer;
       }, signal);
     } catch (error) {
       if (!(error instanceof LlmBadAnswer)) throw error;
-      this.deps.logger.warn({ brand: brand.name, reason: error.error.message }, 'LLM answer rejected, asking once more');
-      const repair = buildBrandPrompt(brand.name, brand.hints, search.hits, error.error.message);
-      const repaired = await this.llmCall(brand, repair, llm.promptTokensOf(repair), signal);
+      this.deps.logger.warn({ brand: brand.name, step: step.id, reason: error.error.message }, 'LLM answer rejected, asking once more');
+      const repaired = await this.llmCall(brand, step, planLlm(step, template, this.deps.defaults, error.error.message), signal);
       if (repaired instanceof LlmBadAnswer) throw repaired.error;
-      return repaired.facts;
+      return repaired;
     }
   }
 
   /** Serves a provider answer from the cache when allowed; a hit is booked as saved money. */
-  private async cached<T>(
-    brand: BrandJobData,
-    provider: 'tavily' | 'llm',
-    key: string,
-    savedMicros: number,
-    paid: () => Promise<T>,
-    signal?: AbortSignal,
-  ): Promise<T> {
+  private async cached<T>(brand: BrandJobData, site: CallSite, key: string, savedMicros: number, paid: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const { cache, ledger } = this.deps;
     if (!cache || brand.noCache) return paid();
-    const { value, hit } = await cache.getOrCompute(provider, key, paid, signal);
+    const { value, hit } = await cache.getOrCompute(site.provider, key, paid, signal);
     if (hit) {
-      await ledger.bookCacheHit(brand.runId, provider, savedMicros);
-      this.observer.cacheHit(provider);
+      await ledger.bookCacheHit(brand.runId, site.provider, savedMicros, site.step);
+      this.observer.cacheHit(site.provider);
     }
     return value;
   }
 
-  /** The most an LLM call with this prompt can cost: the output cap at the configured price, with the reserve factor. */
-  private llmWorstCaseMicros(promptTokens: number): number {
-    const { llm, llmPrice, llmReserveFactor = 1 } = this.deps;
-    return Math.ceil(llmCostMicros(llmPrice, promptTokens, llm.maxOutputTokens) * Math.max(1, llmReserveFactor));
+  /** The most an LLM call can cost: its prompt and output cap at its model's price, with the reserve factor. */
+  private async llmWorstCaseMicros(plan: LlmPlan, promptTokens = this.deps.llm.promptTokensOf(plan.request.messages, plan.request.responseFormat)): Promise<number> {
+    const { priceOf, llmReserveFactor = 1 } = this.deps;
+    const price = await priceOf(plan.request.model);
+    return Math.ceil(llmCostMicros(price, promptTokens, plan.request.maxOutputTokens) * Math.max(1, llmReserveFactor));
   }
 
-  /** `promptTokens`: the request's input tokens as the provider bills them (by the caller, which prices it too). */
-  private async llmCall(
-    brand: BrandJobData,
-    messages: Parameters<LlmClient['extractFacts']>[0],
-    promptTokens: number,
-    signal?: AbortSignal,
-  ): Promise<LlmAnswer | LlmBadAnswer> {
-    const { llm, llmPrice, gate } = this.deps;
-    const tokens = promptTokens + llm.maxOutputTokens;
-    const answer = await this.paidCall('llm', brand.runId, { tokens, worstCaseMicros: this.llmWorstCaseMicros(promptTokens), signal }, async () => {
-      const answer = await llm.extractFacts(messages, signal);
-      const { usage } = answer;
-      const tableMicros = llmCostMicros(llmPrice, usage.promptTokens, usage.completionTokens);
-      const reportedMicros = usage.costUsd === undefined ? undefined : Math.round(usage.costUsd * 1_000_000);
-      // The provider's own cost wins, unless it is not an amount at all (negative, NaN, or a
-      // JSON number past 1e308): the ledger would refuse it and the paid answer be lost, or
-      // book 0 for a call that was billed.
-      const usable = reportedMicros !== undefined && Number.isSafeInteger(reportedMicros) && reportedMicros >= 0;
-      if (reportedMicros !== undefined && !usable) {
-        this.deps.logger.warn({ runId: brand.runId, reportedCostUsd: String(usage.costUsd), bookedMicros: tableMicros }, 'LLM provider reported a cost that is not an amount; booking the table price');
-      }
-      const costMicros = usable ? reportedMicros : tableMicros;
-      return {
-        value: answer,
-        usedTokens: usage.promptTokens + usage.completionTokens,
-        usage: { costMicros, inputTokens: usage.promptTokens, outputTokens: usage.completionTokens },
-      };
-    });
+  /** One paid LLM call; the answer's fields are valid for the step, or it is an `LlmBadAnswer` (billed all the same). */
+  private async llmCall(brand: BrandJobData, step: LlmStep, plan: LlmPlan, signal?: AbortSignal): Promise<Record<string, FieldValue> | LlmBadAnswer> {
+    const { llm, gate } = this.deps;
+    const { request } = plan;
+    const promptTokens = llm.promptTokensOf(request.messages, request.responseFormat);
+    const price = await this.deps.priceOf(request.model);
+    const worstCaseMicros = await this.llmWorstCaseMicros(plan, promptTokens);
+    const site: CallSite = { provider: 'llm', step: step.id };
+    const answer: LlmAnswer | LlmBadAnswer = await this.paidCall(
+      site,
+      brand.runId,
+      // A finalize step runs under the fleet's lower finalize concurrency.
+      { tokens: promptTokens + request.maxOutputTokens, priority: step.finalize ? 'finalize' : 'default', worstCaseMicros, signal },
+      async () => {
+        const answer = await llm.complete(request, signal);
+        const { usage } = answer;
+        const tableMicros = llmCostMicros(price, usage.promptTokens, usage.completionTokens);
+        const reportedMicros = usage.costUsd === undefined ? undefined : Math.round(usage.costUsd * 1_000_000);
+        // The provider's own cost wins, unless it is not an amount at all (negative, NaN, or a
+        // JSON number past 1e308): the ledger would refuse it and the paid answer be lost, or
+        // book 0 for a call that was billed.
+        const usable = reportedMicros !== undefined && Number.isSafeInteger(reportedMicros) && reportedMicros >= 0;
+        if (reportedMicros !== undefined && !usable) {
+          this.deps.logger.warn({ runId: brand.runId, reportedCostUsd: String(usage.costUsd), bookedMicros: tableMicros }, 'LLM provider reported a cost that is not an amount; booking the table price');
+        }
+        const costMicros = usable ? reportedMicros : tableMicros;
+        return {
+          value: answer,
+          usedTokens: usage.promptTokens + usage.completionTokens,
+          usage: { costMicros, inputTokens: usage.promptTokens, outputTokens: usage.completionTokens },
+        };
+      },
+    );
     // After the booking: the answer's cost is in the ledger before anything else touches Redis.
     await gate.syncFromHeaders('llm', answer.headers);
-    return answer;
+    if (answer instanceof LlmBadAnswer) return answer;
+    // The model's word is never trusted as-is: the step's fields check every value, and
+    // only links the step was shown may be cited.
+    const parsed = parseAnswer(step, answer.json, plan.shownUrls);
+    if (!parsed.ok) return LlmBadAnswer.of(`answer does not match the schema: ${parsed.message}`, JSON.stringify(answer.json), answer.usage, answer.headers);
+    return parsed.values;
   }
 
-  private async writeBack(brand: BrandJobData, result: BrandResult): Promise<void> {
+  private async writeBack(brand: BrandJobData, recipe: Recipe, result: BrandResult): Promise<void> {
     const { sheetWrites } = this.deps;
     if (brand.source.type !== 'sheet' || !sheetWrites) return;
     const { spreadsheetId, sheetTitle, resultColumn } = brand.source;
-    await sheetWrites.enqueue(brand.runId, spreadsheetId, { range: resultRange(sheetTitle, resultColumn, brand.rowNumber), values: [resultCells(result)] });
+    const fields = resultFields(recipe);
+    await sheetWrites.enqueue(brand.runId, spreadsheetId, { range: resultRange(sheetTitle, resultColumn, brand.rowNumber, fields.length), values: [resultCells(fields, result)] });
   }
 
   /**
@@ -232,17 +258,22 @@ export class BrandPipeline {
    * released when it never did), so no lease outlives its call, whatever throws.
    */
   private async paidCall<T>(
-    provider: PaidProvider & Provider,
+    site: CallSite,
     runId: string,
-    opts: { tokens?: number; worstCaseMicros: number; signal?: AbortSignal | undefined },
+    opts: { tokens?: number; priority?: 'default' | 'finalize'; worstCaseMicros: number; signal?: AbortSignal | undefined },
     call: () => Promise<PaidCallResult<T>>,
   ): Promise<T> {
     const { gate, ledger } = this.deps;
-    const permit = await gate.acquire(provider, { ...(opts.tokens === undefined ? {} : { tokens: opts.tokens }), ...(opts.signal ? { signal: opts.signal } : {}) });
+    const { provider } = site;
+    const permit = await gate.acquire(provider, {
+      ...(opts.tokens === undefined ? {} : { tokens: opts.tokens }),
+      ...(opts.priority && opts.priority !== 'default' ? { priority: opts.priority } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     let sent = false;
     let usedTokens = 0;
     try {
-      const reservation = await ledger.reserve(runId, provider, opts.worstCaseMicros);
+      const reservation = await ledger.reserve(runId, provider, opts.worstCaseMicros, site.step);
       sent = true;
       const outcome = await this.callProvider(provider, reservation, call);
       usedTokens = outcome.usedTokens ?? 0;
@@ -261,7 +292,6 @@ export class BrandPipeline {
       );
     }
   }
-
   /** The call itself; a failure books or frees its reservation and holds the fleet on a 429. */
   private async callProvider<T>(provider: PaidProvider & Provider, reservation: Reservation, call: () => Promise<PaidCallResult<T>>): Promise<PaidCallResult<T>> {
     const { gate, ledger, logger } = this.deps;

@@ -1,7 +1,9 @@
-export { BrandPipeline, searchCacheKey, llmCacheKey } from './brand-pipeline.js';
-export type { PipelineDeps, BrandCheckpoint, ProcessContext, ProcessOutcome, SheetWriteSink } from './brand-pipeline.js';
+export { BrandPipeline } from './brand-pipeline.js';
+export type { PipelineDeps, BrandCheckpoint, StepOutput, ProcessContext, ProcessOutcome, SheetWriteSink } from './brand-pipeline.js';
+export { planLlm, planSearch, stepDefaultsOf } from './step-plans.js';
+export type { StepDefaults, SearchPlan, LlmPlan } from './step-plans.js';
 export type { ProviderGate, GatePermit } from './provider-gate.js';
-export { RESULT_COLUMNS, resultCells, resultRange } from './result-row.js';
+export { headerCells, resultCells, resultRange } from './result-row.js';
 export { createBrandJobProcessor, brandBackoffStrategy, FinalFailure } from './brand-job-processor.js';
 export type { ProcessorOptions, StoredJobData, BrandJobState, AttemptRecord } from './brand-job-processor.js';
 export { exponentialBackoffMs } from './backoff.js';

@@ -13,7 +13,8 @@ export interface GatePermit {
  * care whether the limits live in Redis (the fleet) or in memory (a unit test).
  */
 export interface ProviderGate {
-  acquire(provider: Provider, request: { tokens?: number; signal?: AbortSignal }): Promise<GatePermit>;
+  /** `priority: 'finalize'` starts the call only under the fleet's lower finalize concurrency. */
+  acquire(provider: Provider, request: { tokens?: number; priority?: 'default' | 'finalize'; signal?: AbortSignal }): Promise<GatePermit>;
   /** A provider said 429: hold every worker until the wait is over. */
   cooldown(provider: Provider, retryAfterMs: number): Promise<void>;
   /** Correct the shared state from the provider's own rate-limit headers. */

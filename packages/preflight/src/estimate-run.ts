@@ -1,11 +1,12 @@
 import type { Redis } from 'ioredis';
+import { ResultCache } from '@brandq/cache';
 import type { Config } from '@brandq/config';
-import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
+import { llmCostMicros, tavilyCostMicros, type ModelPrice } from '@brandq/ledger';
 import type { Limiter } from '@brandq/limiter';
-import { buildBrandPrompt, resolveModelPrice } from '@brandq/llm';
-import { llmCacheKey, searchCacheKey } from '@brandq/pipeline';
-import { cacheKeys } from '@brandq/redis';
-import { creditsForDepth, searchQueryFor, type SearchOutcome } from '@brandq/tavily';
+import { ModelPrices, requestPromptTokens } from '@brandq/llm';
+import { planLlm, planSearch, stepDefaultsOf } from '@brandq/pipeline';
+import { shouldSkip, type FieldValue, type PromptHit, type Recipe, type RecipeStep } from '@brandq/recipe';
+import type { SearchOutcome } from '@brandq/tavily';
 
 export interface PreflightBrand {
   name: string;
@@ -20,22 +21,44 @@ export type BindingLimit =
   | 'tavily concurrency'
   | 'live workers';
 
+/** What one step of the recipe will cost the run. */
+export interface StepEstimate {
+  id: string;
+  type: RecipeStep['type'];
+  /** The model an LLM step calls. */
+  model?: string;
+  /** Calls to pay for: brands minus cache hits and skips. */
+  paidCalls: number;
+  cached: number;
+  /** Brands whose step a skip rule leaves out, known before the run (hint rules; field rules only where earlier answers are cached). */
+  skipped: number;
+  /** Search credits in all. */
+  credits: number;
+  /** Tokens per paid LLM call as the provider counts them at admission: the prompt (with its schema) and the output cap. */
+  promptTokensPerCall: number;
+  outputTokensPerCall: number;
+  /** The most the step's paid calls can cost: every call at its output cap. */
+  costMicros: number;
+}
+
 export interface RunEstimate {
   brands: number;
-  /** Searches and extractions already in the cache: free. */
+  recipe: string;
+  steps: StepEstimate[];
+  /** Search and LLM answers already in the cache: free. */
   cachedSearches: number;
   cachedAnswers: number;
   paidSearches: number;
   paidLlmCalls: number;
-  /** Tokens per LLM call: measured by the limiter on earlier calls when there are any. */
+  /** Tokens per paid LLM call at admission (prompt and output cap), averaged over the steps. */
   tokensPerCall: number;
-  tokensPerCallSource: 'measured' | 'configured estimate';
   estimatedTokens: number;
+  /** An upper bound: every LLM answer at its output cap, every search at its depth's credits. */
   estimatedCostMicros: number;
   /** Limit-derived lower bound on the run's duration. */
   estimatedSeconds: number;
   binding: BindingLimit;
-  /** Brands per minute each limit allows. */
+  /** Calls (or brands, for live workers) per minute each limit allows. */
   ratesPerMinute: Record<BindingLimit, number>;
   liveWorkers: number;
   /** Providers the fleet is holding after a 429, with the end of the hold (epoch ms). */
@@ -49,61 +72,124 @@ export interface EstimateDeps {
   liveWorkers: number;
 }
 
+/** Brands whose prompts are counted for a step's tokens per call; the rest are assumed alike. */
+const TOKEN_SAMPLE = 100;
 /**
- * What a run will cost and how long it will take before anything is enqueued: the brand
- * count, what the cache already holds, tokens and dollars, and which limit binds.
+ * A search result the estimate has not seen: as long as a prompt ever shows one (the
+ * prompt cuts a hit's content at 1,200 characters), so the estimate errs high.
  */
-export async function estimateRun(deps: EstimateDeps, brands: readonly PreflightBrand[], opts: { noCache: boolean }): Promise<RunEstimate> {
-  const { redis, config, limiter } = deps;
-  // The price the workers reserve at: the table, else the provider's models endpoint.
-  const price = await resolveModelPrice({ model: config.OPENAI_MODEL, baseURL: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY, table: config.LLM_PRICING });
-  const llmStats = await limiter.stats('llm');
-  const measured = llmStats.settled > 0 && llmStats.tokensUsed > 0;
-  const tokensPerCall = measured ? Math.ceil(llmStats.tokensUsed / llmStats.settled) : config.OPENAI_EST_TOKENS_PER_RUN;
+const UNSEEN_HIT: PromptHit = { title: 'x'.repeat(80), url: `https://${'x'.repeat(40)}.example.com/`, content: 'lorem ipsum '.repeat(100) };
+/** An earlier step's field the estimate cannot know. */
+const UNSEEN_FIELD = 'an answer of a few words';
 
-  let cachedSearches = 0;
-  let cachedAnswers = 0;
-  if (!opts.noCache && config.CACHE_TTL_HOURS > 0) {
-    // Concurrent GETs in chunks: one round trip's latency per chunk, not per brand, and no
-    // multi-key command, so it works the same on Redis Cluster.
-    const CHUNK = 500;
-    for (let i = 0; i < brands.length; i += CHUNK) {
-      const chunk = brands.slice(i, i + CHUNK);
-      const searches = await Promise.all(
-        chunk.map((b) => redis.get(cacheKeys('tavily', searchCacheKey(searchQueryFor(b.name, b.hints), config.TAVILY_SEARCH_DEPTH, config.TAVILY_MAX_RESULTS)).value)),
-      );
-      const answers = await Promise.all(
-        chunk.map((b, j) => {
-          const search = searches[j];
-          if (search === null || search === undefined) return 0;
-          // The prompt is known once the search is: the answer's cache key can be checked exactly.
-          const messages = buildBrandPrompt(b.name, b.hints, (JSON.parse(search) as SearchOutcome).hits);
-          return redis.exists(cacheKeys('llm', llmCacheKey(config.OPENAI_MODEL, config.OPENAI_MAX_OUTPUT_TOKENS, messages)).value);
-        }),
-      );
-      cachedSearches += searches.filter((v) => v !== null).length;
-      cachedAnswers += answers.filter((n) => n === 1).length;
+interface StepTally {
+  cached: number;
+  skipped: number;
+  paid: number;
+  promptTokens: number[];
+}
+
+/**
+ * What a run will cost and how long it will take before anything is enqueued: per recipe
+ * step, the calls the cache already answers (walking each brand's steps as far as the cache
+ * knows them, with the pipeline's own cache keys), the paid calls, tokens and dollars (an
+ * upper bound), and which limit binds.
+ */
+export async function estimateRun(deps: EstimateDeps, brands: readonly PreflightBrand[], opts: { noCache: boolean; recipe: Recipe }): Promise<RunEstimate> {
+  const { redis, config, limiter } = deps;
+  const { recipe } = opts;
+  const defaults = stepDefaultsOf(config);
+  // The prices the workers reserve at: the table, else the provider's models endpoint; a
+  // model priced nowhere is refused here, before the run exists.
+  const prices = new ModelPrices({ baseURL: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY, table: config.LLM_PRICING });
+  const priceOf = new Map<string, ModelPrice>();
+  for (const step of recipe.steps) {
+    if (step.type !== 'llm') continue;
+    const model = step.model ?? defaults.model;
+    if (!priceOf.has(model)) priceOf.set(model, await prices.priceOf(model));
+  }
+  const cache = !opts.noCache && config.CACHE_TTL_HOURS > 0 ? new ResultCache(redis, { ttlSeconds: config.CACHE_TTL_HOURS * 3600 }) : undefined;
+  const tallies = new Map<string, StepTally>(recipe.steps.map((s) => [s.id, { cached: 0, skipped: 0, paid: 0, promptTokens: [] }]));
+  const sampleEvery = Math.max(1, Math.floor(brands.length / TOKEN_SAMPLE));
+  // Concurrent lookups in chunks: one round trip's latency per chunk, not per brand, and no
+  // multi-key command, so it works the same on Redis Cluster.
+  const CHUNK = 200;
+  for (let i = 0; i < brands.length; i += CHUNK) {
+    await Promise.all(brands.slice(i, i + CHUNK).map((brand, j) => walkBrand(brand, (i + j) % sampleEvery === 0)));
+  }
+
+  async function walkBrand(brand: PreflightBrand, sampled: boolean): Promise<void> {
+    const ctx = { brand: brand.name, hints: brand.hints, results: {} as Record<string, readonly PromptHit[]>, fields: {} as Record<string, FieldValue> };
+    // While every earlier step is known (cached or skipped by a known rule), the next step's
+    // request is exact: its cache key can be looked up and its skip rule decided.
+    let known = true;
+    for (const step of recipe.steps) {
+      const tally = tallies.get(step.id)!;
+      // A rule on hints is always decidable; one on earlier fields only while they are known.
+      const decidable = known || (step.skipIf?.present.every((name) => name.startsWith('hint.')) ?? true);
+      if (decidable && shouldSkip(step, ctx)) {
+        tally.skipped += 1;
+        continue;
+      }
+      if (step.type === 'search') {
+        const plan = planSearch(step, ctx, defaults);
+        const found = known && cache ? await cache.peek<SearchOutcome>('tavily', plan.cacheKey) : undefined;
+        if (found) {
+          tally.cached += 1;
+          ctx.results[step.id] = found.hits;
+        } else {
+          tally.paid += 1;
+          known = false;
+          ctx.results[step.id] = Array.from({ length: plan.request.maxResults }, () => UNSEEN_HIT);
+        }
+        continue;
+      }
+      const plan = planLlm(step, ctx, defaults);
+      const found = known && cache ? await cache.peek<Record<string, FieldValue>>('llm', plan.cacheKey) : undefined;
+      if (found) {
+        tally.cached += 1;
+        Object.assign(ctx.fields, found);
+        continue;
+      }
+      tally.paid += 1;
+      known = false;
+      if (sampled) tally.promptTokens.push(requestPromptTokens(plan.request.messages, plan.request.responseFormat));
+      for (const field of step.fields) ctx.fields[field.name] = UNSEEN_FIELD;
     }
   }
-  const paidSearches = brands.length - cachedSearches;
-  const paidLlmCalls = brands.length - cachedAnswers;
-  const estimatedTokens = paidLlmCalls * tokensPerCall;
-  // Split measured tokens by the usual prompt/answer ratio of this workload: the output cap bounds the answer.
-  const outputShare = Math.min(config.OPENAI_MAX_OUTPUT_TOKENS, Math.ceil(tokensPerCall * 0.25));
-  const estimatedCostMicros =
-    paidSearches * tavilyCostMicros(creditsForDepth(config.TAVILY_SEARCH_DEPTH), config.TAVILY_COST_PER_CREDIT) +
-    paidLlmCalls * llmCostMicros(price, tokensPerCall - outputShare, outputShare);
 
+  const steps: StepEstimate[] = recipe.steps.map((step) => {
+    const tally = tallies.get(step.id)!;
+    const base = { id: step.id, type: step.type, paidCalls: tally.paid, cached: tally.cached, skipped: tally.skipped };
+    if (step.type === 'search') {
+      const credits = tally.paid * planSearch(step, { brand: '', hints: {}, results: {}, fields: {} }, defaults).credits;
+      return { ...base, credits, promptTokensPerCall: 0, outputTokensPerCall: 0, costMicros: tavilyCostMicros(credits, config.TAVILY_COST_PER_CREDIT) };
+    }
+    const model = step.model ?? defaults.model;
+    const output = step.maxOutputTokens ?? defaults.maxOutputTokens;
+    const prompt = tally.promptTokens.length === 0 ? 0 : Math.ceil(tally.promptTokens.reduce((a, b) => a + b, 0) / tally.promptTokens.length);
+    return { ...base, model, credits: 0, promptTokensPerCall: prompt, outputTokensPerCall: output, costMicros: tally.paid * llmCostMicros(priceOf.get(model)!, prompt, output) };
+  });
+
+  const sum = (type: RecipeStep['type'], pick: (s: StepEstimate) => number) => steps.filter((s) => s.type === type).reduce((total, s) => total + pick(s), 0);
+  const paidLlmCalls = sum('llm', (s) => s.paidCalls);
+  const paidSearches = sum('search', (s) => s.paidCalls);
+  const estimatedTokens = sum('llm', (s) => s.paidCalls * (s.promptTokensPerCall + s.outputTokensPerCall));
+  const tokensPerCall = paidLlmCalls === 0 ? 0 : Math.ceil(estimatedTokens / paidLlmCalls);
+  const llmSteps = recipe.steps.filter((s) => s.type === 'llm').length;
+  const searchSteps = recipe.steps.length - llmSteps;
+
+  const llmStats = await limiter.stats('llm');
+  const tavilyStats = await limiter.stats('tavily');
   const llmLimits = limiter.limitsOf('llm');
   const tavilyLimits = limiter.limitsOf('tavily');
-  const tavilyStats = await limiter.stats('tavily');
   // Concurrency caps bind through latency: use the latency the limiter measured (how long
   // permits were held), when earlier calls measured one.
   const perMinute = (slots: number, holdMs: number) => (slots > 0 && holdMs > 0 ? (slots * 60_000) / holdMs : Number.POSITIVE_INFINITY);
-  const brandMs = llmStats.avgHoldMs > 0 && tavilyStats.avgHoldMs > 0 ? llmStats.avgHoldMs + tavilyStats.avgHoldMs : 0;
+  const brandMs = llmStats.avgHoldMs > 0 && tavilyStats.avgHoldMs > 0 ? llmSteps * llmStats.avgHoldMs + searchSteps * tavilyStats.avgHoldMs : 0;
   const ratesPerMinute: Record<BindingLimit, number> = {
     'llm requests per minute': llmLimits.rpm,
-    'llm tokens per minute': llmLimits.effectiveTpm > 0 ? llmLimits.effectiveTpm / tokensPerCall : Number.POSITIVE_INFINITY,
+    'llm tokens per minute': llmLimits.effectiveTpm > 0 && tokensPerCall > 0 ? llmLimits.effectiveTpm / tokensPerCall : Number.POSITIVE_INFINITY,
     'tavily requests per minute': tavilyLimits.rpm,
     'llm concurrency': perMinute(llmLimits.maxConcurrency, llmStats.avgHoldMs),
     'tavily concurrency': perMinute(tavilyLimits.maxConcurrency, tavilyStats.avgHoldMs),
@@ -133,14 +219,15 @@ export async function estimateRun(deps: EstimateDeps, brands: readonly Preflight
   }
   return {
     brands: brands.length,
-    cachedSearches,
-    cachedAnswers,
+    recipe: recipe.name,
+    steps,
+    cachedSearches: sum('search', (s) => s.cached),
+    cachedAnswers: sum('llm', (s) => s.cached),
     paidSearches,
     paidLlmCalls,
     tokensPerCall,
-    tokensPerCallSource: measured ? 'measured' : 'configured estimate',
     estimatedTokens,
-    estimatedCostMicros,
+    estimatedCostMicros: steps.reduce((total, s) => total + s.costMicros, 0),
     estimatedSeconds: Math.ceil(minutes * 60),
     binding,
     ratesPerMinute,

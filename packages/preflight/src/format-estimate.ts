@@ -4,12 +4,19 @@ import type { RunEstimate } from './estimate-run.js';
 /** The `--dry-run` report. */
 export function formatEstimate(e: RunEstimate, budgetMicros: number): string {
   const n = (x: number) => Math.round(x).toLocaleString('en-US');
+  const usd = (micros: number) => `$${microsToUsd(micros).toFixed(2)}`;
   const lines = [
     '[PREFLIGHT]',
     `  Brands: ${n(e.brands)} (cached: ${n(e.cachedSearches)} searches, ${n(e.cachedAnswers)} answers)`,
+    `  Recipe: ${e.recipe}`,
+    ...e.steps.map((s) => {
+      const calls = `${n(s.paidCalls)} paid, ${n(s.cached)} cached${s.skipped > 0 ? `, ${n(s.skipped)} skipped` : ''}`;
+      const usage = s.type === 'search' ? `${n(s.credits)} credits` : `${s.model} ${n(s.promptTokensPerCall)} + ${n(s.outputTokensPerCall)} tokens per call`;
+      return `    - ${s.id} (${s.type}): ${calls}; ${usage}; up to ${usd(s.costMicros)}`;
+    }),
     `  Paid calls: Tavily ${n(e.paidSearches)}, LLM ${n(e.paidLlmCalls)}`,
-    `  Tokens: ~${n(e.estimatedTokens)} (${n(e.tokensPerCall)} per call, ${e.tokensPerCallSource})`,
-    `  Cost: ~$${microsToUsd(e.estimatedCostMicros).toFixed(2)}${budgetMicros > 0 ? ` (budget $${microsToUsd(budgetMicros).toFixed(2)})` : ''}`,
+    `  Tokens: up to ${n(e.estimatedTokens)} (${n(e.tokensPerCall)} per call at admission: prompt and output cap)`,
+    `  Cost: up to ${usd(e.estimatedCostMicros)}${budgetMicros > 0 ? ` (budget ${usd(budgetMicros)})` : ''}`,
     `  Duration: >= ${Math.ceil(e.estimatedSeconds / 60)} min at the configured limits; binding limit: ${e.binding}`,
     `  Live workers: ${e.liveWorkers}${e.liveWorkers === 0 ? ' (start some with: pnpm worker)' : ''}`,
   ];

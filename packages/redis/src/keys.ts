@@ -18,8 +18,10 @@ export function assertSafeId(id: string, what = 'id'): string {
 export function runKeys(runId: string) {
   const base = `${KEY_PREFIX}:{run:${assertSafeId(runId, 'run id')}}`;
   return {
-    /** Hash: source, status, totals, timestamps. */
+    /** Hash: source, status, totals, timestamps, the recipe's name and fingerprint. */
     meta: `${base}:meta`,
+    /** String: the run's recipe (JSON), what its workers follow. */
+    recipe: `${base}:recipe`,
     /** Hash: brand key -> result JSON (the source of truth for export). */
     results: `${base}:results`,
     /** Hash: brand key -> failure JSON. */

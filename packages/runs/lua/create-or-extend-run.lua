@@ -7,14 +7,22 @@
   KEYS[1] run meta hash
   KEYS[2] brands hash (brand key -> job payload)
   KEYS[3] skipped hash (row-<n> -> skip JSON)
-  KEYS[4 ..] every key of the run (runKeyList), for its retention
+  KEYS[4] recipe string (the recipe JSON)
+  KEYS[5 ..] every key of the run (runKeyList), for its retention
   ARGV[1] run id
   ARGV[2] source JSON
   ARGV[3] source key
   ARGV[4] retention in ms (0 = keep ended runs forever)
-  ARGV[5] n, the number of brands that follow
-  ARGV[6 .. 5+2n]  brand key, payload pairs
-  ARGV[6+2n ..]    skipped row field, payload pairs (kept only by the call that creates the run)
+  ARGV[5] recipe JSON
+  ARGV[6] recipe fingerprint
+  ARGV[7] recipe name
+  ARGV[8] '1' to replace a run's different recipe (--force), '0' to refuse
+  ARGV[9] n, the number of brands that follow
+  ARGV[10 .. 9+2n]  brand key, payload pairs
+  ARGV[10+2n ..]    skipped row field, payload pairs (kept only by the call that creates the run)
+
+  Recipe: a new run stores it; a run that has another recipe is refused (nothing written)
+  unless told to replace it; a run from before recipes takes it.
 
   Status: a new run is running (completed if it has no brand). A running or completed run
   is running while any brand has no outcome and completed otherwise, so a completed run
@@ -23,31 +31,42 @@
   Retention: a run running again (an extend of an ended, expiring run) or held loses its
   keys' expiry; a run that ends in this call gets one; an ended run keeps the one it has.
 
-  Returns {created (0|1), added, total, status}, or {-1, owner source key} when the run
-  belongs to another source (nothing written).
+  Returns {created (0|1), added, total, status}, {-1, owner source key} when the run
+  belongs to another source, or {-2, its recipe's name, its fingerprint} when it follows
+  another recipe (nothing written in either case).
 ]]
-local meta, brands, skipped = KEYS[1], KEYS[2], KEYS[3]
+local meta, brands, skipped, recipe = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local runId, source, sourceKey = ARGV[1], ARGV[2], ARGV[3]
 local retention_ms = tonumber(ARGV[4])
-local n = tonumber(ARGV[5])
+local recipeJson, fingerprint, recipeName, replace = ARGV[5], ARGV[6], ARGV[7], ARGV[8] == '1'
+local n = tonumber(ARGV[9])
+local first_brand = 10
 
 local owner = redis.call('HGET', meta, 'sourceKey')
 if owner and owner ~= sourceKey then
   return { -1, owner }
+end
+local followed = redis.call('HMGET', meta, 'recipeFingerprint', 'recipeName')
+if owner and followed[1] and followed[1] ~= fingerprint and not replace then
+  return { -2, followed[2] or '', followed[1] }
+end
+if not followed[1] or followed[1] ~= fingerprint then
+  redis.call('SET', recipe, recipeJson)
+  redis.call('HSET', meta, 'recipeFingerprint', fingerprint, 'recipeName', recipeName)
 end
 
 local t = redis.call('TIME')
 local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
 
 local added = 0
-for i = 6, 5 + 2 * n, 2 do
+for i = first_brand, first_brand - 1 + 2 * n, 2 do
   added = added + redis.call('HSETNX', brands, ARGV[i], ARGV[i + 1])
 end
 
 local created = 0
 if not owner then
   created = 1
-  for i = 6 + 2 * n, #ARGV, 2 do
+  for i = first_brand + 2 * n, #ARGV, 2 do
     redis.call('HSET', skipped, ARGV[i], ARGV[i + 1])
   end
   redis.call('HSET', meta, 'id', runId, 'source', source, 'sourceKey', sourceKey, 'status', 'running',
@@ -70,5 +89,5 @@ if status == 'running' or status == 'completed' then
   end
 end
 redis.call('HSET', meta, 'total', total, 'updatedAt', now)
-brandq_retain_run(4, status, created == 1 or previous ~= status, retention_ms)
+brandq_retain_run(5, status, created == 1 or previous ~= status, retention_ms)
 return { created, added, total, status }

@@ -6,11 +6,11 @@ import { QUEUE_PREFIX, runIndexKeys, runKeyList, runKeys, type RunKeys } from '@
 import { useTestRedis } from '@brandq/testing';
 import { listRunsForRetention, pruneRuns } from './run-retention.js';
 import { RunStore } from './run-store.js';
-import type { BrandFacts } from './run-types.js';
+import type { BrandResult } from './run-types.js';
 
 const redis = useTestRedis();
 const DAY = 86_400_000;
-const facts: BrandFacts = { website: 'https://a.example.com/', category: 'shoes', description: 'd', country: 'US', founded_year: 1964, sources: [] };
+const fields: BrandResult['fields'] = { website: 'https://a.example.com/', category: 'shoes', description: 'd', country: 'US', founded_year: 1964, sources: [] };
 
 let client: Redis;
 let queue: BrandQueue;
@@ -26,7 +26,7 @@ beforeEach(() => redis.flush());
  * written as its owner writes it. A key added to `runKeys` fails to compile here until the
  * test writes it too, so "every key of the run" stays every key.
  */
-const writeOtherKey: Record<Exclude<keyof RunKeys, 'meta' | 'brands' | 'results' | 'failed' | 'skipped'>, (key: string) => Promise<unknown>> = {
+const writeOtherKey: Record<Exclude<keyof RunKeys, 'meta' | 'recipe' | 'brands' | 'results' | 'failed' | 'skipped'>, (key: string) => Promise<unknown>> = {
   ledger: (key) => client.hset(key, { budget_micros: 5_000_000, spent_micros: 12_345, 'llm:calls': 3 }),
   reservations: (key) => client.zadd(key, Date.now() + 60_000, 'res-1'),
   reservationAmounts: (key) => client.hset(key, 'res-1', 4_000),
@@ -53,7 +53,7 @@ async function seedRun(store: RunStore, runId: string, sourceKey: string, n: num
   await writeOtherKeys(runId);
   for (const b of brands.slice(0, finish)) {
     if (b.key === 'b1') await store.recordFailure({ runId, key: b.key, brand: b.name, rowNumber: b.rowNumber, kind: 'transient', reason: 'HTTP 500', attempts: 4, failedAt: 'now' });
-    else await store.recordSuccess({ runId, key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', ...facts });
+    else await store.recordSuccess({ runId, key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', fields });
   }
 }
 

@@ -24,7 +24,7 @@ interface RunScript {
 const SCRIPTS: readonly RunScript[] = [
   { name: 'brandqRecordOutcome', file: lua('record-outcome'), ownKeys: 3, allRunKeys: true, retention: true },
   { name: 'brandqReopenBrands', file: lua('reopen-brands'), ownKeys: 2, allRunKeys: true, retention: true },
-  { name: 'brandqCreateOrExtendRun', file: lua('create-or-extend-run'), ownKeys: 3, allRunKeys: true, retention: true },
+  { name: 'brandqCreateOrExtendRun', file: lua('create-or-extend-run'), ownKeys: 4, allRunKeys: true, retention: true },
   { name: 'brandqSetRunStatus', file: lua('set-run-status'), ownKeys: 1, allRunKeys: true, retention: true },
   { name: 'brandqMarkBudgetExhausted', file: lua('mark-budget-exhausted'), ownKeys: 2, allRunKeys: false, retention: false },
   { name: 'brandqForgetLatestRun', file: lua('forget-latest-run'), ownKeys: 1, allRunKeys: false, retention: false },

@@ -108,7 +108,7 @@ class Outcome implements Command {
     const base = { runId: real.ids[this.name], key: this.key, brand: this.key.toUpperCase(), rowNumber: 2 };
     const answer =
       this.outcome === 'success'
-        ? await real.store.recordSuccess({ ...base, processedAt: 'now', website: null, category: null, description: null, country: null, founded_year: null, sources: [] })
+        ? await real.store.recordSuccess({ ...base, processedAt: 'now', fields: {} })
         : await real.store.recordFailure({ ...base, kind: 'transient', reason: 'HTTP 500', attempts: 4, failedAt: 'now' });
     const final = run.outcomes.get(this.key) === 'success';
     expect(answer.recorded).toBe(!final);
@@ -131,7 +131,7 @@ class ExtendWhileRecording implements Command {
     const runId = real.ids[this.name];
     await Promise.all([
       real.store.createOrExtendRun({ id: runId, source: { type: 'csv', path: '/model.csv' }, sourceKey: real.sourceKey, brands: jobs(real, this.name, this.list), skipped: [] }),
-      real.store.recordSuccess({ runId, key: this.key, brand: this.key.toUpperCase(), rowNumber: 2, processedAt: 'now', website: null, category: null, description: null, country: null, founded_year: null, sources: [] }),
+      real.store.recordSuccess({ runId, key: this.key, brand: this.key.toUpperCase(), rowNumber: 2, processedAt: 'now', fields: {} }),
     ]);
     const run = model.runs[this.name] as ModelRun;
     for (const key of this.list) run.brands.add(key);

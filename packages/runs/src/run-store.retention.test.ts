@@ -4,11 +4,11 @@ import type { BrandJobData } from '@brandq/queue';
 import { runIndexKeys, runKeyList, runKeys } from '@brandq/redis';
 import { useTestRedis } from '@brandq/testing';
 import { RunStore } from './run-store.js';
-import type { BrandFacts } from './run-types.js';
+import type { BrandResult } from './run-types.js';
 
 const redis = useTestRedis();
 const DAY = 86_400_000;
-const facts: BrandFacts = { website: 'https://a.example.com/', category: 'shoes', description: 'd', country: 'US', founded_year: 1964, sources: [] };
+const fields: BrandResult['fields'] = { website: 'https://a.example.com/', category: 'shoes', description: 'd', country: 'US', founded_year: 1964, sources: [] };
 let client: Redis;
 beforeEach(async () => {
   client ??= redis.client();
@@ -26,7 +26,7 @@ async function create(store: RunStore, runId: string, keys: string[]): Promise<v
   await client.xadd(runKeys(runId).sheetWrites, '*', 'row', '2');
 }
 
-const succeed = (store: RunStore, runId: string, key: string) => store.recordSuccess({ runId, key, brand: key, rowNumber: 2, processedAt: 'now', ...facts });
+const succeed = (store: RunStore, runId: string, key: string) => store.recordSuccess({ runId, key, brand: key, rowNumber: 2, processedAt: 'now', fields });
 const fail = (store: RunStore, runId: string, key: string) =>
   store.recordFailure({ runId, key, brand: key, rowNumber: 2, kind: 'transient', reason: 'HTTP 500', attempts: 4, failedAt: 'now' });
 

@@ -2,19 +2,20 @@ import { describe, expect, it } from 'vitest';
 import type { BrandJobData } from '@brandq/queue';
 import { runIndexKeys, runKeys } from '@brandq/redis';
 import { useTestRedis } from '@brandq/testing';
-import { RunStore, type RunOfOtherSource, type RunWritten } from './run-store.js';
-import type { BrandFacts } from './run-types.js';
+import { defaultRecipe, parseRecipe, recipeFingerprint } from '@brandq/recipe';
+import { RunStore, type RunWritten } from './run-store.js';
+import type { BrandResult } from './run-types.js';
 
 const redis = useTestRedis();
 
 const source = { type: 'csv' as const, path: '/tmp/brands.csv' };
 const brand = (runId: string, key: string, rowNumber: number): BrandJobData => ({ runId, key, name: key.toUpperCase(), rowNumber, hints: {}, source });
-const facts: BrandFacts = { website: 'https://a.example.com/', category: 'shoes', description: 'd', country: 'US', founded_year: 1964, sources: [] };
+const fields: BrandResult['fields'] = { website: 'https://a.example.com/', category: 'shoes', description: 'd', country: 'US', founded_year: 1964, sources: [] };
 
 /** The run as written; a run of another source fails the test here. */
-async function written(pending: Promise<RunWritten | RunOfOtherSource>): Promise<RunWritten> {
+async function written(pending: ReturnType<RunStore['createOrExtendRun']>): Promise<RunWritten> {
   const answer = await pending;
-  if (answer.kind !== 'written') throw new Error(`run belongs to ${answer.runSourceKey}`);
+  if (answer.kind !== 'written') throw new Error(`run not written: ${JSON.stringify(answer)}`);
   return answer;
 }
 
@@ -43,7 +44,7 @@ describe('RunStore', () => {
   it('records each brand once, moves a retried failure to success, and completes the run', async () => {
     const store = new RunStore(redis.client());
     await newRun(store, 'run-b', 2);
-    const ok = { runId: 'run-b', key: 'b0', brand: 'B0', rowNumber: 2, processedAt: 'now', ...facts };
+    const ok = { runId: 'run-b', key: 'b0', brand: 'B0', rowNumber: 2, processedAt: 'now', fields };
     expect(await store.recordSuccess(ok)).toMatchObject({ recorded: true, succeeded: 1, status: 'running' });
     // A duplicate delivery after a crash changes nothing.
     expect(await store.recordSuccess(ok)).toMatchObject({ recorded: false, succeeded: 1 });
@@ -61,14 +62,14 @@ describe('RunStore', () => {
     const store = new RunStore(redis.client());
     await newRun(store, 'run-c', 1);
     await store.setStatus('run-c', 'budget_exhausted', 'budget reached');
-    await store.recordSuccess({ runId: 'run-c', key: 'b0', brand: 'B0', rowNumber: 2, processedAt: 'now', ...facts });
+    await store.recordSuccess({ runId: 'run-c', key: 'b0', brand: 'B0', rowNumber: 2, processedAt: 'now', fields });
     expect(await store.getRun('run-c')).toMatchObject({ status: 'budget_exhausted', statusReason: 'budget reached' });
   });
 
   it('resumes a held run to running while brands are open, and to completed when none are left', async () => {
     const store = new RunStore(redis.client());
     await newRun(store, 'run-d', 2);
-    const ok = { runId: 'run-d', key: 'b0', brand: 'B0', rowNumber: 2, processedAt: 'now', ...facts };
+    const ok = { runId: 'run-d', key: 'b0', brand: 'B0', rowNumber: 2, processedAt: 'now', fields };
     await store.recordSuccess(ok);
     await store.setStatus('run-d', 'paused', 'quota');
     expect(await store.reopen('run-d', [])).toEqual({ reopened: 0, status: 'running' });
@@ -94,7 +95,7 @@ describe('RunStore', () => {
   });
 });
 
-const success = (runId: string, key: string) => ({ runId, key, brand: key.toUpperCase(), rowNumber: 2, processedAt: 'now', ...facts });
+const success = (runId: string, key: string) => ({ runId, key, brand: key.toUpperCase(), rowNumber: 2, processedAt: 'now', fields });
 const runOfBrandsCsv = (id: string, keys: string[]) => ({ id, source, sourceKey: 'csv:/tmp/brands.csv', brands: keys.map((k, i) => brand(id, k, i + 2)), skipped: [] });
 
 describe('RunStore: a run tells the truth about its brands', () => {
@@ -153,6 +154,45 @@ describe('RunStore: a run tells the truth about its brands', () => {
     await store.createOrExtendRun(runOfBrandsCsv('run-src', ['a']));
     expect(await store.createOrExtendRun({ ...runOfBrandsCsv('run-src', ['b']), sourceKey: 'csv:/tmp/other.csv' })).toEqual({ kind: 'other_source', runSourceKey: 'csv:/tmp/brands.csv' });
     expect(await store.getRun('run-src')).toMatchObject({ total: 1 });
+  });
+});
+
+describe('RunStore: a run keeps the recipe it was created with', () => {
+  const other = parseRecipe(
+    ['name: tagline', 'steps:', '  - id: tag', '    type: llm', '    prompt: "Brand: {{brand}}"', '    fields:', '      - name: tagline', '        type: string', '        description: a tagline'].join('\n'),
+    'tagline.yaml',
+  );
+
+  it('stores the recipe with the run, names it in the meta, and gives it back to workers', async () => {
+    const store = new RunStore(redis.client());
+    await written(store.createOrExtendRun({ ...runOfBrandsCsv('run-recipe', ['a']), recipe: other }));
+    expect(await store.getRun('run-recipe')).toMatchObject({ recipeName: 'tagline', recipeFingerprint: recipeFingerprint(other) });
+    expect(await store.getRecipe('run-recipe')).toEqual(other);
+  });
+
+  it('refuses to extend a run with another recipe, writing nothing, unless told to replace it', async () => {
+    const store = new RunStore(redis.client());
+    await written(store.createOrExtendRun(runOfBrandsCsv('run-recipe-2', ['a'])));
+    expect(await store.createOrExtendRun({ ...runOfBrandsCsv('run-recipe-2', ['b']), recipe: other })).toEqual({
+      kind: 'other_recipe',
+      runRecipeName: 'brand-facts',
+      runRecipeFingerprint: recipeFingerprint(defaultRecipe()),
+    });
+    expect(await store.getRun('run-recipe-2')).toMatchObject({ total: 1, recipeName: 'brand-facts' });
+    await written(store.createOrExtendRun({ ...runOfBrandsCsv('run-recipe-2', ['b']), recipe: other, replaceRecipe: true }));
+    expect(await store.getRun('run-recipe-2')).toMatchObject({ total: 2, recipeName: 'tagline' });
+    expect(await store.getRecipe('run-recipe-2')).toEqual(other);
+  });
+
+  it('reads a run and its results written before recipes: the default recipe, the fields from the top level', async () => {
+    const client = redis.client();
+    const store = new RunStore(client);
+    await written(store.createOrExtendRun(runOfBrandsCsv('run-legacy', ['a'])));
+    await client.del(runKeys('run-legacy').recipe);
+    await client.hdel(runKeys('run-legacy').meta, 'recipeName', 'recipeFingerprint');
+    await client.hset(runKeys('run-legacy').results, 'a', JSON.stringify({ key: 'a', brand: 'A', rowNumber: 2, processedAt: 'then', ...fields }));
+    expect(await store.getRecipe('run-legacy')).toEqual(defaultRecipe());
+    expect(await store.getResult('run-legacy', 'a')).toEqual({ key: 'a', brand: 'A', rowNumber: 2, processedAt: 'then', fields });
   });
 });
 

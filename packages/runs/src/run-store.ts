@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { runIndexKeys, runKeyList, runKeys } from '@brandq/redis';
 import type { BrandJobData, BrandSource } from '@brandq/queue';
+import { defaultRecipe, deserializeRecipe, recipeFingerprint, serializeRecipe, type Recipe } from '@brandq/recipe';
 import { defineRunScripts } from './run-scripts.js';
 import type { BrandFailure, BrandResult, RunMeta, RunStatus, SkippedBrand } from './run-types.js';
 
@@ -9,7 +10,9 @@ const DAY_MS = 86_400_000;
 interface ScriptedRedis extends Redis {
   brandqRecordOutcome(meta: string, results: string, failed: string, ...rest: (string | number)[]): Promise<[number, number, number, RunStatus]>;
   brandqReopenBrands(meta: string, failed: string, ...rest: (string | number)[]): Promise<[number, RunStatus]>;
-  brandqCreateOrExtendRun(meta: string, brands: string, skipped: string, ...rest: (string | number | (string | number)[])[]): Promise<[number, number, number, RunStatus] | [-1, string]>;
+  brandqCreateOrExtendRun(
+    meta: string, brands: string, skipped: string, recipe: string, ...rest: (string | number | (string | number)[])[]
+  ): Promise<[number, number, number, RunStatus] | [-1, string] | [-2, string, string]>;
   brandqSetRunStatus(meta: string, ...rest: (string | number)[]): Promise<number>;
   brandqMarkBudgetExhausted(meta: string, ledger: string, budgetEpoch: number, reason: string): Promise<number>;
   brandqForgetLatestRun(bySource: string, sourceKey: string, runId: string): Promise<number>;
@@ -32,6 +35,10 @@ export interface NewRun {
   sourceKey: string;
   brands: BrandJobData[];
   skipped: SkippedBrand[];
+  /** What the run's workers do per brand (default: the default recipe). */
+  recipe?: Recipe;
+  /** Replace the recipe of an existing run that follows another one (`--force`); else such a run is refused. */
+  replaceRecipe?: boolean;
 }
 
 export interface RunWritten {
@@ -47,6 +54,13 @@ export interface RunOfOtherSource {
   kind: 'other_source';
   /** The source the run belongs to. */
   runSourceKey: string;
+}
+
+export interface RunOfOtherRecipe {
+  kind: 'other_recipe';
+  /** The recipe the run follows. */
+  runRecipeName: string;
+  runRecipeFingerprint: string;
 }
 
 export interface OutcomeRecorded {
@@ -86,19 +100,32 @@ export class RunStore {
    * indexes. A run is never extended with the brands of another source: nothing is
    * written and the answer names the run's own source.
    */
-  async createOrExtendRun(run: NewRun): Promise<RunWritten | RunOfOtherSource> {
+  async createOrExtendRun(run: NewRun): Promise<RunWritten | RunOfOtherSource | RunOfOtherRecipe> {
     const keys = runKeys(run.id);
     // One array argument (ioredis flattens it): spreading a list of 100k brands into a call overflows the stack.
-    const args: (string | number)[] = [run.id, JSON.stringify(run.source), run.sourceKey, this.retentionMs, run.brands.length];
+    const args: (string | number)[] = [run.id, JSON.stringify(run.source), run.sourceKey, this.retentionMs];
+    const recipe = run.recipe ?? defaultRecipe();
+    args.push(serializeRecipe(recipe), recipeFingerprint(recipe), recipe.name, run.replaceRecipe ? '1' : '0', run.brands.length);
     for (const b of run.brands) args.push(b.key, JSON.stringify(b));
     for (const s of run.skipped) args.push(`row-${s.rowNumber}`, JSON.stringify(s));
-    const reply = await this.redis.brandqCreateOrExtendRun(keys.meta, keys.brands, keys.skipped, ...runKeyList(run.id), args);
+    const reply = await this.redis.brandqCreateOrExtendRun(keys.meta, keys.brands, keys.skipped, keys.recipe, ...runKeyList(run.id), args);
     if (reply[0] === -1) return { kind: 'other_source', runSourceKey: String(reply[1]) };
+    if (reply[0] === -2) return { kind: 'other_recipe', runRecipeName: String(reply[1]), runRecipeFingerprint: String(reply[2]) };
     const [created, added] = reply as [number, number, number, RunStatus];
     const meta = await this.getRun(run.id);
     if (!meta) throw new Error(`run ${run.id} vanished right after it was written`);
     await this.indexRun(meta);
     return { kind: 'written', meta, created: created === 1, added };
+  }
+
+  /**
+   * The recipe a run's brands follow: the one stored with it, or the default recipe for a
+   * run created before recipes. Checked again on the way in: what a worker follows is
+   * always a valid recipe.
+   */
+  async getRecipe(runId: string): Promise<Recipe> {
+    const stored = await this.redis.get(runKeys(runId).recipe);
+    return stored === null ? defaultRecipe() : deserializeRecipe(stored, `run ${runId}`);
   }
 
   /**
@@ -299,11 +326,11 @@ export class RunStore {
 
   async getResult(runId: string, key: string): Promise<BrandResult | undefined> {
     const raw = await this.redis.hget(runKeys(runId).results, key);
-    return raw === null ? undefined : (JSON.parse(raw) as BrandResult);
+    return raw === null ? undefined : parseResult(raw);
   }
 
   results(runId: string): AsyncGenerator<BrandResult> {
-    return this.scanHash<BrandResult>(runKeys(runId).results);
+    return this.scanHash(runKeys(runId).results, parseResult);
   }
 
   failures(runId: string): AsyncGenerator<BrandFailure> {
@@ -324,12 +351,12 @@ export class RunStore {
     return { recorded: recorded === 1, succeeded, failed, status };
   }
 
-  private async *scanHash<T>(key: string): AsyncGenerator<T> {
+  private async *scanHash<T>(key: string, parse: (raw: string) => T = (raw) => JSON.parse(raw) as T): AsyncGenerator<T> {
     let cursor = '0';
     do {
       const [next, entries] = await this.redis.hscan(key, cursor, 'COUNT', 500);
       cursor = next;
-      for (let i = 1; i < entries.length; i += 2) yield JSON.parse(entries[i] as string) as T;
+      for (let i = 1; i < entries.length; i += 2) yield parse(entries[i] as string);
     } while (cursor !== '0');
   }
 
@@ -354,5 +381,18 @@ function parseMeta(raw: Record<string, string>): RunMeta {
   };
   if (raw.finishedAt) meta.finishedAt = Number(raw.finishedAt);
   if (raw.statusReason) meta.statusReason = raw.statusReason;
+  if (raw.recipeName) meta.recipeName = raw.recipeName;
+  if (raw.recipeFingerprint) meta.recipeFingerprint = raw.recipeFingerprint;
   return meta;
+}
+
+/** The brand-facts fields results stored before recipes held at their top level. */
+const RESULT_META = new Set(['key', 'brand', 'rowNumber', 'processedAt', 'runId']);
+
+/** A stored result; one written before recipes (its fields at the top level) reads the same. */
+function parseResult(raw: string): BrandResult {
+  const stored = JSON.parse(raw) as BrandResult & Record<string, unknown>;
+  if (stored.fields) return stored;
+  const fields = Object.fromEntries(Object.entries(stored).filter(([name]) => !RESULT_META.has(name))) as BrandResult['fields'];
+  return { key: stored.key, brand: stored.brand, rowNumber: stored.rowNumber, processedAt: stored.processedAt, fields };
 }

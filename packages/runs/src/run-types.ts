@@ -1,20 +1,14 @@
 import type { BrandSource } from '@brandq/queue';
+import type { FieldValue } from '@brandq/recipe';
 
 export type RunStatus = 'running' | 'paused' | 'budget_exhausted' | 'completed' | 'cancelled';
 
-export interface BrandFacts {
-  website: string | null;
-  category: string | null;
-  description: string | null;
-  country: string | null;
-  founded_year: number | null;
-  sources: string[];
-}
-
-export interface BrandResult extends BrandFacts {
+export interface BrandResult {
   key: string;
   brand: string;
   rowNumber: number;
+  /** The run's recipe's fields, by name (null where the answer had no value). */
+  fields: Record<string, FieldValue>;
   processedAt: string;
 }
 
@@ -50,4 +44,7 @@ export interface RunMeta {
   updatedAt: number;
   finishedAt?: number;
   statusReason?: string;
+  /** The recipe the run's brands follow (runs created before recipes follow the default one). */
+  recipeName?: string;
+  recipeFingerprint?: string;
 }

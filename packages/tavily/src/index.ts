@@ -1,3 +1,3 @@
-export { TavilySearchClient, creditsForDepth, searchQueryFor } from './tavily-search-client.js';
-export type { TavilySearchOptions, SearchHit, SearchOutcome, SearchDepth } from './tavily-search-client.js';
+export { TavilySearchClient, creditsForDepth } from './tavily-search-client.js';
+export type { TavilySearchOptions, SearchRequest, SearchHit, SearchOutcome, SearchDepth } from './tavily-search-client.js';
 export { classifyTavilyError } from './classify-tavily-error.js';

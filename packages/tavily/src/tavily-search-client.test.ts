@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadRequestError, QuotaExhaustedError, RateLimitedError, TransientError, UnauthorizedError } from '@brandq/errors';
 import { startFakeTavily, type FakeTavilyServer } from '@brandq/fakes';
-import { TavilySearchClient, searchQueryFor } from './tavily-search-client.js';
+import { TavilySearchClient } from './tavily-search-client.js';
 
 let fake: FakeTavilyServer;
 
@@ -15,7 +15,7 @@ const client = (apiKey = 'tvly-right', depth: 'basic' | 'advanced' = 'basic') =>
 
 describe('TavilySearchClient', () => {
   it('returns hits and the credits the response reported', async () => {
-    const basic = await client().search(searchQueryFor('Acme Shoes', { country: 'US' }));
+    const basic = await client().search('Acme Shoes brand company official website US');
     expect(basic.hits.length).toBeGreaterThan(0);
     expect(basic.hits[0]?.url).toMatch(/^https:\/\//);
     expect(basic).toMatchObject({ credits: 1, creditsReported: true });

@@ -12,6 +12,14 @@ export interface TavilySearchOptions {
   timeoutSeconds: number;
 }
 
+/** What one search asks for beyond its query; unset options take the client's defaults. */
+export interface SearchRequest {
+  depth?: SearchDepth | undefined;
+  maxResults?: number | undefined;
+  includeDomains?: readonly string[] | undefined;
+  excludeDomains?: readonly string[] | undefined;
+}
+
 export interface SearchHit {
   title: string;
   url: string;
@@ -33,11 +41,6 @@ export function creditsForDepth(depth: SearchDepth): number {
   return depth === 'advanced' ? 2 : 1;
 }
 
-export function searchQueryFor(brand: string, hints: Record<string, string> = {}): string {
-  const extra = [hints.country, hints.website].filter(Boolean).join(' ');
-  return `${brand} brand company official website${extra ? ` ${extra}` : ''}`;
-}
-
 /** Characters of a hit's content kept (the prompt uses fewer). */
 export const MAX_HIT_CONTENT = 4000;
 
@@ -54,19 +57,14 @@ export class TavilySearchClient {
     this.client = tavily({ apiKey: options.apiKey ?? '', apiBaseURL: options.baseUrl.replace(/\/+$/, '') });
   }
 
-  get depth(): SearchDepth {
-    return this.options.depth;
-  }
-
-  get maxResults(): number {
-    return this.options.maxResults;
-  }
-
-  async search(query: string): Promise<SearchOutcome> {
+  async search(query: string, request: SearchRequest = {}): Promise<SearchOutcome> {
+    const resolved = { ...request, depth: request.depth ?? this.options.depth, maxResults: request.maxResults ?? this.options.maxResults };
     const { value, error, http } = await captureHttp(() =>
       this.client.search(query, {
-        searchDepth: this.options.depth,
-        maxResults: this.options.maxResults,
+        searchDepth: resolved.depth,
+        maxResults: resolved.maxResults,
+        ...(resolved.includeDomains?.length ? { includeDomains: [...resolved.includeDomains] } : {}),
+        ...(resolved.excludeDomains?.length ? { excludeDomains: [...resolved.excludeDomains] } : {}),
         includeUsage: true,
         timeout: this.options.timeoutSeconds,
       }),
@@ -78,7 +76,7 @@ export class TavilySearchClient {
       // Capped: the prompt uses 1,200 characters of a hit, and a hit is stored in the job's
       // checkpoint and the cache, so a megabyte-long page must not be kept whole.
       hits: value.results.map((r) => ({ title: cap(r.title, 500), url: cap(r.url, 2048), content: cap(r.content, MAX_HIT_CONTENT), score: r.score })),
-      credits: typeof reported === 'number' ? reported : creditsForDepth(this.options.depth),
+      credits: typeof reported === 'number' ? reported : creditsForDepth(resolved.depth),
       creditsReported: typeof reported === 'number',
       headers: http.headers ?? {},
     };

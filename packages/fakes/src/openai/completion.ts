@@ -16,18 +16,14 @@ export function expectedContent(prompt: PromptFacts): string {
   return JSON.stringify({ ...expectedFacts(prompt.brand), sources: prompt.urls });
 }
 
-function badContent(prompt: PromptFacts, variant: BadContentVariant): string {
+/** The broken answers of the `bad-json-content` / `wrong-schema` faults. */
+export function badContent(prompt: PromptFacts, variant: BadContentVariant): string {
   const brand = prompt.brand ?? 'unknown';
   if (variant === 'wrong-schema') return JSON.stringify({ brand, website: 42, founded_year: 'long ago' });
   return `Sure! Here is what I found about ${brand}: {"website": "https://`;
 }
 
 /** Content plus token accounting, cut at `maxTokens` like a model hitting max_tokens. */
-export function completeText(prompt: PromptFacts, maxTokens: number | null, variant?: BadContentVariant): CompletionText {
-  return completeContent(variant ? badContent(prompt, variant) : expectedContent(prompt), maxTokens);
-}
-
-/** Any content (e.g. a scripted answer) with the same token accounting and max_tokens cut. */
 export function completeContent(full: string, maxTokens: number | null): CompletionText {
   if (maxTokens === null) return { content: full, completionTokens: encodeText(full).length, finishReason: 'stop' };
   const cut = truncateToTokens(full, maxTokens);

@@ -12,10 +12,11 @@ import {
 import { formatResetDuration, formatTryAgainIn } from '../server/durations.js';
 import type { StatusFault } from '../server/faults.js';
 import { isRecord } from '../server/http-io.js';
-import { completeContent, completeText, type CompletionText } from './completion.js';
+import { badContent, completeContent, expectedContent, type CompletionText } from './completion.js';
 import { openAiModelList, openRouterModelList } from './models-list.js';
 import { llmErrorReply, llmFaultError, maskKey, type LlmFlavor } from './openai-errors.js';
 import { readPrompt, type PromptFacts } from './prompt.js';
+import { answerSchemaOf, expectedAnswer } from './schema-answer.js';
 import { countChatPromptTokens, countResponseFormatTokens, type ChatMessageInput } from './tokens.js';
 
 /** USD per million tokens (= micro-dollars per token). */
@@ -82,7 +83,11 @@ export function llmCostMicros(pricing: LlmPricing, promptTokens: number, complet
   return Math.round(promptTokens * pricing.inputPerMillion + completionTokens * pricing.outputPerMillion);
 }
 
-/** OpenAI-compatible (and OpenRouter-flavoured) chat completions. */
+/**
+ * OpenAI-compatible (and OpenRouter-flavoured) chat completions. A `json_schema`
+ * response_format is answered with `expectedAnswer` (exactly the schema's properties);
+ * without one the answer is `expectedContent` (brand facts).
+ */
 export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
   constructor(options: FakeOpenAIOptions = {}) {
     super('openai', options);
@@ -162,7 +167,10 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
     const schemaTokens = countResponseFormatTokens(body['response_format']);
     const promptTokens = countChatPromptTokens(messages) + schemaTokens;
     const scripted = prompt.brand === null ? undefined : this.options.answers?.[prompt.brand];
-    const answer = scripted === undefined ? completeText(prompt, maxTokens) : completeContent(scripted, maxTokens);
+    const answerSchema = answerSchemaOf(body['response_format']);
+    const content =
+      scripted ?? (answerSchema === null ? expectedContent(prompt) : JSON.stringify(expectedAnswer(answerSchema, messages)));
+    const answer = completeContent(content, maxTokens);
     return {
       call: { subject: prompt.brand, brand: prompt.brand, model, prompt, promptTokens, schemaTokens, maxTokens, answer },
     };
@@ -175,7 +183,7 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
   }
 
   protected serve(call: ChatCall, ctx: RequestContext, opts: ServeOptions): Reply {
-    const answer = opts.badContent ? completeText(call.prompt, call.maxTokens, opts.badContent) : call.answer;
+    const answer = opts.badContent ? completeContent(badContent(call.prompt, opts.badContent), call.maxTokens) : call.answer;
     const { entry } = ctx;
     const costMicros = llmCostMicros(this.priceOf(call.model), call.promptTokens, answer.completionTokens);
     entry.promptTokens = call.promptTokens;

@@ -17,8 +17,7 @@ const URL_PREFIX = 'URL: ';
  * `URL: ` list sources (first 5 distinct ones are cited).
  */
 export function readPrompt(messages: readonly ChatMessageInput[]): PromptFacts {
-  const lastUser = [...messages].reverse().find((m) => m.role === 'user');
-  const lines = lastUser ? contentTexts(lastUser.content).join('\n').split(/\r?\n/) : [];
+  const lines = lastUserText(messages).split(/\r?\n/);
   let brand: string | null = null;
   const urls: string[] = [];
   for (const line of lines) {
@@ -31,4 +30,10 @@ export function readPrompt(messages: readonly ChatMessageInput[]): PromptFacts {
     }
   }
   return { brand, urls };
+}
+
+/** The text of the last user message (its text parts joined by newlines), '' when there is none. */
+export function lastUserText(messages: readonly ChatMessageInput[]): string {
+  const lastUser = [...messages].reverse().find((m) => m.role === 'user');
+  return lastUser ? contentTexts(lastUser.content).join('\n') : '';
 }

@@ -35,7 +35,7 @@ export function brandFromQuery(query: string, knownBrands: readonly string[] = [
   return inQuotes !== undefined && inQuotes !== '' ? inQuotes : null;
 }
 
-/** How brandq phrases its searches (packages/tavily searchQueryFor): `<brand> brand company official website ...`. */
+/** How brandq phrases its searches (the search step of the default recipe, packages/recipe/recipes/brand-facts.yaml): `<brand> brand company official website ...`. */
 const BRANDQ_QUERY_MARKER = ' brand company official website';
 
 /**

@@ -5,11 +5,13 @@ import { microsToUsd } from '@brandq/ledger';
 import { createLimiter, limitsFromConfig } from '@brandq/limiter';
 import { estimateRun, type RunEstimate } from '@brandq/preflight';
 import type { BrandQueue } from '@brandq/queue';
+import type { Recipe } from '@brandq/recipe';
 import { hintsOf } from './enqueue-run.js';
 import type { LoadedSource } from './load-source.js';
 
 export interface PreflightRequest {
   loaded: LoadedSource;
+  recipe: Recipe;
   budgetMicros: number;
   noCache: boolean;
   /** Enqueue even when the estimate is above the budget (the budget still holds). */
@@ -29,7 +31,7 @@ export async function preflightRun(deps: { redis: Redis; config: Config; queue: 
   const estimate = await estimateRun(
     { redis, config, limiter: createLimiter({ redis, providers: limitsFromConfig(config) }), liveWorkers: (await queue.getWorkers()).length },
     loaded.brands.map((b) => ({ name: b.name, hints: hintsOf(b) })),
-    { noCache: request.noCache },
+    { noCache: request.noCache, recipe: request.recipe },
   );
   const cooldownEnds = Object.values(estimate.cooldowns);
   if (request.refuseDuringCooldown && cooldownEnds.length > 0) {

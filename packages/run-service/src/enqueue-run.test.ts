@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultRecipe } from '@brandq/recipe';
 import { BadInputError } from '@brandq/errors';
 import type { BrandInput } from '@brandq/input';
 import { CostLedger } from '@brandq/ledger';
@@ -25,21 +26,21 @@ function load(sourceKey: string, names: string[]): LoadedSource {
 }
 
 function input(runId: string, loaded: LoadedSource): EnqueueRunInput {
-  return { runId, loaded, budgetMicros: 0, attempts: 3, retention: { keepCompleted: 100, keepFailed: 100 } };
+  return { runId, loaded, recipe: defaultRecipe(), budgetMicros: 0, attempts: 3, retention: { keepCompleted: 100, keepFailed: 100 } };
 }
 
 const deps = () => ({ runs: new RunStore(redis.client()), ledger: new CostLedger(redis.client()), queue });
 
 async function succeedAll(runs: RunStore, runId: string): Promise<void> {
   for await (const b of runs.brands(runId)) {
-    await runs.recordSuccess({ runId, key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', website: null, category: null, description: null, country: null, founded_year: null, sources: [] });
+    await runs.recordSuccess({ runId, key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', fields: {} });
   }
 }
 
 /** A producer run without --force: skip what the source already has, then enqueue. */
 async function produce(runId: string, loaded: LoadedSource) {
   const d = deps();
-  await skipAlreadyProcessed(d.runs, loaded);
+  await skipAlreadyProcessed(d.runs, loaded, defaultRecipe());
   return enqueueRun(d, input(runId, loaded));
 }
 

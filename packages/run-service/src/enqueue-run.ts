@@ -1,6 +1,7 @@
 import { BadInputError, TransientError, isBrandqError } from '@brandq/errors';
 import type { BrandInput } from '@brandq/input';
 import type { CostLedger } from '@brandq/ledger';
+import type { Recipe } from '@brandq/recipe';
 import { brandJobId, brandJobOptions, type BrandJobData, type BrandQueue, type RetentionOptions } from '@brandq/queue';
 import type { RunMeta, RunStore } from '@brandq/runs';
 import type { LoadedSource } from './load-source.js';
@@ -9,6 +10,9 @@ import { nothingToDo, type NothingToDo } from './nothing-to-do.js';
 export interface EnqueueRunInput {
   runId: string;
   loaded: LoadedSource;
+  recipe: Recipe;
+  /** Replace the recipe of an existing run that follows another (`--force`). */
+  replaceRecipe?: boolean;
   budgetMicros: number;
   attempts: number;
   retention: RetentionOptions;
@@ -40,6 +44,8 @@ export interface Enqueued {
   enqueued: number;
   /** Brands the run did not hold before (all of them for a new run). */
   added: number;
+  /** This call created the run. */
+  created: boolean;
 }
 
 /**
@@ -57,6 +63,7 @@ export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): 
   const jobs = input.loaded.brands.map((b) => jobDataFor(input.runId, input.loaded, b, input.noCache));
   let run: RunMeta;
   let added: number;
+  let created: boolean;
   try {
     const written = await deps.runs.createOrExtendRun({
       id: input.runId,
@@ -64,13 +71,21 @@ export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): 
       sourceKey: input.loaded.sourceKey,
       brands: jobs,
       skipped: input.loaded.skipped,
+      recipe: input.recipe,
+      replaceRecipe: input.replaceRecipe === true,
     });
     if (written.kind === 'other_source') {
       throw new BadInputError(`run ${input.runId} belongs to ${written.runSourceKey}, not to ${input.loaded.sourceKey}: give another --run for this source`, {
         details: { runId: input.runId, sourceKey: input.loaded.sourceKey, runSourceKey: written.runSourceKey },
       });
     }
-    ({ meta: run, added } = written);
+    if (written.kind === 'other_recipe') {
+      throw new BadInputError(
+        `run ${input.runId} follows recipe "${written.runRecipeName}", not this one ("${input.recipe.name}"): give the run's recipe, another --run, or --force to switch the run to this recipe`,
+        { details: { runId: input.runId, runRecipe: written.runRecipeName, recipe: input.recipe.name } },
+      );
+    }
+    ({ meta: run, added, created } = written);
     if (input.budgetMicros > 0) await deps.ledger.setBudget(input.runId, input.budgetMicros);
   } catch (error) {
     throw interrupted(
@@ -96,7 +111,7 @@ export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): 
       { runId: input.runId, stage: 'jobs', added: offered, total: jobs.length },
     );
   }
-  return { kind: 'enqueued', run, enqueued: jobs.length, added };
+  return { kind: 'enqueued', run, enqueued: jobs.length, added, created };
 }
 
 /** Classified errors pass through; a connection failure becomes a TransientError with what to do next. */

@@ -19,6 +19,8 @@ export interface LoadedSource {
   sourceKey: string;
   brands: BrandInput[];
   skipped: SkippedRow[];
+  /** A sheet's header row (the row above the range), where the result columns' names go; absent for a CSV. */
+  headerRow?: number;
   /** Set by skipAlreadyProcessed: the runs holding results of the brands it skipped, newest first. */
   alreadyProcessedIn?: string[];
 }
@@ -55,5 +57,6 @@ export async function loadSource(spec: SourceSpec, config: Config): Promise<Load
     sourceKey,
     brands,
     skipped,
+    headerRow: range.startRow - 1,
   };
 }

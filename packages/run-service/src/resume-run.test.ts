@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultRecipe } from '@brandq/recipe';
 import type { BrandInput } from '@brandq/input';
 import { CostLedger } from '@brandq/ledger';
 import { createBrandQueue, type BrandQueue } from '@brandq/queue';
@@ -21,7 +22,7 @@ const resumeOptions = { retryFailed: false, attempts: 3, retention: { keepComple
 async function newRun(runId: string, names: string[], budgetMicros: number): Promise<void> {
   const brands = names.map((name, i) => ({ key: name.toLowerCase(), name, rowNumber: i + 2, hints: {} }) as BrandInput);
   const loaded = { source: { type: 'csv' as const, path: `/tmp/${runId}.csv` }, sourceKey: `csv:/tmp/${runId}.csv`, brands, skipped: [] };
-  await enqueueRun(deps(), { runId, loaded, budgetMicros, attempts: 3, retention: resumeOptions.retention });
+  await enqueueRun(deps(), { runId, loaded, recipe: defaultRecipe(), budgetMicros, attempts: 3, retention: resumeOptions.retention });
 }
 
 describe('resuming a run with a new budget', () => {
@@ -59,7 +60,7 @@ describe('resuming a run with a new budget', () => {
     await newRun('resume-done', ['Acme'], 10_000);
     const before = await ledger.snapshot('resume-done');
     await runs.markBudgetExhausted('resume-done', before.budgetEpoch, 'budget reached');
-    await runs.recordSuccess({ runId: 'resume-done', key: 'acme', brand: 'Acme', rowNumber: 2, processedAt: 'now', website: null, category: null, description: null, country: null, founded_year: null, sources: [] });
+    await runs.recordSuccess({ runId: 'resume-done', key: 'acme', brand: 'Acme', rowNumber: 2, processedAt: 'now', fields: {} });
     const resumed = await requeueRun(deps(), 'resume-done', resumeOptions);
     expect(resumed).toEqual({ status: 'completed', requeued: 0, reopened: 0 });
     expect(await ledger.snapshot('resume-done')).toMatchObject({ budgetMicros: 10_000, budgetEpoch: before.budgetEpoch });

@@ -1,0 +1,12 @@
+export { createRun } from './create-run.js';
+export type { CreateRunRequest, CreateRunOutcome, RunServiceDeps } from './create-run.js';
+export { resumeRun, requeueRun } from './resume-run.js';
+export type { ResumeRunRequest, RunResumed, RequeueOptions, Requeued } from './resume-run.js';
+export { enqueueRun, jobDataFor } from './enqueue-run.js';
+export type { EnqueueRunInput, EnqueueRunDeps, Enqueued } from './enqueue-run.js';
+export type { NothingToDo } from './nothing-to-do.js';
+export { loadSource, sourceKeyFor, sheetsClientFor } from './load-source.js';
+export type { SourceSpec, LoadedSource } from './load-source.js';
+export type { CsvTextSpec } from './load-csv-text.js';
+export { exportRun, writeExport, checkExportPath, exportFormatOf, EXPORT_FORMATS } from './export-run.js';
+export type { ExportFormat, ExportOptions } from './export-run.js';

@@ -1,0 +1,120 @@
+import { BadInputError } from '@brandq/errors';
+import { CostLedger } from '@brandq/ledger';
+import type { BrandQueue } from '@brandq/queue';
+import { brandJobId, brandJobOptions, type RetentionOptions } from '@brandq/queue';
+import { defaultRecipe, recipeFingerprint, type Recipe } from '@brandq/recipe';
+import { RunStore, type RunMeta, type RunStatus } from '@brandq/runs';
+import type { RunServiceDeps } from './create-run.js';
+import { sourceKeyFor, type SourceSpec } from './load-source.js';
+
+export interface RequeueOptions {
+  retryFailed: boolean;
+  attempts: number;
+  retention: RetentionOptions;
+  /** A new budget for the run (`--resume --budget`), replacing the old one. */
+  budgetMicros?: number | undefined;
+}
+
+export interface Requeued {
+  requeued: number;
+  reopened: number;
+  /** The run's status after the resume: running, or completed when no brand is open. */
+  status: RunStatus;
+  /** The ledger's budget epoch of the new budget, when one was given. */
+  budgetEpoch?: number;
+}
+
+/**
+ * Puts every unfinished brand of a run back in the queue: brands with a result or a final
+ * failure are skipped, held (delayed) jobs are promoted, missing jobs are re-added with
+ * their deterministic ids. With `retryFailed`, failed brands are reopened first.
+ *
+ * A new budget is set before the run reopens: setting it bumps the ledger's budget epoch,
+ * so a worker's refusal computed under the old budget (and arriving late) no longer
+ * matches and cannot hold the run again (RunStore.markBudgetExhausted). Reopening first
+ * would leave a window where such a refusal holds the freshly resumed run. Two concurrent
+ * resumes both end with the run reopened, under the budget whose epoch is the higher.
+ */
+export async function requeueRun(deps: { runs: RunStore; queue: BrandQueue; ledger: CostLedger }, runId: string, opts: RequeueOptions): Promise<Requeued> {
+  const { runs, queue, ledger } = deps;
+  const budgetEpoch = opts.budgetMicros === undefined ? undefined : await ledger.setBudget(runId, opts.budgetMicros);
+  const failedKeys: string[] = [];
+  for await (const f of runs.failures(runId)) failedKeys.push(f.key);
+  const reopenKeys = opts.retryFailed ? failedKeys : [];
+  const { reopened, status } = await runs.reopen(runId, reopenKeys);
+  const finished = new Set(opts.retryFailed ? [] : failedKeys);
+  for await (const r of runs.results(runId)) finished.add(r.key);
+
+  const options = brandJobOptions(opts.attempts, opts.retention);
+  let requeued = 0;
+  const batch: Parameters<BrandQueue['addBulk']>[0] = [];
+  for await (const brand of runs.brands(runId)) {
+    if (finished.has(brand.key)) continue;
+    const id = brandJobId(runId, brand.key);
+    const job = await queue.getJob(id);
+    if (job) {
+      const state = await job.getState();
+      if (state === 'delayed') await job.promote();
+      if (state === 'failed' || state === 'completed') await job.remove();
+      else {
+        requeued++;
+        continue;
+      }
+    }
+    batch.push({ name: 'brand', data: brand, opts: { ...options, jobId: id } });
+    requeued++;
+  }
+  for (let i = 0; i < batch.length; i += 500) await queue.addBulk(batch.slice(i, i + 500));
+  return { requeued, reopened, status, ...(budgetEpoch === undefined ? {} : { budgetEpoch }) };
+}
+
+export interface ResumeRunRequest {
+  /** The run; else the latest run of `source`. */
+  runId?: string | undefined;
+  source?: Pick<SourceSpec, 'csv' | 'sheet' | 'range'> | undefined;
+  retryFailed: boolean;
+  budgetMicros?: number | undefined;
+  /** The recipe the caller gave, if any: it must be the run's own, unless `force` switches the run to it. */
+  recipe?: Recipe | undefined;
+  force: boolean;
+}
+
+export interface RunResumed extends Requeued {
+  runId: string;
+  /** The run as it was before the resume. */
+  previous: RunMeta;
+  spentMicros: number;
+}
+
+/**
+ * Resuming a run (or retrying its failed brands), the one way the CLI and the board do it:
+ * find the run, keep its stored recipe (a different one is refused unless forced, and then
+ * replaces it for the brands still to do), then requeue.
+ */
+export async function resumeRun(deps: RunServiceDeps, request: ResumeRunRequest): Promise<RunResumed> {
+  const { redis, queue, config } = deps;
+  const runs = new RunStore(redis, { retentionDays: config.RUN_RETENTION_DAYS });
+  const ledger = new CostLedger(redis);
+  const runId = request.runId ?? (request.source ? await runs.latestRunForSource(sourceKeyFor(request.source)) : undefined);
+  if (!runId) throw new BadInputError(`no earlier run${request.source ? ` of ${sourceKeyFor(request.source)}` : ''} to resume`);
+  const previous = await runs.getRun(runId);
+  if (!previous) throw new BadInputError(`run ${runId} not found`, { details: { runId } });
+  await runs.indexRun(previous);
+  if (request.recipe && recipeFingerprint(request.recipe) !== (previous.recipeFingerprint ?? recipeFingerprint(defaultRecipe()))) {
+    if (!request.force) {
+      throw new BadInputError(
+        `run ${runId} follows recipe "${previous.recipeName ?? defaultRecipe().name}", not the one given ("${request.recipe.name}"): resume without --recipe to keep the run's own, or add --force to switch the brands still to do to it`,
+        { details: { runId } },
+      );
+    }
+    await runs.createOrExtendRun({ id: runId, source: previous.source, sourceKey: previous.sourceKey, brands: [], skipped: [], recipe: request.recipe, replaceRecipe: true });
+  }
+  const { spentMicros } = await ledger.snapshot(runId);
+  const requeued = await requeueRun({ runs, queue, ledger }, runId, {
+    retryFailed: request.retryFailed,
+    attempts: config.JOB_ATTEMPTS,
+    retention: { keepCompleted: config.JOB_KEEP_COMPLETED, keepFailed: config.JOB_KEEP_FAILED },
+    budgetMicros: request.budgetMicros,
+  });
+  return { ...requeued, runId, previous, spentMicros };
+}
