@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
-import { CostLedger, formatCostSummary, llmLabelFor, microsToUsd, type LedgerSnapshot } from '@brandq/ledger';
+import { CostLedger, llmLabelFor, microsToUsd, type LedgerSnapshot } from '@brandq/ledger';
+import { runCostSummary } from '@brandq/run-service';
 import { RunStore, type RunMeta } from '@brandq/runs';
 import { requireRun } from './with-redis.js';
 
@@ -95,7 +96,7 @@ export async function followRun(redis: Redis, runId: string, config: Config, opt
         const status = statusLine(run, snapshot);
         if (status) out.write(`${status}\n`);
         if (detached) out.write(`${detachedNote}\n`);
-        out.write(`${formatCostSummary(snapshot, llmLabelFor(config.OPENAI_BASE_URL))}\n`);
+        out.write(`${runCostSummary({ ledger: snapshot, recipe: await runs.getRecipe(runId) }, llmLabelFor(config.OPENAI_BASE_URL))}\n`);
         return { run, detached };
       }
       await new Promise((r) => setTimeout(r, tty ? 250 : 500));

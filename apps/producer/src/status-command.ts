@@ -1,4 +1,5 @@
-import { CostLedger, formatCostSummary, llmLabelFor } from '@brandq/ledger';
+import { CostLedger, llmLabelFor } from '@brandq/ledger';
+import { loadRunReport, runCostSummary } from '@brandq/run-service';
 import { RunStore } from '@brandq/runs';
 import { EXIT, exitCodeForRun } from './exit-codes.js';
 import { followRun, renderProgress, statusLine } from './follow.js';
@@ -31,25 +32,28 @@ export async function statusCommand(flags: StatusFlags): Promise<number> {
       }
       return EXIT.ok;
     }
-    const run = await requireRun(runs, flags.run);
+    await requireRun(runs, flags.run);
     if (flags.follow) {
-      const followed = await followRun(redis, run.id, config);
+      const followed = await followRun(redis, flags.run, config);
       return followed.detached ? EXIT.ok : exitCodeForRun(followed.run);
     }
-    const snapshot = await ledger.snapshot(run.id);
+    const report = await loadRunReport({ runs, ledger }, flags.run);
+    if (!report) return EXIT.error;
+    const { run, ledger: snapshot, recipe } = report;
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify({ run, ledger: snapshot }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ run, ledger: snapshot, recipe }, null, 2)}\n`);
       return EXIT.ok;
     }
     process.stdout.write(
       [
         `run ${run.id} (${run.status}${run.statusReason ? `: ${run.statusReason}` : ''})`,
         `  source: ${run.sourceKey}`,
+        `  recipe: ${recipe.name} (${recipe.steps.map((step) => `${step.id}: ${step.type}`).join(', ')})`,
         `  created: ${new Date(run.createdAt).toISOString()}${run.finishedAt ? `, finished: ${new Date(run.finishedAt).toISOString()}` : ''}`,
         `  brands: ${run.total}, success: ${run.succeeded}, failed: ${run.failed}, skipped rows: ${run.skipped}`,
         renderProgress(run, snapshot, Date.now()),
         ...[statusLine(run, snapshot)].filter((l): l is string => l !== undefined),
-        formatCostSummary(snapshot, llmLabelFor(config.OPENAI_BASE_URL)),
+        runCostSummary(report, llmLabelFor(config.OPENAI_BASE_URL)),
         '',
       ].join('\n'),
     );

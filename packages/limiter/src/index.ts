@@ -1,5 +1,5 @@
 export { createLimiter, Limiter } from './limiter.js';
-export type { LimiterOptions, LimiterLogger, RedisDownPolicy } from './limiter.js';
+export type { LimiterOptions, LimiterLogger } from './limiter.js';
 export { MemoryLimiterStore } from './memory-store.js';
 export type { MemoryLimiterStoreOptions } from './memory-store.js';
 export { RedisLimiterStore } from './redis-store.js';

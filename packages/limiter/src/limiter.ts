@@ -4,21 +4,12 @@ import { ConfigError, LimiterUnavailableError } from '@brandq/errors';
 import { LimiterRequestTooLargeError, LimiterWaitTimeoutError, errorProvider } from './errors.js';
 import { jitteredDelay } from './jitter.js';
 import type { LimiterStore } from './limiter-store.js';
-import { resolveLimits, shareLimits } from './limits.js';
-import { MemoryLimiterStore } from './memory-store.js';
+import { resolveLimits } from './limits.js';
 import { LimiterPermit, type PermitHost } from './permit.js';
 import { parseRateLimitHeaders, type HeaderSource } from './rate-limit-headers.js';
 import { RedisLimiterStore } from './redis-store.js';
 import { sleep } from './sleep.js';
 import type { AcquireOptions, CooldownRequest, DeferralReason, LimiterStats, Permit, ProviderLimits, RateLimitSnapshot, ResolvedLimits, SettleOutcome } from './types.js';
-
-/**
- * What to do when Redis cannot be reached. `fail-closed` (the default) throws
- * `LimiterUnavailableError`. `local-share` falls back to an in-memory limiter holding
- * 1/`processes` of every limit, so a fleet of that many processes together stays under
- * the limits; Redis is tried again after `retryRedisAfterMs` (default 5000).
- */
-export type RedisDownPolicy = { mode: 'fail-closed' } | { mode: 'local-share'; processes: number; retryRedisAfterMs?: number };
 
 export interface LimiterLogger {
   warn(obj: Record<string, unknown>, msg: string): void;
@@ -29,7 +20,6 @@ export interface LimiterOptions {
   redis?: Redis;
   store?: LimiterStore;
   providers: Record<string, ProviderLimits>;
-  onRedisDown?: RedisDownPolicy;
   logger?: LimiterLogger;
   /** A Redis call slower than this counts as Redis unreachable (default 2000 ms). */
   commandTimeoutMs?: number;
@@ -44,7 +34,6 @@ const processWarning: LimiterLogger = {
 interface Route {
   store: LimiterStore;
   limits: ResolvedLimits;
-  local: boolean;
 }
 
 /**
@@ -55,13 +44,9 @@ interface Route {
 export class Limiter {
   private readonly primary: LimiterStore;
   private readonly limits = new Map<string, ResolvedLimits>();
-  private readonly policy: RedisDownPolicy;
   private readonly logger: LimiterLogger;
   private readonly onDeferral: LimiterOptions['onDeferral'];
-  private readonly local: MemoryLimiterStore | undefined;
-  private readonly localLimits = new Map<string, ResolvedLimits>();
   private readonly routes = new Map<LimiterPermit, Route>();
-  private localUntil = 0;
   private closed = false;
   /** Permits talk back through this, keeping the settle plumbing out of the public API. */
   private readonly host: PermitHost = {
@@ -75,15 +60,9 @@ export class Limiter {
     if (options.store) this.primary = options.store;
     else if (options.redis) this.primary = new RedisLimiterStore(options.redis, { commandTimeoutMs: options.commandTimeoutMs });
     else throw new ConfigError('createLimiter: give `redis` (shared limits) or `store`');
-    this.policy = options.onRedisDown ?? { mode: 'fail-closed' };
     this.logger = options.logger ?? processWarning;
     this.onDeferral = options.onDeferral;
     for (const [provider, limits] of Object.entries(options.providers)) this.limits.set(provider, resolveLimits(provider, limits));
-    if (this.policy.mode === 'local-share') {
-      if (!(this.policy.processes >= 1)) throw new ConfigError('createLimiter: onRedisDown.local-share needs processes >= 1');
-      this.local = new MemoryLimiterStore();
-      for (const [provider, limits] of this.limits) this.localLimits.set(provider, shareLimits(limits, this.policy.processes));
-    }
   }
 
   /** The resolved limits of a provider (defaults filled in). */
@@ -119,15 +98,7 @@ export class Limiter {
         this.routes.set(permit, route);
         return permit;
       }
-      if (decision.kind === 'too-large') {
-        if (route.local) {
-          throw new LimiterUnavailableError(
-            `limiter: Redis is down and a ${provider} call of ${tokens} tokens exceeds this process's share (${decision.effectiveTpm})`,
-            { provider: errorProvider(provider) },
-          );
-        }
-        throw new LimiterRequestTooLargeError(provider, tokens, decision.effectiveTpm);
-      }
+      if (decision.kind === 'too-large') throw new LimiterRequestTooLargeError(provider, tokens, decision.effectiveTpm);
       const elapsed = performance.now() - started;
       if (options.maxWaitMs !== undefined && elapsed + decision.waitMs > options.maxWaitMs) {
         throw new LimiterWaitTimeoutError(provider, elapsed, decision.waitMs, decision.reason, options.maxWaitMs);
@@ -227,27 +198,14 @@ export class Limiter {
     }
   }
 
-  /** Runs a store call on Redis, or on the local share while Redis is down and the policy allows it. */
+  /**
+   * Runs a store call on the shared store. With Redis down it fails closed
+   * (`LimiterUnavailableError`): the fleet's queue and budget live there too, so no call
+   * could be admitted and paid for safely without it.
+   */
   private async decide<T>(provider: string, run: (route: Route) => Promise<T>): Promise<{ route: Route; decision: T }> {
-    const limits = this.limitsOf(provider);
-    const localRoute = (): Route => ({ store: this.local as MemoryLimiterStore, limits: this.localLimits.get(provider) ?? limits, local: true });
-    if (this.local && performance.now() < this.localUntil) {
-      const route = localRoute();
-      return { route, decision: await run(route) };
-    }
-    const route: Route = { store: this.primary, limits, local: false };
-    try {
-      return { route, decision: await run(route) };
-    } catch (err) {
-      if (!(err instanceof LimiterUnavailableError) || !this.local || this.policy.mode !== 'local-share') throw err;
-      this.localUntil = performance.now() + (this.policy.retryRedisAfterMs ?? 5000);
-      this.logger.warn(
-        { provider, processes: this.policy.processes, err: err.message },
-        'limiter: Redis unreachable, using this process\'s share of the limits (onRedisDown: local-share)',
-      );
-      const fallback = localRoute();
-      return { route: fallback, decision: await run(fallback) };
-    }
+    const route: Route = { store: this.primary, limits: this.limitsOf(provider) };
+    return { route, decision: await run(route) };
   }
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@brandq/config';
 import { jitteredDelay } from './jitter.js';
 import { limitsFromConfig } from './limits-from-config.js';
-import { resolveLimits, shareLimits } from './limits.js';
+import { resolveLimits } from './limits.js';
 
 describe('limits', () => {
   it('fills in defaults and the effective token limit', () => {
@@ -37,11 +37,6 @@ describe('limits', () => {
     const configured = limitsFromConfig(loadConfig({ OPENAI_TOKEN_COUNTING: 'usage', LIMITER_PACE_SLICE_SECONDS: '0' }));
     expect(configured.llm).toMatchObject({ tokenCounting: 'usage', paceMs: 0 });
     expect(() => loadConfig({ OPENAI_TOKEN_COUNTING: 'estimate' })).toThrow(/OPENAI_TOKEN_COUNTING/);
-  });
-
-  it('splits every rate across processes for the local share, so the fleet total stays at the limit', () => {
-    const shared = shareLimits(resolveLimits('llm', { rpm: 60, burst: 10, tpm: 30_000, tpmHeadroom: 0.15, maxConcurrency: 3, staggerMs: 100, paceMs: 0 }), 3);
-    expect(shared).toMatchObject({ rpm: 20, burst: 3, effectiveTpm: 8500, maxConcurrency: 1, staggerMs: 300 });
   });
 });
 

@@ -62,23 +62,3 @@ export function resolveLimits(provider: string, limits: ProviderLimits): Resolve
     safetyMarginMs,
   };
 }
-
-/**
- * One process's share when Redis is down and the operator chose `local-share`: every rate
- * divided by the number of processes, so the fleet together stays at the limit. Caps that
- * cannot go below one (burst, concurrency) stay at one, and spacing is multiplied.
- */
-export function shareLimits(limits: ResolvedLimits, processes: number): ResolvedLimits {
-  const n = Math.max(1, Math.floor(processes));
-  const maxConcurrency = limits.maxConcurrency > 0 ? Math.max(1, Math.floor(limits.maxConcurrency / n)) : 0;
-  return {
-    ...limits,
-    rpm: limits.rpm / n,
-    burst: Math.max(1, Math.floor(limits.burst / n)),
-    tpm: limits.tpm > 0 ? limits.tpm / n : 0,
-    effectiveTpm: limits.effectiveTpm > 0 ? Math.max(1, Math.floor(limits.effectiveTpm / n)) : 0,
-    maxConcurrency,
-    finalizeConcurrency: maxConcurrency > 0 ? Math.max(1, Math.min(maxConcurrency, Math.floor(limits.finalizeConcurrency / n))) : 0,
-    staggerMs: limits.staggerMs * n,
-  };
-}

@@ -37,8 +37,8 @@ let syncSeq = 0;
 
 /**
  * The limiter rules for one process, in memory: the same algorithm as the Lua scripts
- * (see lua/acquire.lua), used for tests, single-process runs and the `local-share`
- * fallback when Redis is down. Keep the two in step.
+ * (see lua/acquire.lua), used for tests and single-process runs; one behaviour spec runs
+ * on both stores. Keep the two in step.
  */
 export class MemoryLimiterStore implements LimiterStore {
   private readonly states = new Map<string, ProviderState>();

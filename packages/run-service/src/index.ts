@@ -10,3 +10,5 @@ export type { SourceSpec, LoadedSource } from './load-source.js';
 export type { CsvTextSpec } from './load-csv-text.js';
 export { exportRun, writeExport, checkExportPath, exportFormatOf, EXPORT_FORMATS } from './export-run.js';
 export type { ExportFormat, ExportOptions } from './export-run.js';
+export { loadRunReport, runCostSummary } from './run-report.js';
+export type { RunReport } from './run-report.js';
