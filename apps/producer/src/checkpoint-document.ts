@@ -7,7 +7,8 @@ export async function checkpointDocument(runs: RunStore, runId: string, ledger: 
   const run = await runs.getRun(runId);
   if (!run) throw new Error(`run ${runId} not found`);
   const success = [];
-  for await (const r of runs.results(runId)) success.push(r);
+  // Flat, as the original tool wrote a brand's result: the recipe's fields beside the brand.
+  for await (const { fields, ...brand } of runs.results(runId)) success.push({ ...fields, ...brand });
   const failed = [];
   for await (const f of runs.failures(runId)) failed.push(f);
   const skipped = [];

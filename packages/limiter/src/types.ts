@@ -84,7 +84,7 @@ export type DeferralReason = 'cooldown' | 'concurrency' | 'requests' | 'tokens' 
 export const DEFERRAL_REASONS: readonly DeferralReason[] = ['cooldown', 'concurrency', 'requests', 'tokens', 'stagger'];
 
 export interface AcquireOptions {
-  /** Tokens to reserve (prompt counted plus the output cap, see `estimateCallTokens` in @brandq/llm); defaults to the provider's `fallbackTokens`. */
+  /** Tokens to reserve (the prompt as the provider counts it plus the output cap); defaults to the provider's `fallbackTokens`. */
   tokens?: number;
   priority?: Priority;
   signal?: AbortSignal;
