@@ -61,7 +61,7 @@ describe('the preflight guard', () => {
     await writeFile(csv, `brand\n${Array.from({ length: 20 }, (_, i) => `Preflight Brand ${i}`).join('\n')}\n`);
     const dry = await run('apps/producer/src/enqueue.ts', ['--csv', csv, '--budget', '0.05', '--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.output).toMatch(/\[PREFLIGHT\][\s\S]*Brands: 20 \(cached: 0 searches, 0 answers\)[\s\S]*Cost: ~\$0\.\d\d \(budget \$0\.05\)[\s\S]*binding limit: /);
+    expect(dry.output).toMatch(/\[PREFLIGHT\][\s\S]*Brands: 20 \(cached: 0 searches, 0 answers\)[\s\S]*Cost: up to \$0\.\d\d \(budget \$0\.05\)[\s\S]*binding limit: /);
     expect(dry.output).toContain('(dry run: nothing enqueued)');
 
     const refused = await run('apps/producer/src/enqueue.ts', ['--csv', csv, '--budget', '0.05', '--run', 'too-poor', '--no-follow']);

@@ -119,7 +119,7 @@ export async function enqueueFromFlags(deps: EnqueueDeps, flags: EnqueueFlags): 
     // The run already held some of these brands: their jobs were queued by an earlier enqueue.
     process.stdout.write(`run ${outcome.runId}: ${outcome.added} new, ${outcome.enqueued - outcome.added} already queued (run total ${outcome.total}), ${skipped}\n`);
   } else {
-    process.stdout.write(`run ${outcome.runId}: ${outcome.enqueued} brands enqueued (recipe ${recipe.name}), ${skipped}\n`);
+    process.stdout.write(`run ${outcome.runId}: ${outcome.enqueued} brands enqueued, ${skipped}\n`);
   }
   return { runId: outcome.runId };
 }
