@@ -6,7 +6,8 @@ import { createLimiter, MemoryLimiterStore, type Limiter } from '@brandq/limiter
 import { LlmClient } from '@brandq/llm';
 import { createLogger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
-import { parseRecipe, responseFormatOf, resultFields, type LlmStep, type Recipe } from '@brandq/recipe';
+import { parseRecipe, responseFormatOf, resultFields, serializeRecipe, type LlmStep, type Recipe } from '@brandq/recipe';
+import { runKeys } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
 import { TavilySearchClient } from '@brandq/tavily';
 import { useTestRedis } from '@brandq/testing';
@@ -237,6 +238,23 @@ describe('BrandPipeline with a recipe', () => {
       expect(result.fields).toEqual(expectedThreeStepFields('Acme'));
       expect(retry.saved.map((c) => Object.keys(c.steps ?? {}))).toEqual([['search', 'extract', 'verdict']]);
       await expectStepBooksEqualTheFakes('recipe-kill', 'Acme');
+      await limiter.close();
+    });
+
+    it('a checkpoint made under another recipe (the run was switched with --force) is not reused, whatever its step ids', async () => {
+      const limiter = memoryLimiter();
+      const job = brand('recipe-switched', 'Acme');
+      await createRun('recipe-switched', THREE_STEPS, [job]);
+      const pipeline = pipelineOver(limiter);
+      const first = recordingContext();
+      await pipeline.process(job, THREE_STEPS, first);
+      await redis.client().hdel(runKeys('recipe-switched').results, 'acme');
+      // The same step ids, other questions: the old answers must not stand in for the new ones.
+      const switched = parseRecipe(JSON.stringify({ ...JSON.parse(serializeRecipe(THREE_STEPS)), name: 'three-steps-v2' }).replace('Brand: {{brand}}', 'Brand: {{brand}}\\nAnswer carefully.'), 'v2.json');
+      const again = recordingContext(first.saved.at(-1));
+      await pipeline.process(job, switched, again);
+      expect(again.saved.map((c) => Object.keys(c.steps ?? {}))).toEqual([['search'], ['search', 'extract'], ['search', 'extract', 'verdict']]);
+      expect(llmRequests('Acme', FINALIZE_MODEL)).toHaveLength(2);
       await limiter.close();
     });
 

@@ -4,7 +4,7 @@ import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
 import { LlmBadAnswer, type LlmAnswer, type LlmClient } from '@brandq/llm';
 import type { Logger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
-import { parseAnswer, resultFields, shouldSkip, type FieldValue, type LlmStep, type Recipe, type SearchStep, type TemplateContext } from '@brandq/recipe';
+import { parseAnswer, recipeFingerprint, resultFields, shouldSkip, type FieldValue, type LlmStep, type Recipe, type SearchStep, type TemplateContext } from '@brandq/recipe';
 import type { BrandResult, RunStore } from '@brandq/runs';
 import type { CellWrite } from '@brandq/sheets';
 import type { SearchOutcome, TavilySearchClient } from '@brandq/tavily';
@@ -57,6 +57,8 @@ export type StepOutput = { search: SearchOutcome } | { values: Record<string, Fi
 
 /** Work already paid for in an earlier attempt of the same job, per step, so a retry never pays twice. */
 export interface BrandCheckpoint {
+  /** The fingerprint of the recipe the steps were done under: a run switched to another recipe starts over. */
+  recipe?: string;
   steps?: Record<string, StepOutput>;
   /** Written before recipes: the search of the default recipe (its step id is `search`). */
   search?: SearchOutcome;
@@ -72,6 +74,29 @@ export interface ProcessOutcome {
   result: BrandResult;
   /** False when the brand already had a result and no call was made. */
   fresh: boolean;
+}
+
+const FINGERPRINTS = new WeakMap<Recipe, string>();
+
+/** A recipe's fingerprint, computed once per recipe object (workers keep one per run). */
+function fingerprintOf(recipe: Recipe): string {
+  let fingerprint = FINGERPRINTS.get(recipe);
+  if (fingerprint === undefined) {
+    fingerprint = recipeFingerprint(recipe);
+    FINGERPRINTS.set(recipe, fingerprint);
+  }
+  return fingerprint;
+}
+
+/**
+ * The steps an earlier attempt finished under this recipe. Steps done under another recipe
+ * (the run was switched with --force) are not reused: the same step id may ask other
+ * questions now. A checkpoint from before recipes held the default recipe's search.
+ */
+function checkpointedSteps(checkpoint: BrandCheckpoint, fingerprint: string): Record<string, StepOutput> {
+  if (checkpoint.search) return checkpoint.recipe === undefined || checkpoint.recipe === fingerprint ? { search: { search: checkpoint.search } } : {};
+  if (checkpoint.recipe !== fingerprint) return {};
+  return { ...checkpoint.steps };
 }
 
 /** Which call of a brand a paid call is: the provider, and the recipe step it serves. */
@@ -101,7 +126,8 @@ export class BrandPipeline {
       return { result: existing, fresh: false };
     }
 
-    const done: Record<string, StepOutput> = { ...(ctx.checkpoint.search ? { search: { search: ctx.checkpoint.search } } : {}), ...ctx.checkpoint.steps };
+    const fingerprint = fingerprintOf(recipe);
+    const done = checkpointedSteps(ctx.checkpoint, fingerprint);
     const template: TemplateContext & { results: Record<string, SearchOutcome['hits']>; fields: Record<string, FieldValue> } = {
       brand: brand.name,
       hints: brand.hints,
@@ -117,7 +143,7 @@ export class BrandPipeline {
             ? { search: await this.search(brand, step, template, ctx.signal) }
             : { values: await this.extract(brand, step, template, ctx.signal) };
         done[step.id] = output;
-        await ctx.saveCheckpoint({ steps: { ...done } });
+        await ctx.saveCheckpoint({ recipe: fingerprint, steps: { ...done } });
       }
       if ('search' in output) template.results[step.id] = output.search.hits;
       if ('values' in output) Object.assign(template.fields, output.values);

@@ -209,7 +209,7 @@ describe('the shipped recipes', () => {
     expect(recipe.steps[2]?.skipIf).toEqual({ present: ['hint.segment', 'hint.audience'] });
     expect(recipe.steps[3]).toMatchObject({ type: 'llm', finalize: true });
     expect(resultFields(recipe).map((f) => f.name)).toEqual([
-      'website', 'category', 'description', 'country', 'founded_year', 'sources', 'segment', 'audience', 'fit_score', 'rationale', 'evidence',
+      'website', 'category', 'description', 'country', 'founded_year', 'sources', 'segment', 'audience', 'fit_score', 'rationale', 'evidence_urls',
     ]);
   });
 });
