@@ -96,6 +96,33 @@ describe('POST /api/runs', () => {
     expect((await new RunStore(redis.client()).getRun('board-run'))?.sourceKey).toMatch(/^csv-text:sha256:/);
   });
 
+  it('follows the recipe sent as text, stored with the run; a recipe that does not validate is refused naming its step and field', async () => {
+    const recipe = [
+      'name: tagline',
+      'steps:',
+      '  - id: tag',
+      '    type: llm',
+      '    prompt: "Brand: {{brand}}"',
+      '    fields: [{ name: tagline, type: string, description: a tagline }]',
+    ].join('\n');
+    const created = await post({ csvText: 'brand\nRecipe Board Brand\n', budget: 5, run: 'board-recipe', recipe });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ runId: 'board-recipe', recipe: 'tagline' });
+    expect((await new RunStore(redis.client()).getRecipe('board-recipe')).steps.map((s) => s.id)).toEqual(['tag']);
+
+    const bad = await post({ csvText: 'brand\nBad Recipe Brand\n', budget: 5, run: 'board-bad-recipe', recipe: recipe.replace('type: string', 'type: strnig') });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { message: string }).message).toMatch(/step "tag", field "tagline"/);
+    expect(await new RunStore(redis.client()).getRun('board-bad-recipe')).toBeUndefined();
+  });
+
+  it('refuses a CSV without a brand (400 BAD_INPUT): no empty run is created', async () => {
+    const res = await post({ csvText: 'brand\n', budget: 5, run: 'board-empty' });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(/no brands in the CSV text/) });
+    expect(await new RunStore(redis.client()).getRun('board-empty')).toBeUndefined();
+  });
+
   it('refuses a body over the limit (413), malformed JSON (400) and other media types (415) in JSON, quoting none of it', async () => {
     const big = await post({ csvText: `brand\n${'Oversized Brand Name\n'.repeat(60_000)}`, budget: 1 });
     expect(big.status).toBe(413);
