@@ -6,7 +6,7 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }
 
-/** HTTP basic auth in front of everything the board serves. */
+/** HTTP basic auth in front of everything the board serves; the user it let in is `res.locals.user`. */
 export function basicAuth(user: string, password: string) {
   return (req: Request, res: Response, next: NextFunction): void => {
     // RFC 7617: the scheme name is case-insensitive, and any amount of space may follow it.
@@ -16,6 +16,8 @@ export function basicAuth(user: string, password: string) {
       const decoded = Buffer.from(encoded, 'base64').toString('utf8');
       const sep = decoded.indexOf(':');
       if (sep > 0 && sameSecret(decoded.slice(0, sep), user) && sameSecret(decoded.slice(sep + 1), password)) {
+        // Who acts, for the run's history (the run controls record it).
+        res.locals.user = user;
         next();
         return;
       }

@@ -5,9 +5,13 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { BrandQueue } from '@brandq/queue';
 import { redactValue } from '@brandq/redact';
+import type { RunControls } from '@brandq/run-service';
 import { requireAllowedHost } from './allowed-hosts.js';
 import { basicAuth } from './basic-auth.js';
 import { jsonErrors, notFound } from './json-errors.js';
+import { mountRunControls } from './run-controls-route.js';
+import { mountRunDetail } from './run-detail-route.js';
+import { mountRunTimeline } from './run-timeline-route.js';
 import { RUNS_PAGE, RUNS_SCRIPT } from './runs-page.js';
 import { runsOverview } from './runs-overview.js';
 import { isWrite, sameOriginWrites } from './same-origin-writes.js';
@@ -29,6 +33,10 @@ export interface BoardOptions {
   createRun?: (body: unknown) => Promise<CreateRunAnswer>;
   /** Where unexpected errors go (the log); the client only hears "internal server error". */
   reportError?: (error: unknown) => void;
+  /** Pause, resume, cancel, budget and retry a run (`runControls` of the run service); absent = not offered. */
+  runControls?: RunControls | undefined;
+  /** The LLM provider's name in cost summaries (`llmLabelFor(OPENAI_BASE_URL)`); default `LLM`. */
+  llmLabel?: string;
 }
 
 /** `POST /api/runs` carries the CSV text itself: this much, and a 413 that says so beyond it. */
@@ -110,6 +118,9 @@ export function createBoardApp(options: BoardOptions): Express {
       next(err);
     }
   });
+  mountRunDetail(app, options);
+  mountRunControls(app, options);
+  mountRunTimeline(app, options);
   app.use(notFound());
   app.use(jsonErrors(options.reportError ?? (() => undefined)));
   return app;

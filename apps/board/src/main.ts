@@ -7,6 +7,8 @@ import { createRedis, pings } from '@brandq/redis';
 import { redactUrl } from '@brandq/redact';
 import { createBoardApp } from './board-app.js';
 import { createRun } from './create-run.js';
+import { llmLabelFor } from '@brandq/ledger';
+import { runControls } from '@brandq/run-service';
 import { isLoopback } from './basic-auth.js';
 import { boardHosts } from './allowed-hosts.js';
 import { createBoardMetrics } from './board-metrics.js';
@@ -48,6 +50,8 @@ async function main(): Promise<void> {
     limiterStats,
     metrics: createBoardMetrics(redis, queue, limiterStats),
     createRun: (body) => createRun({ redis, queue, config }, body),
+    runControls: runControls({ redis, queue, config }),
+    llmLabel: llmLabelFor(config.OPENAI_BASE_URL),
   });
   const server = app.listen(config.BOARD_PORT, config.BOARD_HOST, () => {
     const address = server.address();
@@ -58,6 +62,8 @@ async function main(): Promise<void> {
   });
   const stop = () => {
     server.close();
+    // An open run page's event stream would otherwise keep the process alive.
+    server.closeAllConnections();
     void queue.close().then(() => redis.disconnect());
   };
   process.on('SIGINT', stop);

@@ -1,6 +1,7 @@
 /**
  * The runs page: a static document whose script (RUNS_SCRIPT, at /runs.js: the CSP allows
- * no inline script) polls `/api/runs` and `/api/limits`. Every value is inserted with
+ * no inline script) polls `/api/runs` and `/api/limits`; each run links to its own page
+ * (/runs/<id>, run-page.ts). Every value is inserted with
  * textContent, so brand or source text can never become markup.
  */
 export const RUNS_PAGE = `<!doctype html>
@@ -48,7 +49,10 @@ async function refresh() {
     for (const r of runs) {
       const tr = document.createElement('tr');
       tr.dataset.run = r.id;
-      cell(tr, r.id);
+      const link = document.createElement('a');
+      link.href = '/runs/' + encodeURIComponent(r.id);
+      link.textContent = r.id;
+      cell(tr, '').appendChild(link);
       cell(tr, r.status + (r.statusReason ? ' (' + r.statusReason + ')' : ''), 'status-' + r.status);
       const p = cell(tr, '');
       const bar = document.createElement('span'); bar.className = 'bar';

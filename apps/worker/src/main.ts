@@ -11,10 +11,11 @@ import { ResultCache } from '@brandq/cache';
 import { BrandPipeline, FinalFailure, brandBackoffStrategy, createBrandJobProcessor, stepDefaultsOf, type StoredJobData } from '@brandq/pipeline';
 import { BRAND_QUEUE, BACKOFF_TYPE, createBrandQueue } from '@brandq/queue';
 import { QUEUE_PREFIX, createRedis, pings, redactUrl, redisOutageLog } from '@brandq/redis';
-import { RunStore } from '@brandq/runs';
+import { RunStore, RunTimeline } from '@brandq/runs';
 import { SheetFlusher, SheetWriteQueue, SheetsClient } from '@brandq/sheets';
 import { TavilySearchClient } from '@brandq/tavily';
 import { createProviderGate } from './provider-gate.js';
+import { RunTimelineRecorder, allObservers } from './run-timeline-recording.js';
 
 /** How long a cache fill lock lives between renewals (the filler renews it every third of that). */
 const CACHE_FILL_LOCK_MS = 10_000;
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
   }
 
   const runs = new RunStore(client, { retentionDays: config.RUN_RETENTION_DAYS });
+  const timeline = new RunTimelineRecorder(new RunTimeline(client), logger);
   const sheetWrites = new SheetWriteQueue(client);
   const ledger = new CostLedger(client, undefined, undefined, (err, waitMs) => {
     metrics.redisRetries.inc({ what: 'booking' });
@@ -84,13 +86,14 @@ async function main(): Promise<void> {
   });
   const gate = createProviderGate(client, config, logger, (provider, reason) => {
     metrics.limiterDeferrals.inc({ provider, reason });
+    timeline.deferred(reason);
     if (reason === 'stagger') metrics.staggerDelays.inc({ provider });
     if (reason === 'tokens') metrics.tpmDeferrals.inc({ provider });
   });
   const pipeline = new BrandPipeline({
     runs,
     ledger,
-    observer: pipelineMetrics(metrics),
+    observer: allObservers(pipelineMetrics(metrics), timeline.observer),
     search: new TavilySearchClient({
       apiKey: config.TAVILY_API_KEY,
       baseUrl: config.TAVILY_BASE_URL,
@@ -137,7 +140,7 @@ async function main(): Promise<void> {
   });
   const backoff = brandBackoffStrategy(config.JOB_BACKOFF_BASE_SECONDS * 1000);
 
-  const worker = new Worker<StoredJobData>(BRAND_QUEUE, processor, {
+  const worker = new Worker<StoredJobData>(BRAND_QUEUE, timeline.processorFor(processor), {
     connection: blocking,
     prefix: QUEUE_PREFIX,
     concurrency,

@@ -3,7 +3,7 @@ import type { BrandqError} from '@brandq/errors';
 import { TransientError, isBrandqError } from '@brandq/errors';
 import type { Logger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
-import type { Recipe } from '@brandq/recipe';
+import { recipeFingerprint, type Recipe } from '@brandq/recipe';
 import type { RunMeta, RunStatus, RunStore } from '@brandq/runs';
 import type { BrandCheckpoint, BrandPipeline } from './brand-pipeline.js';
 import { doublingBackoffMs, exponentialBackoffMs } from './backoff.js';
@@ -65,7 +65,10 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
     const known = run.recipeFingerprint === undefined ? undefined : recipes.get(run.recipeFingerprint);
     if (known) return known;
     const recipe = await runs.getRecipe(run.id);
-    if (run.recipeFingerprint !== undefined) recipes.set(run.recipeFingerprint, recipe);
+    // Kept under the fingerprint of what was read: a recipe switched (--force) between the
+    // two reads must not be remembered under the old fingerprint, which other runs share.
+    const fingerprint = recipeFingerprint(recipe);
+    if (fingerprint === run.recipeFingerprint) recipes.set(fingerprint, recipe);
     return recipe;
   }
 

@@ -154,6 +154,7 @@ export class BrandPipeline {
       brand: brand.name,
       rowNumber: brand.rowNumber,
       fields: Object.fromEntries(resultFields(recipe).map((f) => [f.name, template.fields[f.name] ?? null])),
+      recipe: fingerprint,
       processedAt: new Date().toISOString(),
     };
     // The answer is paid for: a Redis that is full or away is waited out, never a reason to drop it.

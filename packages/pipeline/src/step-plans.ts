@@ -1,7 +1,7 @@
 import { cacheKeyOf } from '@brandq/cache';
 import type { Config } from '@brandq/config';
 import type { JsonSchemaFormat, LlmRequest } from '@brandq/llm';
-import { renderMessages, renderQuery, responseFormatOf, shownUrls, type LlmStep, type SearchStep, type TemplateContext } from '@brandq/recipe';
+import { RECIPE_SEMANTICS, renderMessages, renderQuery, responseFormatOf, shownUrls, type LlmStep, type SearchStep, type TemplateContext } from '@brandq/recipe';
 import { creditsForDepth, type SearchDepth, type SearchRequest } from '@brandq/tavily';
 
 /** What a step leaves unset, taken from the fleet's configuration. */
@@ -69,6 +69,9 @@ export function planLlm(step: LlmStep, ctx: TemplateContext, defaults: StepDefau
     responseFormat: responseFormat(step),
   };
   const { messages, model, maxOutputTokens, temperature, responseFormat: format } = request;
-  // Everything the answer depends on: model, cap, sampling, schema and the exact prompt (its inputs included).
-  return { request, shownUrls: shownUrls(step, ctx), cacheKey: cacheKeyOf({ model, maxOutputTokens, temperature, schema: format.json_schema, messages }) };
+  // Everything the cached (cleaned) answer depends on: model, cap, sampling, the exact prompt
+  // (its inputs included), the schema, and the fields' own rules (a url and a string field
+  // share a JSON schema type, a length cap is not in the schema) with the cleaning's version.
+  const rules = { semantics: RECIPE_SEMANTICS, fields: step.fields };
+  return { request, shownUrls: shownUrls(step, ctx), cacheKey: cacheKeyOf({ model, maxOutputTokens, temperature, schema: format.json_schema, rules, messages }) };
 }

@@ -36,6 +36,8 @@ export interface StepEstimate {
   credits: number;
   /** Tokens per paid LLM call as the provider counts them at admission: the prompt (with its schema) and the output cap. */
   promptTokensPerCall: number;
+  /** The largest prompt seen among the brands counted (a call needs it plus the output cap at once). */
+  maxPromptTokens: number;
   outputTokensPerCall: number;
   /** The most the step's paid calls can cost: every call at its output cap. */
   costMicros: number;
@@ -163,12 +165,13 @@ export async function estimateRun(deps: EstimateDeps, brands: readonly Preflight
     const base = { id: step.id, type: step.type, paidCalls: tally.paid, cached: tally.cached, skipped: tally.skipped };
     if (step.type === 'search') {
       const credits = tally.paid * planSearch(step, { brand: '', hints: {}, results: {}, fields: {} }, defaults).credits;
-      return { ...base, credits, promptTokensPerCall: 0, outputTokensPerCall: 0, costMicros: tavilyCostMicros(credits, config.TAVILY_COST_PER_CREDIT) };
+      return { ...base, credits, promptTokensPerCall: 0, maxPromptTokens: 0, outputTokensPerCall: 0, costMicros: tavilyCostMicros(credits, config.TAVILY_COST_PER_CREDIT) };
     }
     const model = step.model ?? defaults.model;
     const output = step.maxOutputTokens ?? defaults.maxOutputTokens;
     const prompt = tally.promptTokens.length === 0 ? 0 : Math.ceil(tally.promptTokens.reduce((a, b) => a + b, 0) / tally.promptTokens.length);
-    return { ...base, model, credits: 0, promptTokensPerCall: prompt, outputTokensPerCall: output, costMicros: tally.paid * llmCostMicros(priceOf.get(model)!, prompt, output) };
+    const maxPromptTokens = Math.max(0, ...tally.promptTokens);
+    return { ...base, model, credits: 0, promptTokensPerCall: prompt, maxPromptTokens, outputTokensPerCall: output, costMicros: tally.paid * llmCostMicros(priceOf.get(model)!, prompt, output) };
   });
 
   const sum = (type: RecipeStep['type'], pick: (s: StepEstimate) => number) => steps.filter((s) => s.type === type).reduce((total, s) => total + pick(s), 0);

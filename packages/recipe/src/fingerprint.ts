@@ -5,7 +5,7 @@ import type { Recipe } from './recipe.js';
  * Bump when the meaning of a recipe changes without the recipe changing (how templates render,
  * how answers are cleaned): answers cached under older fingerprints are then not reused.
  */
-const RECIPE_SEMANTICS = 'recipe/1';
+export const RECIPE_SEMANTICS = 'recipe/1';
 
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

@@ -1,11 +1,11 @@
 export type { FieldType, FieldValue, RecipeField, SkipRule, SearchDepth, SearchStep, LlmStep, RecipeStep, Recipe } from './recipe.js';
-export { resultFields } from './recipe.js';
+export { resultFields, RESERVED_FIELD_NAMES } from './recipe.js';
 export { RecipeError } from './recipe-error.js';
 export type { RecipeIssue } from './recipe-error.js';
 export { parseRecipe, loadRecipeFile } from './parse-recipe.js';
 export { serializeRecipe, deserializeRecipe } from './serialize-recipe.js';
 export { defaultRecipe } from './default-recipe.js';
-export { recipeFingerprint } from './fingerprint.js';
+export { recipeFingerprint, RECIPE_SEMANTICS } from './fingerprint.js';
 export { responseFormatOf, parseAnswer } from './answer.js';
 export { fieldText } from './field-text.js';
 export type { ResponseFormat, AnswerOutcome } from './answer.js';

@@ -127,7 +127,9 @@ steps:
     ['max_length on a url', (f) => (field(f, 0).max_length = 10), { step: 'facts', field: 'website', message: /max_length applies only to string and list fields/ }],
     ['a duplicate step id', (f) => (step(f, 2).id = 'search'), { step: 'search', message: /duplicate step id/ }],
     ['a field name used twice in the recipe', (f) => ((step(f, 3).fields as Step[])[0]!.name = 'score'), { step: 'classify', field: 'score', message: /duplicate field name/ }],
-    ['a field named like an export column', (f) => ((step(f, 3).fields as Step[])[0]!.name = 'status'), { step: 'classify', field: 'status', message: /export column of its own/ }],
+    ['a sources field in a step shown no search results', (f) => (((step(f, 3).fields as Step[])[0]!.type = 'sources'), (step(f, 3).prompt = 'Brand: {{brand}}')), { step: 'classify', field: 'label', message: /needs search results in the step's prompt/ }],
+    ['a hint named with capitals (hint columns are snake_case)', (f) => (step(f, 3).skip_if = { present: ['hint.Country'] }), { step: 'classify', message: /"hint.Country" is not a hint column name/ }],
+    ['a field named like an export column', (f) => ((step(f, 3).fields as Step[])[0]!.name = 'status'), { step: 'classify', field: 'status', message: /a column of its own beside the fields/ }],
     ['an unknown placeholder', (f) => (step(f, 1).prompt = 'Brand: {{company}}'), { step: 'facts', message: /prompt: unknown placeholder \{\{company\}\}/ }],
     ['an unknown placeholder kind', (f) => (step(f, 1).prompt = '{{result.search}}'), { step: 'facts', message: /prompt: unknown placeholder \{\{result\.search\}\}/ }],
     ['an unclosed placeholder', (f) => (step(f, 1).prompt = 'Brand: {{brand'), { step: 'facts', message: /prompt: "\{\{" without a matching "\}\}"/ }],
@@ -211,5 +213,12 @@ describe('the shipped recipes', () => {
     expect(resultFields(recipe).map((f) => f.name)).toEqual([
       'website', 'category', 'description', 'country', 'founded_year', 'sources', 'segment', 'audience', 'fit_score', 'rationale', 'evidence_urls',
     ]);
+  });
+});
+
+describe('parseRecipe on hostile YAML', () => {
+  it('refuses an alias bomb ("billion laughs") as a recipe error, not a crash', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefghij'.split('').map((c, i) => `${c}: &${c} [${Array(9).fill(`*${'abcdefghij'[i]}`).join(', ')}]`), 'name: bomb', 'steps: []'].join('\n');
+    expect(() => parseRecipe(bomb, 'bomb.yaml')).toThrow(RecipeError);
   });
 });

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { RecipeError, type RecipeIssue } from './recipe-error.js';
-import type { LlmStep, Recipe, RecipeField, RecipeStep, SearchStep, SkipRule } from './recipe.js';
+import { RESERVED_FIELD_NAMES, type LlmStep, type Recipe, type RecipeField, type RecipeStep, type SearchStep, type SkipRule } from './recipe.js';
 import { HINT_NAME, scanTemplate } from './template.js';
 
 const MAX_STEPS = 20;
@@ -204,6 +204,13 @@ function crossCheck(recipe: Recipe): RecipeIssue[] {
     } else {
       if (step.system !== undefined) checkTemplate(step, 'system', step.system, false);
       checkTemplate(step, 'prompt', step.prompt, false);
+      const showsResults = [step.prompt, step.system ?? ''].some((source) => scanTemplate(source).placeholders.some((p) => p.kind === 'results'));
+      for (const field of step.fields) {
+        // Only links the step was shown may be cited: with no results in its prompt, the field stays empty.
+        if (field.type === 'sources' && !showsResults) {
+          issues.push({ step: step.id, field: field.name, message: 'a sources field needs search results in the step\'s prompt ({{results.<search step>}}): it can only cite links the step was shown' });
+        }
+      }
       // The step's own fields become visible to later steps only.
       for (const field of step.fields) issues.push(...checkField(step.id, field, fields));
       for (const field of step.fields) fields.add(field.name);
@@ -214,13 +221,11 @@ function crossCheck(recipe: Recipe): RecipeIssue[] {
   return issues;
 }
 
-/** The export's own columns around the fields: a field by one of these names would collide with it. */
-const RESERVED_COLUMNS: ReadonlySet<string> = new Set(['row', 'brand', 'status', 'reason']);
 
 function checkField(step: string, field: RecipeField, earlier: ReadonlySet<string>): RecipeIssue[] {
   const problems: string[] = [];
   if (earlier.has(field.name)) problems.push('duplicate field name (field names are export columns: unique across the recipe)');
-  if (RESERVED_COLUMNS.has(field.name)) problems.push(`"${field.name}" is an export column of its own (${[...RESERVED_COLUMNS].join(', ')}): give the field another name`);
+  if (RESERVED_FIELD_NAMES.has(field.name)) problems.push(`"${field.name}" names a column of its own beside the fields (${[...RESERVED_FIELD_NAMES].join(', ')}): give the field another name`);
   if (field.type === 'enum') {
     if (!field.values) problems.push('an enum field needs values');
     const seen = new Set<string>();
@@ -247,7 +252,13 @@ export function parseRecipe(text: string, origin: string): Recipe {
   if (document.errors.length > 0) {
     throw new RecipeError(origin, document.errors.map((error) => ({ message: `not valid YAML or JSON: ${oneLineMessage(error.message)}` })));
   }
-  const raw: unknown = document.toJS();
+  let raw: unknown;
+  try {
+    raw = document.toJS();
+  } catch (error) {
+    // The YAML library refuses alias bombs ("billion laughs") here, with a plain Error.
+    throw new RecipeError(origin, [{ message: `not a usable recipe: ${oneLineMessage((error as Error).message)}` }]);
+  }
   const parsed = recipeFile.safeParse(raw);
   if (!parsed.success) {
     throw new RecipeError(origin, parsed.error.issues.map((issue) => toIssue(raw, issue)));

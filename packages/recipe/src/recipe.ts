@@ -62,6 +62,12 @@ export interface Recipe {
   steps: RecipeStep[];
 }
 
+/**
+ * Names a field cannot take: the columns written beside the fields (the export's row,
+ * brand, status and reason; a result's key).
+ */
+export const RESERVED_FIELD_NAMES: ReadonlySet<string> = new Set(['row', 'brand', 'status', 'reason', 'key']);
+
 /** All llm steps' fields in step order: the export and sheet columns. */
 export function resultFields(recipe: Recipe): RecipeField[] {
   return recipe.steps.flatMap((step) => (step.type === 'llm' ? step.fields : []));

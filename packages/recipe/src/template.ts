@@ -41,7 +41,8 @@ const MAX_HIT_CHARS = 1200;
 
 const PLACEHOLDER = /\{\{([^{}]*)\}\}/g;
 /** Hint names are the input's snake_case column names, which keep non-ASCII letters. */
-export const HINT_NAME = /^[\p{L}\p{N}_]+$/u;
+/** A hint column as brandq names it (packages/input toSnakeCase): no capitals, so `hint.Country` would never match. */
+export const HINT_NAME = /^[\p{Ll}\p{Lo}\p{N}_]+$/u;
 
 /**
  * Every inserted value stays on one line, so web text (or a brand name) cannot add lines such as

@@ -44,6 +44,9 @@ export function runKeys(runId: string) {
     settledBookings: `${base}:settled-bookings`,
     /** Stream: result rows waiting to be written to the run's sheet in a batch. */
     sheetWrites: `${base}:sheet-writes`,
+    /** Hash: the run's timeline, counters per time bucket at a fixed resolution (see packages/runs/lua/timeline.lua). */
+    timeline: `${base}:timeline`,
+    /** List: the run's history (who paused, resumed, cancelled, re-budgeted, retried it), JSON entries, newest first, capped. */ history: `${base}:history`,
   };
 }
 

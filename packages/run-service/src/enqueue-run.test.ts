@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultRecipe } from '@brandq/recipe';
+import { defaultRecipe, parseRecipe, recipeFingerprint } from '@brandq/recipe';
 import { BadInputError } from '@brandq/errors';
 import type { BrandInput } from '@brandq/input';
 import { CostLedger } from '@brandq/ledger';
@@ -59,6 +59,25 @@ describe('repeat runs never pay twice', () => {
     const third = await produce('repeat-3', load('repeat', names));
     expect(third.kind).toBe('nothing_to_do');
     expect(await deps().runs.getRun('repeat-3')).toBeUndefined();
+  });
+
+  it('skips only brands answered by the same recipe: a result of another recipe answers other questions', async () => {
+    const tagline = parseRecipe(
+      ['name: tagline', 'steps:', '  - id: tag', '    type: llm', '    prompt: "Brand: {{brand}}"', '    fields: [{ name: tagline, type: string, description: a tagline }]'].join('\n'),
+      'tagline.yaml',
+    );
+    await produce('recipes-1', load('recipes', ['Acme', 'Globex']));
+    const runs = deps().runs;
+    // Acme was answered by the default recipe; Globex by a recipe the run was switched to since.
+    await runs.recordSuccess({ runId: 'recipes-1', key: 'acme', brand: 'Acme', rowNumber: 2, processedAt: 'now', fields: {}, recipe: recipeFingerprint(defaultRecipe()) });
+    await runs.recordSuccess({ runId: 'recipes-1', key: 'globex', brand: 'Globex', rowNumber: 3, processedAt: 'now', fields: {}, recipe: recipeFingerprint(tagline) });
+
+    const again = load('recipes', ['Acme', 'Globex']);
+    await skipAlreadyProcessed(runs, again, defaultRecipe());
+    expect(again.brands.map((b) => b.name)).toEqual(['Globex']);
+    const withTagline = load('recipes', ['Acme', 'Globex']);
+    await skipAlreadyProcessed(runs, withTagline, tagline);
+    expect(withTagline.brands.map((b) => b.name)).toEqual(['Acme']);
   });
 
   it('skips against every earlier run of the source, not only the latest, and names the runs that hold the results', async () => {

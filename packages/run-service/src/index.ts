@@ -12,3 +12,7 @@ export { exportRun, writeExport, checkExportPath, exportFormatOf, EXPORT_FORMATS
 export type { ExportFormat, ExportOptions } from './export-run.js';
 export { loadRunReport, runCostSummary } from './run-report.js';
 export type { RunReport } from './run-report.js';
+export { runDetail, runEta, rateSinceStart, recentRatePerMinute, bindingNow, failureGroups, RESULTS_PAGE_SIZE } from './run-detail.js';
+export type { RunDetail, RunDetailOptions, RunEta, Binding, BindingReason, FailureGroup, FailureExample, ResultRow, ResultsPage, LimiterLook } from './run-detail.js';
+export { runControls, budgetMicrosOf, RunControlRefused } from './run-controls.js';
+export type { RunControls, RunControlled, RunControlRefusal, FailureGroupSelector } from './run-controls.js';

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
-import { BudgetExhaustedError, RateLimitedError } from '@brandq/errors';
+import { BadInputError, BudgetExhaustedError, RateLimitedError } from '@brandq/errors';
 import { microsToUsd } from '@brandq/ledger';
 import { createLimiter, limitsFromConfig } from '@brandq/limiter';
 import { estimateRun, type RunEstimate } from '@brandq/preflight';
@@ -33,6 +33,7 @@ export async function preflightRun(deps: { redis: Redis; config: Config; queue: 
     loaded.brands.map((b) => ({ name: b.name, hints: hintsOf(b) })),
     { noCache: request.noCache, recipe: request.recipe },
   );
+  refuseStepsThatCannotFit(estimate, createLimiter({ redis, providers: limitsFromConfig(config) }).limitsOf('llm').effectiveTpm);
   const cooldownEnds = Object.values(estimate.cooldowns);
   if (request.refuseDuringCooldown && cooldownEnds.length > 0) {
     const retryAfterMs = Math.max(...cooldownEnds) - Date.now();
@@ -49,4 +50,22 @@ export async function preflightRun(deps: { redis: Redis; config: Config; queue: 
     );
   }
   return estimate;
+}
+
+/**
+ * A call the limiter admits whole or never: a step whose prompt and output cap together are
+ * above the LLM's effective tokens-per-minute limit would pay for every brand's earlier
+ * steps and then fail them all. Such a recipe is refused before the run exists.
+ */
+function refuseStepsThatCannotFit(estimate: RunEstimate, effectiveTpm: number): void {
+  if (effectiveTpm <= 0) return;
+  for (const step of estimate.steps) {
+    const needed = step.maxPromptTokens + step.outputTokensPerCall;
+    if (step.type !== 'llm' || step.maxPromptTokens === 0 || needed <= effectiveTpm) continue;
+    throw new BadInputError(
+      `recipe step "${step.id}": a call needs about ${needed.toLocaleString('en-US')} tokens (prompt ${step.maxPromptTokens.toLocaleString('en-US')} + output cap ${step.outputTokensPerCall.toLocaleString('en-US')}), ` +
+        `above the LLM's effective limit of ${effectiveTpm.toLocaleString('en-US')} tokens per minute: lower the step's max_output_tokens or its search results, or raise OPENAI_TPM_LIMIT`,
+      { details: { step: step.id, neededTokens: needed, effectiveTpm } },
+    );
+  }
 }

@@ -1,3 +1,4 @@
+import type { Config } from '@brandq/config';
 import { BadInputError } from '@brandq/errors';
 import { CostLedger } from '@brandq/ledger';
 import type { BrandQueue } from '@brandq/queue';
@@ -9,6 +10,8 @@ import { sourceKeyFor, type SourceSpec } from './load-source.js';
 
 export interface RequeueOptions {
   retryFailed: boolean;
+  /** With `retryFailed`, reopen only these failed brands (a failure group); the others stay failed. Default: every failed brand. */
+  retryKeys?: ReadonlySet<string> | undefined;
   attempts: number;
   retention: RetentionOptions;
   /** A new budget for the run (`--resume --budget`), replacing the old one. */
@@ -27,7 +30,8 @@ export interface Requeued {
 /**
  * Puts every unfinished brand of a run back in the queue: brands with a result or a final
  * failure are skipped, held (delayed) jobs are promoted, missing jobs are re-added with
- * their deterministic ids. With `retryFailed`, failed brands are reopened first.
+ * their deterministic ids. With `retryFailed`, failed brands (all, or those in `retryKeys`)
+ * are reopened first.
  *
  * A new budget is set before the run reopens: setting it bumps the ledger's budget epoch,
  * so a worker's refusal computed under the old budget (and arriving late) no longer
@@ -40,9 +44,10 @@ export async function requeueRun(deps: { runs: RunStore; queue: BrandQueue; ledg
   const budgetEpoch = opts.budgetMicros === undefined ? undefined : await ledger.setBudget(runId, opts.budgetMicros);
   const failedKeys: string[] = [];
   for await (const f of runs.failures(runId)) failedKeys.push(f.key);
-  const reopenKeys = opts.retryFailed ? failedKeys : [];
+  const reopenKeys = opts.retryFailed ? failedKeys.filter((key) => opts.retryKeys?.has(key) ?? true) : [];
   const { reopened, status } = await runs.reopen(runId, reopenKeys);
-  const finished = new Set(opts.retryFailed ? [] : failedKeys);
+  const reopening = new Set(reopenKeys);
+  const finished = new Set(failedKeys.filter((key) => !reopening.has(key)));
   for await (const r of runs.results(runId)) finished.add(r.key);
 
   const options = brandJobOptions(opts.attempts, opts.retention);
@@ -66,6 +71,11 @@ export async function requeueRun(deps: { runs: RunStore; queue: BrandQueue; ledg
   }
   for (let i = 0; i < batch.length; i += 500) await queue.addBulk(batch.slice(i, i + 500));
   return { requeued, reopened, status, ...(budgetEpoch === undefined ? {} : { budgetEpoch }) };
+}
+
+/** How a requeue adds jobs, from the config: the CLI's resume and the board's controls alike. */
+export function requeueOptionsOf(config: Pick<Config, 'JOB_ATTEMPTS' | 'JOB_KEEP_COMPLETED' | 'JOB_KEEP_FAILED'>): Pick<RequeueOptions, 'attempts' | 'retention'> {
+  return { attempts: config.JOB_ATTEMPTS, retention: { keepCompleted: config.JOB_KEEP_COMPLETED, keepFailed: config.JOB_KEEP_FAILED } };
 }
 
 export interface ResumeRunRequest {
@@ -110,11 +120,6 @@ export async function resumeRun(deps: RunServiceDeps, request: ResumeRunRequest)
     await runs.createOrExtendRun({ id: runId, source: previous.source, sourceKey: previous.sourceKey, brands: [], skipped: [], recipe: request.recipe, replaceRecipe: true });
   }
   const { spentMicros } = await ledger.snapshot(runId);
-  const requeued = await requeueRun({ runs, queue, ledger }, runId, {
-    retryFailed: request.retryFailed,
-    attempts: config.JOB_ATTEMPTS,
-    retention: { keepCompleted: config.JOB_KEEP_COMPLETED, keepFailed: config.JOB_KEEP_FAILED },
-    budgetMicros: request.budgetMicros,
-  });
+  const requeued = await requeueRun({ runs, queue, ledger }, runId, { ...requeueOptionsOf(config), retryFailed: request.retryFailed, budgetMicros: request.budgetMicros });
   return { ...requeued, runId, previous, spentMicros };
 }

@@ -11,14 +11,21 @@ import type { LoadedSource } from './load-source.js';
 export async function skipAlreadyProcessed(runs: RunStore, loaded: LoadedSource, recipe: Recipe): Promise<void> {
   const found = await runs.resultsOfSource(loaded.sourceKey, loaded.brands.map((b) => b.key));
   const fingerprint = recipeFingerprint(recipe);
-  // Runs from before recipes followed the default recipe.
+  // Results from before recipes were answered by the default recipe.
   const legacy = recipeFingerprint(defaultRecipe());
-  const sameRecipe = new Set<string>();
-  for (const runId of new Set(found.values())) {
-    const run = await runs.getRun(runId);
-    if ((run?.recipeFingerprint ?? legacy) === fingerprint) sameRecipe.add(runId);
+  const keysByRun = new Map<string, string[]>();
+  for (const [key, runId] of found) {
+    const keys = keysByRun.get(runId);
+    if (keys) keys.push(key);
+    else keysByRun.set(runId, [key]);
   }
-  const heldBy = new Map([...found].filter(([, runId]) => sameRecipe.has(runId)));
+  const heldBy = new Map<string, string>();
+  for (const [runId, keys] of keysByRun) {
+    const results = await runs.getResults(runId, keys);
+    keys.forEach((key, i) => {
+      if ((results[i]?.recipe ?? legacy) === fingerprint) heldBy.set(key, runId);
+    });
+  }
   if (heldBy.size === 0) return;
   const kept = [];
   for (const brand of loaded.brands) {

@@ -17,12 +17,13 @@
   ARGV[6] recipe fingerprint
   ARGV[7] recipe name
   ARGV[8] '1' to replace a run's different recipe (--force), '0' to refuse
-  ARGV[9] n, the number of brands that follow
-  ARGV[10 .. 9+2n]  brand key, payload pairs
-  ARGV[10+2n ..]    skipped row field, payload pairs (kept only by the call that creates the run)
+  ARGV[9] the default recipe's fingerprint: what a run from before recipes follows
+  ARGV[10] n, the number of brands that follow
+  ARGV[11 .. 10+2n]  brand key, payload pairs
+  ARGV[11+2n ..]     skipped row field, payload pairs (kept only by the call that creates the run)
 
-  Recipe: a new run stores it; a run that has another recipe is refused (nothing written)
-  unless told to replace it; a run from before recipes takes it.
+  Recipe: a new run stores it; a run that follows another recipe (a run from before recipes
+  follows the default one) is refused, nothing written, unless told to replace it.
 
   Status: a new run is running (completed if it has no brand). A running or completed run
   is running while any brand has no outcome and completed otherwise, so a completed run
@@ -38,19 +39,20 @@
 local meta, brands, skipped, recipe = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local runId, source, sourceKey = ARGV[1], ARGV[2], ARGV[3]
 local retention_ms = tonumber(ARGV[4])
-local recipeJson, fingerprint, recipeName, replace = ARGV[5], ARGV[6], ARGV[7], ARGV[8] == '1'
-local n = tonumber(ARGV[9])
-local first_brand = 10
+local recipeJson, fingerprint, recipeName, replace, legacy = ARGV[5], ARGV[6], ARGV[7], ARGV[8] == '1', ARGV[9]
+local n = tonumber(ARGV[10])
+local first_brand = 11
 
 local owner = redis.call('HGET', meta, 'sourceKey')
 if owner and owner ~= sourceKey then
   return { -1, owner }
 end
 local followed = redis.call('HMGET', meta, 'recipeFingerprint', 'recipeName')
-if owner and followed[1] and followed[1] ~= fingerprint and not replace then
-  return { -2, followed[2] or '', followed[1] }
+local current = followed[1] or (owner and legacy) or nil
+if current and current ~= fingerprint and not replace then
+  return { -2, followed[2] or 'brand-facts', current }
 end
-if not followed[1] or followed[1] ~= fingerprint then
+if followed[1] ~= fingerprint then
   redis.call('SET', recipe, recipeJson)
   redis.call('HSET', meta, 'recipeFingerprint', fingerprint, 'recipeName', recipeName)
 end

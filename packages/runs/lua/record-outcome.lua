@@ -5,7 +5,8 @@
   KEYS[1] run meta hash
   KEYS[2] results hash (brand key -> result JSON)
   KEYS[3] failed hash (brand key -> failure JSON)
-  KEYS[4 ..] every key of the run (runKeyList), for its retention when this outcome ends it
+  KEYS[4] timeline hash: a recorded success counts as `done`, a new failure as `failed`
+  KEYS[5 ..] every key of the run (runKeyList), for its retention when this outcome ends it
   ARGV[1] 'success' | 'failure'
   ARGV[2] brand key
   ARGV[3] JSON payload
@@ -19,7 +20,8 @@ local meta, results, failed = KEYS[1], KEYS[2], KEYS[3]
 local outcome, key, payload = ARGV[1], ARGV[2], ARGV[3]
 
 local t = redis.call('TIME')
-local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
+local now_ms = t[1] * 1000 + math.floor(t[2] / 1000)
+local now = tostring(now_ms)
 
 local recorded = 0
 if redis.call('HEXISTS', results, key) == 0 then
@@ -29,10 +31,12 @@ if redis.call('HEXISTS', results, key) == 0 then
     if redis.call('HDEL', failed, key) == 1 then
       redis.call('HINCRBY', meta, 'failed', -1)
     end
+    brandq_timeline_add(KEYS[4], meta, now_ms, { 'done', 1 })
     recorded = 1
   else
     if redis.call('HSET', failed, key, payload) == 1 then
       redis.call('HINCRBY', meta, 'failed', 1)
+      brandq_timeline_add(KEYS[4], meta, now_ms, { 'failed', 1 })
     end
     recorded = 1
   end
@@ -48,6 +52,6 @@ redis.call('HSET', meta, 'updatedAt', now)
 if status == 'running' and succeeded + failedCount >= total then
   status = 'completed'
   redis.call('HSET', meta, 'status', status, 'finishedAt', now)
-  brandq_retain_run(4, status, true, tonumber(ARGV[4]))
+  brandq_retain_run(5, status, true, tonumber(ARGV[4]))
 end
 return { recorded, succeeded, failedCount, status }

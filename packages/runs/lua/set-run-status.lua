@@ -9,15 +9,22 @@
   ARGV[1] status
   ARGV[2] reason ('' for none)
   ARGV[3] retention in ms (0 = keep ended runs forever)
-  Returns 1 when the status was written, 0 when the run does not exist.
+  ARGV[4] optional: the statuses the run may be in, comma-separated ('' or absent = any).
+          A control checks the status it saw and writes in one step: a run a worker
+          completed or held meanwhile is left as the worker left it.
+  Returns 1 when the status was written, 0 when the run does not exist, -1 when the run is
+  in a status ARGV[4] does not list.
 ]]
 local meta = KEYS[1]
-local status, reason, retention_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local status, reason, retention_ms, from = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] or ''
 
 if not redis.call('HGET', meta, 'id') then
   return 0
 end
 local previous = redis.call('HGET', meta, 'status')
+if from ~= '' and not string.find(',' .. from .. ',', ',' .. tostring(previous) .. ',', 1, true) then
+  return -1
+end
 local t = redis.call('TIME')
 local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
 

@@ -26,7 +26,7 @@ beforeEach(() => redis.flush());
  * written as its owner writes it. A key added to `runKeys` fails to compile here until the
  * test writes it too, so "every key of the run" stays every key.
  */
-const writeOtherKey: Record<Exclude<keyof RunKeys, 'meta' | 'recipe' | 'brands' | 'results' | 'failed' | 'skipped'>, (key: string) => Promise<unknown>> = {
+const writeOtherKey: Record<Exclude<keyof RunKeys, 'meta' | 'recipe' | 'brands' | 'results' | 'failed' | 'skipped' | 'history' | 'timeline'>, (key: string) => Promise<unknown>> = {
   ledger: (key) => client.hset(key, { budget_micros: 5_000_000, spent_micros: 12_345, 'llm:calls': 3 }),
   reservations: (key) => client.zadd(key, Date.now() + 60_000, 'res-1'),
   reservationAmounts: (key) => client.hset(key, 'res-1', 4_000),
@@ -51,6 +51,7 @@ async function seedRun(store: RunStore, runId: string, sourceKey: string, n: num
   const written = await store.createOrExtendRun({ id: runId, source: brands[0]!.source, sourceKey, brands, skipped: [{ rowNumber: 99, reason: 'empty_name', message: 'row 99: empty' }] });
   expect(written.kind).toBe('written');
   await writeOtherKeys(runId);
+  await store.appendHistory(runId, { at: new Date().toISOString(), action: 'budget', by: 'ops', details: { budgetMicros: 5_000_000 } });
   for (const b of brands.slice(0, finish)) {
     if (b.key === 'b1') await store.recordFailure({ runId, key: b.key, brand: b.name, rowNumber: b.rowNumber, kind: 'transient', reason: 'HTTP 500', attempts: 4, failedAt: 'now' });
     else await store.recordSuccess({ runId, key: b.key, brand: b.name, rowNumber: b.rowNumber, processedAt: 'now', fields });

@@ -10,6 +10,7 @@ function lua(name: string): URL {
 }
 
 const RETENTION_PRELUDE = lua('retention');
+const TIMELINE_PRELUDE = lua('timeline');
 
 interface RunScript {
   name: string;
@@ -19,10 +20,13 @@ interface RunScript {
   allRunKeys: boolean;
   /** Whether the script applies the run's retention (gets retention.lua in front). */
   retention: boolean;
+  /** Whether the script records into the run's timeline (gets timeline.lua in front). */
+  timeline?: boolean;
 }
 
 const SCRIPTS: readonly RunScript[] = [
-  { name: 'brandqRecordOutcome', file: lua('record-outcome'), ownKeys: 3, allRunKeys: true, retention: true },
+  { name: 'brandqRecordOutcome', file: lua('record-outcome'), ownKeys: 4, allRunKeys: true, retention: true, timeline: true },
+  { name: 'brandqRecordTimeline', file: lua('record-timeline'), ownKeys: 2, allRunKeys: false, retention: false, timeline: true },
   { name: 'brandqReopenBrands', file: lua('reopen-brands'), ownKeys: 2, allRunKeys: true, retention: true },
   { name: 'brandqCreateOrExtendRun', file: lua('create-or-extend-run'), ownKeys: 4, allRunKeys: true, retention: true },
   { name: 'brandqSetRunStatus', file: lua('set-run-status'), ownKeys: 1, allRunKeys: true, retention: true },
@@ -30,15 +34,17 @@ const SCRIPTS: readonly RunScript[] = [
   { name: 'brandqForgetLatestRun', file: lua('forget-latest-run'), ownKeys: 1, allRunKeys: false, retention: false },
   { name: 'brandqDropVanishedRun', file: lua('drop-vanished-run'), ownKeys: 1, allRunKeys: true, retention: false },
   { name: 'brandqDeleteEndedRun', file: lua('delete-ended-run'), ownKeys: 1, allRunKeys: true, retention: false },
+  { name: 'brandqAppendHistory', file: lua('append-history'), ownKeys: 2, allRunKeys: false, retention: false },
 ];
 
 let sources: Map<string, string> | undefined;
 
-/** Each script's text, with the retention function in front of those that apply it (Lua has no include). */
+/** Each script's text, with the retention and timeline functions in front of those that use them (Lua has no include). */
 function scriptSources(): Map<string, string> {
   if (!sources) {
-    const prelude = readFileSync(RETENTION_PRELUDE, 'utf8');
-    sources = new Map(SCRIPTS.map((s) => [s.name, (s.retention ? prelude : '') + readFileSync(s.file, 'utf8')]));
+    const retention = readFileSync(RETENTION_PRELUDE, 'utf8');
+    const timeline = readFileSync(TIMELINE_PRELUDE, 'utf8');
+    sources = new Map(SCRIPTS.map((s) => [s.name, (s.retention ? retention : '') + (s.timeline ? timeline : '') + readFileSync(s.file, 'utf8')]));
   }
   return sources;
 }

@@ -193,6 +193,9 @@ describe('RunStore: a run keeps the recipe it was created with', () => {
     await client.hset(runKeys('run-legacy').results, 'a', JSON.stringify({ key: 'a', brand: 'A', rowNumber: 2, processedAt: 'then', ...fields }));
     expect(await store.getRecipe('run-legacy')).toEqual(defaultRecipe());
     expect(await store.getResult('run-legacy', 'a')).toEqual({ key: 'a', brand: 'A', rowNumber: 2, processedAt: 'then', fields });
+    // It follows the default recipe: another one is refused unless forced, as for any run.
+    expect(await store.createOrExtendRun({ ...runOfBrandsCsv('run-legacy', ['b']), recipe: other })).toMatchObject({ kind: 'other_recipe', runRecipeName: 'brand-facts' });
+    expect(await store.createOrExtendRun(runOfBrandsCsv('run-legacy', ['b']))).toMatchObject({ kind: 'written' });
   });
 });
 

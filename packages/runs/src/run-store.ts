@@ -3,12 +3,14 @@ import { runIndexKeys, runKeyList, runKeys } from '@brandq/redis';
 import type { BrandJobData, BrandSource } from '@brandq/queue';
 import { defaultRecipe, deserializeRecipe, recipeFingerprint, serializeRecipe, type Recipe } from '@brandq/recipe';
 import { defineRunScripts } from './run-scripts.js';
-import type { BrandFailure, BrandResult, RunMeta, RunStatus, SkippedBrand } from './run-types.js';
+import type { BrandFailure, BrandResult, RunHistoryEntry, RunMeta, RunStatus, SkippedBrand } from './run-types.js';
 
 const DAY_MS = 86_400_000;
+/** Entries a run's history keeps (the newest): a page's worth of actions, and a bound on a run pressed over and over. */
+const HISTORY_CAP = 1000;
 
 interface ScriptedRedis extends Redis {
-  brandqRecordOutcome(meta: string, results: string, failed: string, ...rest: (string | number)[]): Promise<[number, number, number, RunStatus]>;
+  brandqRecordOutcome(meta: string, results: string, failed: string, timeline: string, ...rest: (string | number)[]): Promise<[number, number, number, RunStatus]>;
   brandqReopenBrands(meta: string, failed: string, ...rest: (string | number)[]): Promise<[number, RunStatus]>;
   brandqCreateOrExtendRun(
     meta: string, brands: string, skipped: string, recipe: string, ...rest: (string | number | (string | number)[])[]
@@ -18,6 +20,7 @@ interface ScriptedRedis extends Redis {
   brandqForgetLatestRun(bySource: string, sourceKey: string, runId: string): Promise<number>;
   brandqDropVanishedRun(meta: string, ...rest: string[]): Promise<number>;
   brandqDeleteEndedRun(meta: string, ...rest: (string | number)[]): Promise<number>;
+  brandqAppendHistory(meta: string, history: string, entry: string, cap: number): Promise<number>;
 }
 
 export interface RunStoreOptions {
@@ -105,7 +108,7 @@ export class RunStore {
     // One array argument (ioredis flattens it): spreading a list of 100k brands into a call overflows the stack.
     const args: (string | number)[] = [run.id, JSON.stringify(run.source), run.sourceKey, this.retentionMs];
     const recipe = run.recipe ?? defaultRecipe();
-    args.push(serializeRecipe(recipe), recipeFingerprint(recipe), recipe.name, run.replaceRecipe ? '1' : '0', run.brands.length);
+    args.push(serializeRecipe(recipe), recipeFingerprint(recipe), recipe.name, run.replaceRecipe ? '1' : '0', recipeFingerprint(defaultRecipe()), run.brands.length);
     for (const b of run.brands) args.push(b.key, JSON.stringify(b));
     for (const s of run.skipped) args.push(`row-${s.rowNumber}`, JSON.stringify(s));
     const reply = await this.redis.brandqCreateOrExtendRun(keys.meta, keys.brands, keys.skipped, keys.recipe, ...runKeyList(run.id), args);
@@ -280,6 +283,34 @@ export class RunStore {
   }
 
   /**
+   * Sets the run's status as `setStatus` does, but only while the run is in one of `from`,
+   * checked in the same step: a run that a worker completed or held between a control's
+   * read and its write stays as the worker left it. False when the run does not exist or
+   * was in another status.
+   */
+  async transitionStatus(runId: string, from: readonly RunStatus[], status: RunStatus, reason?: string): Promise<boolean> {
+    const keys = runKeys(runId);
+    return (await this.redis.brandqSetRunStatus(keys.meta, ...runKeyList(runId), status, reason ?? '', this.retentionMs, from.join(','))) === 1;
+  }
+
+  /**
+   * Adds `entry` to the run's history (newest first, the latest 1,000 kept), living as long
+   * as the run's other keys. False when the run does not exist: a history is never the
+   * only key of a run.
+   */
+  async appendHistory(runId: string, entry: RunHistoryEntry): Promise<boolean> {
+    const keys = runKeys(runId);
+    return (await this.redis.brandqAppendHistory(keys.meta, keys.history, JSON.stringify(entry), HISTORY_CAP)) === 1;
+  }
+
+  /** The run's latest `limit` history entries, newest first. */
+  async history(runId: string, limit = 50): Promise<RunHistoryEntry[]> {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`history limit ${limit}: expected a whole number >= 1`);
+    const raw = await this.redis.lrange(runKeys(runId).history, 0, limit - 1);
+    return raw.map((entry) => JSON.parse(entry) as RunHistoryEntry);
+  }
+
+  /**
    * Holds the run as `budget_exhausted`, only while it is running and only if `budgetEpoch`
    * (the ledger's `budget_epoch` the refusal was computed under; missing = 0) is still the
    * budget in force. False when nothing changed: a refusal computed before a
@@ -329,6 +360,16 @@ export class RunStore {
     return raw === null ? undefined : parseResult(raw);
   }
 
+  /** The results of these brands of a run, in order (undefined where a brand has none), in one round trip per thousand. */
+  async getResults(runId: string, keys: readonly string[]): Promise<(BrandResult | undefined)[]> {
+    const found: (BrandResult | undefined)[] = [];
+    for (let i = 0; i < keys.length; i += 1000) {
+      const raw = await this.redis.hmget(runKeys(runId).results, ...keys.slice(i, i + 1000));
+      for (const value of raw) found.push(value === null ? undefined : parseResult(value));
+    }
+    return found;
+  }
+
   results(runId: string): AsyncGenerator<BrandResult> {
     return this.scanHash(runKeys(runId).results, parseResult);
   }
@@ -347,7 +388,7 @@ export class RunStore {
 
   private async recordOutcome(runId: string, outcome: 'success' | 'failure', key: string, payload: string): Promise<OutcomeRecorded> {
     const keys = runKeys(runId);
-    const [recorded, succeeded, failed, status] = await this.redis.brandqRecordOutcome(keys.meta, keys.results, keys.failed, ...runKeyList(runId), outcome, key, payload, this.retentionMs);
+    const [recorded, succeeded, failed, status] = await this.redis.brandqRecordOutcome(keys.meta, keys.results, keys.failed, keys.timeline, ...runKeyList(runId), outcome, key, payload, this.retentionMs);
     return { recorded: recorded === 1, succeeded, failed, status };
   }
 

@@ -9,6 +9,8 @@ export interface BrandResult {
   rowNumber: number;
   /** The run's recipe's fields, by name (null where the answer had no value). */
   fields: Record<string, FieldValue>;
+  /** The fingerprint of the recipe that answered (absent: written before recipes, the default one). */
+  recipe?: string;
   processedAt: string;
 }
 
@@ -47,4 +49,16 @@ export interface RunMeta {
   /** The recipe the run's brands follow (runs created before recipes follow the default one). */
   recipeName?: string;
   recipeFingerprint?: string;
+}
+
+/** What an operator did to a run (the board's run controls). */
+export type RunAction = 'pause' | 'resume' | 'cancel' | 'budget' | 'retry';
+
+/** One entry of a run's history: when, what, who (the basic-auth user, else 'anonymous'), and what came of it. */
+export interface RunHistoryEntry {
+  /** ISO time. */
+  at: string;
+  action: RunAction;
+  by: string;
+  details: Record<string, unknown>;
 }

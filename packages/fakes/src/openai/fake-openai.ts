@@ -155,6 +155,8 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
     const model = body['model'];
     if (typeof model !== 'string' || model === '') return { reply: this.missing('model') };
     ctx.entry.model = model;
+    const schemaName = schemaNameOf(body['response_format']);
+    if (schemaName !== undefined) ctx.entry.schemaName = schemaName;
     const messages = body['messages'];
     if (!Array.isArray(messages) || messages.length === 0 || !messages.every(isMessage)) {
       return { reply: this.missing('messages') };
@@ -305,4 +307,11 @@ function isMessage(value: unknown): value is ChatMessageInput {
 function readMaxTokens(body: Record<string, unknown>): number | null {
   const value = body['max_completion_tokens'] ?? body['max_tokens'];
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : null;
+}
+
+/** The name of a json_schema response format, if the request has one. */
+function schemaNameOf(format: unknown): string | undefined {
+  if (format === null || typeof format !== 'object') return undefined;
+  const schema = (format as { json_schema?: { name?: unknown } }).json_schema;
+  return typeof schema?.name === 'string' ? schema.name : undefined;
 }

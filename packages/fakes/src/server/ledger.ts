@@ -70,6 +70,8 @@ export interface LedgerEntry {
   promptTokens?: number;
   /** The part of `promptTokens` that is the `response_format` json_schema. */
   schemaTokens?: number;
+  /** The `response_format.json_schema.name` the request asked for (brandq names it after the recipe step). */
+  schemaName?: string;
   completionTokens?: number;
   finishReason?: string;
   // Tavily
