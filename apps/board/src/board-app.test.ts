@@ -1,5 +1,3 @@
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from 'bullmq';
 import { createBrandQueue, BRAND_QUEUE, type BrandJobData, type BrandQueue } from '@brandq/queue';
@@ -7,8 +5,7 @@ import { QUEUE_PREFIX } from '@brandq/redis';
 import { spawnTs, useTestRedis, waitForExit } from '@brandq/testing';
 import { isLoopback } from './basic-auth.js';
 import { CONTENT_SECURITY_POLICY } from './security-headers.js';
-import { rawRequest } from './test-http.js';
-import { createBoardApp } from './board-app.js';
+import { listenBoard, rawRequest } from './test-http.js';
 import { REDACTED } from '@brandq/redact';
 import { boardHosts } from './allowed-hosts.js';
 
@@ -33,26 +30,12 @@ describe('basic auth and hosts', () => {
 describe('the board app (in process, real Redis and Bull Board)', () => {
   let queue: BrandQueue;
   let failedJobId: string;
-  const servers: Server[] = [];
+  const closers: (() => Promise<void>)[] = [];
 
   async function serve(readOnly: boolean): Promise<string> {
-    let hosts = new Set<string>();
-    const app = createBoardApp({
-      redis: redis.client(),
-      queue,
-      readOnly,
-      credentials: { user: 'ops', password: 'pw' },
-      isAllowedHost: (host) => hosts.has(host),
-      limiterStats: async () => ({}),
-      metrics: async () => ({ contentType: 'text/plain', body: '' }),
-    });
-    const server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
-    servers.push(server);
-    const port = (server.address() as AddressInfo).port;
-    hosts = boardHosts('127.0.0.1', port);
-    return `http://127.0.0.1:${port}`;
+    const listening = await listenBoard({ redis: redis.client(), queue, readOnly, credentials: { user: 'ops', password: 'pw' } });
+    closers.push(listening.close);
+    return listening.base;
   }
   const auth = { authorization: `Basic ${Buffer.from('ops:pw').toString('base64')}` };
   /** What the board's own page sends with a write: its origin, and JSON. */
@@ -86,8 +69,7 @@ describe('the board app (in process, real Redis and Bull Board)', () => {
     await worker.close();
   });
   afterAll(async () => {
-    for (const s of servers) s.closeAllConnections();
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    await Promise.all(closers.map((close) => close()));
     await queue?.close();
   });
 

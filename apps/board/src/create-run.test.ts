@@ -1,44 +1,28 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@brandq/config';
 import { createLimiter, limitsFromConfig } from '@brandq/limiter';
 import { createBrandQueue, type BrandQueue } from '@brandq/queue';
 import { RunStore } from '@brandq/runs';
 import { useTestRedis } from '@brandq/testing';
-import { boardHosts } from './allowed-hosts.js';
-import { createBoardApp } from './board-app.js';
 import { createRun } from './create-run.js';
+import { listenBoard } from './test-http.js';
 
 const redis = useTestRedis();
 const csvText = `brand\n${Array.from({ length: 10 }, (_, i) => `Board Brand ${i}`).join('\n')}\n`;
 let queue: BrandQueue;
 let base: string;
-let server: Server;
+let close: () => Promise<void>;
 
 beforeAll(async () => {
   queue = createBrandQueue(redis.client());
   const config = loadConfig({ REDIS_URL: redis.url });
   const client = redis.client();
-  let hosts = new Set<string>();
-  const app = createBoardApp({
-    redis: client,
-    queue,
-    readOnly: false,
-    isAllowedHost: (host) => hosts.has(host),
-    limiterStats: async () => ({}),
-    metrics: async () => ({ contentType: 'text/plain', body: '' }),
-    createRun: (body) => createRun({ redis: client, queue, config }, body),
-  });
-  server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const port = (server.address() as AddressInfo).port;
-  hosts = boardHosts('127.0.0.1', port);
-  base = `http://127.0.0.1:${port}`;
+  const listening = await listenBoard({ redis: client, queue, createRun: (body) => createRun({ redis: client, queue, config }, body) });
+  base = listening.base;
+  close = listening.close;
 });
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
+  await close();
   await queue.close();
 });
 

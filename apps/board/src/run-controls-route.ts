@@ -10,7 +10,9 @@ const CONTROL_BODY_LIMIT = '10kb';
 
 const noFields = z.object({}).strict();
 const budgetRequest = z.object({ budgetUsd: z.number() }).strict();
-const retryRequest = z.object({ kind: z.string().min(1).max(200).optional(), reason: z.string().min(1).max(10_000).optional() }).strict();
+const retryRequest = z
+  .object({ group: z.string().regex(/^[0-9a-f]{24}$/, 'expected a failure group id').optional(), kind: z.string().min(1).max(200).optional(), reason: z.string().min(1).max(10_000).optional() })
+  .strict();
 
 const REFUSAL_STATUS: Record<RunControlRefusal, number> = {
   RUN_NOT_FOUND: 404,

@@ -1,5 +1,3 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '@brandq/config';
 import { CostLedger } from '@brandq/ledger';
@@ -7,34 +5,24 @@ import { brandJobId, createBrandQueue, type BrandJobData, type BrandQueue } from
 import { runControls } from '@brandq/run-service';
 import { RunStore, type RunHistoryEntry, type RunMeta } from '@brandq/runs';
 import { useTestRedis } from '@brandq/testing';
-import { boardHosts } from './allowed-hosts.js';
-import { createBoardApp } from './board-app.js';
+import { listenBoard } from './test-http.js';
 
 const redis = useTestRedis();
 let queue: BrandQueue;
-const servers: Server[] = [];
+const closers: (() => Promise<void>)[] = [];
 
 /** A board on its own port: with basic auth (user `ops`) unless `open`, read-only when asked. */
 async function serve(board: { readOnly: boolean; open?: boolean }): Promise<string> {
   const client = redis.client();
-  let hosts = new Set<string>();
-  const app = createBoardApp({
+  const listening = await listenBoard({
     redis: client,
     queue,
     readOnly: board.readOnly,
     credentials: board.open ? undefined : { user: 'ops', password: 'pw' },
-    isAllowedHost: (host) => hosts.has(host),
-    limiterStats: async () => ({}),
-    metrics: async () => ({ contentType: 'text/plain', body: '' }),
     runControls: runControls({ redis: client, queue, config: loadConfig({ REDIS_URL: redis.url }) }),
   });
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  servers.push(server);
-  const port = (server.address() as AddressInfo).port;
-  hosts = boardHosts('127.0.0.1', port);
-  return `http://127.0.0.1:${port}`;
+  closers.push(listening.close);
+  return listening.base;
 }
 
 let board: string;
@@ -45,8 +33,7 @@ beforeAll(async () => {
   [board, readOnlyBoard, openBoard] = await Promise.all([serve({ readOnly: false }), serve({ readOnly: true }), serve({ readOnly: false, open: true })]);
 });
 afterAll(async () => {
-  for (const s of servers) s.closeAllConnections();
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await Promise.all(closers.map((close) => close()));
   await queue.close();
 });
 beforeEach(() => redis.flush());

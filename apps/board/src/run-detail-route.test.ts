@@ -1,5 +1,5 @@
-import type { AddressInfo } from 'node:net';
-import { request, type Server } from 'node:http';
+import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CostLedger } from '@brandq/ledger';
 import { createBrandQueue, type BrandQueue } from '@brandq/queue';
@@ -7,10 +7,9 @@ import { defaultRecipe } from '@brandq/recipe';
 import type { RunDetail } from '@brandq/run-service';
 import { RunStore } from '@brandq/runs';
 import { useTestRedis } from '@brandq/testing';
-import { boardHosts } from './allowed-hosts.js';
-import { createBoardApp } from './board-app.js';
 import { RunEventHub, type EventClient } from './run-detail-route.js';
 import { CONTENT_SECURITY_POLICY } from './security-headers.js';
+import { listenBoard } from './test-http.js';
 
 const redis = useTestRedis();
 const RUN = 'detail-route';
@@ -20,30 +19,22 @@ const source = { type: 'csv' as const, path: '/tmp/detail-route.csv' };
 
 let queue: BrandQueue;
 let limiterReads = 0;
-const servers: Server[] = [];
+const closers: (() => Promise<void>)[] = [];
 
 async function serve(readOnly = false): Promise<string> {
-  let hosts = new Set<string>();
-  const app = createBoardApp({
+  const listening = await listenBoard({
     redis: redis.client(),
     queue,
     readOnly,
     credentials: { user: 'ops', password: 'pw' },
-    isAllowedHost: (host) => hosts.has(host),
     limiterStats: async () => {
       limiterReads += 1;
       return {};
     },
-    metrics: async () => ({ contentType: 'text/plain', body: '' }),
     llmLabel: 'OpenRouter',
   });
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  servers.push(server);
-  const port = (server.address() as AddressInfo).port;
-  hosts = boardHosts('127.0.0.1', port);
-  return `http://127.0.0.1:${port}`;
+  closers.push(listening.close);
+  return listening.base;
 }
 
 /** Opens the run's event stream and hands back each `data:` update as it comes. */
@@ -94,8 +85,7 @@ beforeAll(async () => {
   await runs.recordFailure({ runId: RUN, key: 'initech', brand: 'Initech', rowNumber: 4, kind: 'auth', reason: `HTTP 401: Incorrect API key provided: ${SECRET}`, attempts: 1, failedAt: '2030-01-01T00:00:02.000Z' });
 });
 afterAll(async () => {
-  for (const s of servers) s.closeAllConnections();
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await Promise.all(closers.map((close) => close()));
   await queue?.close();
 });
 
@@ -175,6 +165,27 @@ describe('GET /api/runs/:id/events', () => {
     expect(reads).toBeLessThanOrEqual(Math.max(...pages.map((p) => p.updates.length)) + 1);
     expect(reads).toBeLessThan(pages.reduce((n, p) => n + p.updates.length, 0));
     for (const page of pages) page.close();
+  });
+});
+
+describe('GET /api/runs/:id/events, a client that leaves at once', () => {
+  it('leaves no poller behind: a page closed while its run is looked up stops nothing from stopping', async () => {
+    const base = await serve();
+    // Requests whose sockets close right after sending them, a few ms apart: some leave while
+    // the board still looks the run up.
+    const { port } = new URL(base);
+    for (let delayMs = 0; delayMs < 10; delayMs++) {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(`GET /api/runs/${RUN}/events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: ${auth.authorization}\r\n\r\n`);
+        setTimeout(() => socket.destroy(), delayMs);
+      });
+      socket.on('error', () => undefined);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const before = limiterReads;
+    // Two poll intervals: a leaked poller would read the limiter (once per poll) meanwhile.
+    await new Promise((r) => setTimeout(r, 4_500));
+    expect(limiterReads - before).toBe(0);
   });
 });
 

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import type { Express, Request, Response } from 'express';
 import { CostLedger } from '@brandq/ledger';
 import type { LimiterStats } from '@brandq/limiter';
-import { redactValue } from '@brandq/redact';
+import { redactText, redactValue } from '@brandq/redact';
 import { recentRatePerMinute, runDetail, writeExport, type LimiterLook, type RunDetail } from '@brandq/run-service';
 import { RunStore, RunTimeline } from '@brandq/runs';
 import { chartTimeline, type ChartTimeline } from './run-timeline-route.js';
@@ -80,7 +80,9 @@ export function mountRunDetail(app: Express, options: BoardOptions): void {
       }
       res.type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
       res.attachment(`${runId}.${format}`);
-      await writeExport(runs, runId, `.${format}`, res);
+      res.setHeader('Cache-Control', 'no-store');
+      // Served to a browser: redacted like every answer of the board (a failure reason can quote a key).
+      await writeExport(runs, runId, `.${format}`, res, { redact: redactText });
       res.end();
     } catch (err) {
       next(err);
@@ -88,6 +90,11 @@ export function mountRunDetail(app: Express, options: BoardOptions): void {
   });
 
   app.get('/api/runs/:id/events', async (req, res, next) => {
+    // Before any await: a client gone while the run is looked up must never leave a poller behind.
+    let gone = false;
+    res.on('close', () => {
+      gone = true;
+    });
     try {
       const runId = knownRunId(req, res);
       if (!runId) return;
@@ -95,11 +102,12 @@ export function mountRunDetail(app: Express, options: BoardOptions): void {
         noSuchRun(res);
         return;
       }
+      if (gone || res.destroyed) return;
       res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
       // How long a browser waits before reconnecting a dropped stream.
       res.write(`retry: ${RUN_EVENTS_EVERY_MS}\n\n`);
       hub.join(runId, res);
-      req.on('close', () => hub.leave(runId, res));
+      res.on('close', () => hub.leave(runId, res));
     } catch (err) {
       next(err);
     }
@@ -143,6 +151,7 @@ function limiterLooks(read: () => Promise<Record<string, LimiterStats>>): () => 
 /** Where a stream's updates go: an open `text/event-stream` answer. */
 export interface EventClient {
   write(chunk: string): unknown;
+  readonly destroyed?: boolean;
 }
 
 interface RunStream {
@@ -175,6 +184,8 @@ export class RunEventHub {
     let stream = this.streams.get(runId);
     if (!stream) {
       const timer = setInterval(() => void this.poll(runId), this.everyMs);
+      // A poller never keeps the board's process alive on its own.
+      timer.unref();
       stream = { clients: new Set(), timer, busy: false };
       this.streams.set(runId, stream);
       void this.poll(runId);
@@ -202,7 +213,11 @@ export class RunEventHub {
       const update = await this.read(runId);
       if (update === undefined) return;
       stream.last = `data: ${JSON.stringify(update)}\n\n`;
-      for (const client of stream.clients) client.write(stream.last);
+      for (const client of stream.clients) {
+        // A client whose connection broke leaves at once, not when its close event comes.
+        if (client.destroyed) this.leave(runId, client);
+        else client.write(stream.last);
+      }
     } catch (error) {
       this.onError(error);
     } finally {

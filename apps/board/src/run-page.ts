@@ -140,7 +140,7 @@ function showFailures(groups) {
     const action = document.createElement('button');
     action.type = 'button';
     action.textContent = 'Retry these';
-    action.addEventListener('click', () => control('retry', { kind: g.kind, reason: g.reason }));
+    action.addEventListener('click', () => control('retry', { group: g.id }));
     tr.appendChild(document.createElement('td')).appendChild(action);
     body.appendChild(tr);
   }

@@ -1,4 +1,7 @@
-import { request } from 'node:http';
+import { request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { boardHosts } from './allowed-hosts.js';
+import { createBoardApp, type BoardOptions } from './board-app.js';
 
 export interface RawAnswer {
   status: number;
@@ -28,4 +31,34 @@ export function rawRequest(base: string, path: string, options: { method?: strin
     req.on('error', reject);
     req.end(options.body);
   });
+}
+
+/** The board options a test leaves to their defaults: no limiter, no metrics, every write allowed. */
+type BoardTestOptions = Omit<BoardOptions, 'isAllowedHost' | 'limiterStats' | 'metrics' | 'readOnly'> & Partial<Pick<BoardOptions, 'limiterStats' | 'metrics' | 'readOnly'>>;
+
+/**
+ * A board listening on a free loopback port, its Host allowlist set to that port as
+ * `main.ts` sets it; `close` ends its open connections (event streams) too.
+ */
+export async function listenBoard(options: BoardTestOptions): Promise<{ base: string; close: () => Promise<void> }> {
+  let hosts = new Set<string>();
+  const app = createBoardApp({
+    readOnly: false,
+    limiterStats: async () => ({}),
+    metrics: async () => ({ contentType: 'text/plain', body: '' }),
+    ...options,
+    isAllowedHost: (host) => hosts.has(host),
+  });
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const port = (server.address() as AddressInfo).port;
+  hosts = boardHosts('127.0.0.1', port);
+  return {
+    base: `http://127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }

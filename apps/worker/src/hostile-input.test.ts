@@ -253,7 +253,8 @@ describe('hostile input and hostile answers end to end', () => {
     expect(formula).toMatchObject({ website: null, category: '=HYPERLINK("http://evil.example","click me")', country: '@SUM(A1:A9)', founded_year: 1999 });
     expect(formula?.sources).toEqual(['https://formula-answer-co.example.com/about']);
     const script = results.get(SCRIPT)?.fields;
-    expect(script).toMatchObject({ website: null, category: '-1+1', sources: [] });
+    // No link the step was shown: the sources field has no value.
+    expect(script).toMatchObject({ website: null, category: '-1+1', sources: null });
     expect(results.get(LONG)?.fields.description).toHaveLength(1000);
     // Injection: the model saw the page, but sources are http(s) hits only and the huge page was capped.
     const injected = results.get(INJECTED)?.fields;

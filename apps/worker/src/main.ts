@@ -5,7 +5,7 @@ import { loadConfig } from '@brandq/config';
 import { ConfigError, isBrandqError } from '@brandq/errors';
 import { CostLedger, microsToUsd } from '@brandq/ledger';
 import { BrandqMetrics, cacheMetrics, pipelineMetrics, startMetricsServer } from '@brandq/metrics';
-import { LlmClient, ModelPrices } from '@brandq/llm';
+import { LlmClient, ModelPrices, loadTokenizer } from '@brandq/llm';
 import { createLogger } from '@brandq/logger';
 import { ResultCache } from '@brandq/cache';
 import { BrandPipeline, FinalFailure, brandBackoffStrategy, createBrandJobProcessor, stepDefaultsOf, type StoredJobData } from '@brandq/pipeline';
@@ -48,6 +48,7 @@ async function main(): Promise<void> {
   // The default model must have a price before any job is taken; models named by a recipe's
   // steps are priced when first called (and such a run's preflight already checked them).
   await prices.priceOf(config.OPENAI_MODEL);
+  loadTokenizer();
 
   if (!(await pings(config.REDIS_URL, 3000))) {
     logger.warn({ redis: redactUrl(config.REDIS_URL) }, 'Redis is not answering yet; the worker keeps retrying to connect');

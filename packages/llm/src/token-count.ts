@@ -15,8 +15,18 @@ let o200kCount: typeof countTokens | undefined;
  * without ever counting. `require` keeps the count synchronous.
  */
 function textTokens(text: string): number {
+  return loadTokenizer()(text, PLAIN_TEXT);
+}
+
+/**
+ * Loads the tokenizer now. A worker does so before it takes jobs: loading blocks the event
+ * loop for most of a second, and in the middle of a run that would hold back requests other
+ * jobs of the process had already been admitted to send (they would land late, inside a
+ * cooldown a 429 announced meanwhile).
+ */
+export function loadTokenizer(): typeof countTokens {
   o200kCount ??= (createRequire(import.meta.url)('gpt-tokenizer') as { countTokens: typeof countTokens }).countTokens;
-  return o200kCount(text, PLAIN_TEXT);
+  return o200kCount;
 }
 
 /**

@@ -173,10 +173,8 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
    * budget) or finished, so only the first brand to see the failure reports it.
    */
   async function pauseRunOnce(runId: string, reason: string): Promise<boolean> {
-    const run = await runs.getRun(runId);
-    if (!run || run.status !== 'running') return false;
-    await runs.setStatus(runId, 'paused', reason);
-    return true;
+    // In one step: a run cancelled (or paused) meanwhile is never turned into a paused one.
+    return runs.transitionStatus(runId, ['running'], 'paused', reason);
   }
 
   async function remember(job: Job<StoredJobData>, record: AttemptRecord): Promise<void> {

@@ -24,6 +24,8 @@ export function runKeys(runId: string) {
     recipe: `${base}:recipe`,
     /** Hash: brand key -> result JSON (the source of truth for export). */
     results: `${base}:results`,
+    /** List: the brand keys of the newest results, newest first, capped (the run page's preview). */
+    latest: `${base}:latest`,
     /** Hash: brand key -> failure JSON. */
     failed: `${base}:failed`,
     /** Hash: brand key -> skip reason JSON (input validation). */

@@ -17,6 +17,8 @@ const UTF8_BOM = '\uFEFF';
 export interface ExportOptions {
   /** Start a CSV with the UTF-8 byte order mark (default true); JSONL never has one. */
   bom?: boolean;
+  /** Applied to every text value (brands, answers, reasons): what a browser gets is redacted. */
+  redact?: (text: string) => string;
 }
 
 /** The export format a path names by its extension, if brandq writes it. */
@@ -52,6 +54,8 @@ export async function checkExportPath(outPath: string): Promise<void> {
 export async function writeExport(runs: RunStore, runId: string, format: ExportFormat, out: Writable, options: ExportOptions = {}): Promise<number> {
   const fields = resultFields(await runs.getRecipe(runId));
   const rows = await collectRows(runs, runId, fields);
+  const { redact } = options;
+  if (redact) for (const row of rows) for (const [column, value] of Object.entries(row)) row[column] = redactCell(value, redact);
   if (format === '.jsonl') {
     for (const row of rows) if (!out.write(`${JSON.stringify(row)}\n`)) await once(out, 'drain');
   } else {
@@ -76,4 +80,9 @@ export async function exportRun(runs: RunStore, runId: string, outPath: string, 
     // A write that fails after the checks (permissions, a full disk): one line, not a stack.
     throw new BadInputError(`cannot write ${outPath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
   }
+}
+
+function redactCell(value: unknown, redact: (text: string) => string): unknown {
+  if (typeof value === 'string') return redact(value);
+  return Array.isArray(value) ? value.map((item: unknown) => (typeof item === 'string' ? redact(item) : item)) : value;
 }

@@ -16,13 +16,17 @@ export interface RequeueOptions {
   retention: RetentionOptions;
   /** A new budget for the run (`--resume --budget`), replacing the old one. */
   budgetMicros?: number | undefined;
+  /** Reopen only a run in one of these statuses, checked as it reopens (default: any). */
+  from?: readonly RunStatus[] | undefined;
 }
 
 export interface Requeued {
   requeued: number;
   reopened: number;
-  /** The run's status after the resume: running, or completed when no brand is open. */
+  /** The run's status after the resume: running, or completed when no brand is open; when refused, the status it was in. */
   status: RunStatus;
+  /** The run was not in a status it may be reopened from: nothing was reopened or queued. */
+  refused?: true;
   /** The ledger's budget epoch of the new budget, when one was given. */
   budgetEpoch?: number;
 }
@@ -45,7 +49,8 @@ export async function requeueRun(deps: { runs: RunStore; queue: BrandQueue; ledg
   const failedKeys: string[] = [];
   for await (const f of runs.failures(runId)) failedKeys.push(f.key);
   const reopenKeys = opts.retryFailed ? failedKeys.filter((key) => opts.retryKeys?.has(key) ?? true) : [];
-  const { reopened, status } = await runs.reopen(runId, reopenKeys);
+  const { reopened, status, refused } = await runs.reopen(runId, reopenKeys, opts.from);
+  if (refused) return { requeued: 0, reopened: 0, status, refused, ...(budgetEpoch === undefined ? {} : { budgetEpoch }) };
   const reopening = new Set(reopenKeys);
   const finished = new Set(failedKeys.filter((key) => !reopening.has(key)));
   for await (const r of runs.results(runId)) finished.add(r.key);

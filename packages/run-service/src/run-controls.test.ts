@@ -222,3 +222,30 @@ describe('retry', () => {
     expect(await refusal(controls.retry('ctl-retry-held', {}, 'ops'))).toMatchObject({ code: 'RUN_STATE', message: expect.stringMatching(/is cancelled/) });
   });
 });
+
+describe('controls that race', () => {
+  it('a cancel and a resume sent at once never bring a cancelled run back: once cancel succeeds, the run stays cancelled', async () => {
+    const ids = Array.from({ length: 30 }, (_, i) => `race-${i}`);
+    for (const id of ids) {
+      await newRun(id, ['a', 'b', 'c']);
+      await runs().setStatus(id, 'paused', 'paused for the race');
+    }
+    const outcomes = await Promise.all(
+      ids.map(async (id) => {
+        const [cancelled, resumed] = await Promise.allSettled([controls.cancel(id, 'ops'), controls.resume(id, 'ops')]);
+        return { id, cancelled: cancelled.status === 'fulfilled', resumed: resumed.status === 'fulfilled' };
+      }),
+    );
+    for (const { id, cancelled } of outcomes) {
+      const run = await runs().getRun(id);
+      if (cancelled) expect(run?.status, id).toBe('cancelled');
+      else expect(run?.status, id).toBe('running');
+    }
+    for (const { id, cancelled } of outcomes) {
+      if (!cancelled) continue;
+      const queued = await Promise.all(['a', 'b', 'c'].map((key) => stateOf(id, key)));
+      expect(queued.filter((state) => state === 'waiting' || state === 'delayed'), id).toEqual([]);
+    }
+    expect(outcomes.some((o) => o.cancelled)).toBe(true);
+  });
+});

@@ -3,6 +3,7 @@ import { brandJobId, type BrandQueue } from '@brandq/queue';
 import { RunStore, type RunAction, type RunHistoryEntry, type RunMeta, type RunStatus } from '@brandq/runs';
 import type { RunServiceDeps } from './create-run.js';
 import { requeueOptionsOf, requeueRun } from './resume-run.js';
+import { failureGroupId } from './run-detail.js';
 
 /** What every control answers: the run after it, and its latest history (the entry just written first). */
 export interface RunControlled {
@@ -28,7 +29,9 @@ export class RunControlRefused extends Error {
 }
 
 /** A group of failures, as the run's page groups them: by kind and reason text; neither = every failure. */
+/** Which failures to retry: a group by its id (as the run's page lists them), or by kind and exact reason; none = all. */
 export interface FailureGroupSelector {
+  group?: string | undefined;
   kind?: string | undefined;
   reason?: string | undefined;
 }
@@ -81,8 +84,12 @@ export function runControls(deps: RunServiceDeps): RunControls {
   const runs = new RunStore(deps.redis, { retentionDays: deps.config.RUN_RETENTION_DAYS });
   const ledger = new CostLedger(deps.redis);
   const { queue } = deps;
-  const requeue = (runId: string, options: { budgetMicros?: number; retryKeys?: ReadonlySet<string> }) =>
-    requeueRun({ runs, queue, ledger }, runId, { ...requeueOptionsOf(deps.config), retryFailed: options.retryKeys !== undefined, ...options });
+  /** Requeues the run if it is still in one of `from` when it is reopened (checked in that same step); else refused as it is now. */
+  const requeue = async (runId: string, from: RunStatus[], options: { budgetMicros?: number; retryKeys?: ReadonlySet<string> }) => {
+    const requeued = await requeueRun({ runs, queue, ledger }, runId, { ...requeueOptionsOf(deps.config), retryFailed: options.retryKeys !== undefined, ...options, from });
+    if (requeued.refused) return refuseFor(runId, 'another control (or a worker) changed it meanwhile');
+    return requeued;
+  };
 
   async function existing(runId: string): Promise<RunMeta> {
     const run = await runs.getRun(runId);
@@ -116,7 +123,7 @@ export function runControls(deps: RunServiceDeps): RunControls {
       } else if (run.status !== 'paused') {
         return refuseFor(runId, 'only a paused run, or one held for its budget, can be resumed');
       }
-      const { requeued, status } = await requeue(runId, {});
+      const { requeued, status } = await requeue(runId, ['paused', 'budget_exhausted'], {});
       return recorded(runId, 'resume', by, { from: run.status, status, requeued });
     },
 
@@ -139,7 +146,7 @@ export function runControls(deps: RunServiceDeps): RunControls {
       const raised = before.budgetMicros > 0 && budgetMicros > before.budgetMicros;
       const resumes = run.status === 'budget_exhausted' && raised && leavesRoom({ ...before, budgetMicros });
       const details: Record<string, unknown> = { budgetMicros, previousBudgetMicros: before.budgetMicros, resumed: resumes };
-      if (resumes) details.requeued = (await requeue(runId, { budgetMicros })).requeued;
+      if (resumes) details.requeued = (await requeue(runId, ['budget_exhausted'], { budgetMicros })).requeued;
       else await ledger.setBudget(runId, budgetMicros);
       return recorded(runId, 'budget', by, details);
     },
@@ -150,10 +157,11 @@ export function runControls(deps: RunServiceDeps): RunControls {
       if (run.status !== 'running' && run.status !== 'completed') return refuseFor(runId, run.status === 'cancelled' ? 'a cancelled run retries nothing' : 'resume it first, then retry');
       const keys = new Set<string>();
       for await (const failure of runs.failures(runId)) {
-        if ((group.kind === undefined || failure.kind === group.kind) && (group.reason === undefined || failure.reason === group.reason)) keys.add(failure.key);
+        const inGroup = group.group === undefined || failureGroupId(failure.kind, failure.reason) === group.group;
+        if (inGroup && (group.kind === undefined || failure.kind === group.kind) && (group.reason === undefined || failure.reason === group.reason)) keys.add(failure.key);
       }
       if (keys.size === 0) throw new RunControlRefused('NO_FAILURES', `run ${runId} has no failed brands${describeGroup(group)}`);
-      const { reopened, requeued, status } = await requeue(runId, { retryKeys: keys });
+      const { reopened, requeued, status } = await requeue(runId, ['running', 'completed'], { retryKeys: keys });
       return recorded(runId, 'retry', by, { ...group, reopened, requeued, status });
     },
   };
@@ -165,7 +173,11 @@ function leavesRoom(ledger: Pick<LedgerSnapshot, 'budgetMicros' | 'spentMicros' 
 }
 
 function describeGroup(group: FailureGroupSelector): string {
-  const parts = [group.kind === undefined ? '' : `of kind "${group.kind}"`, group.reason === undefined ? '' : `with reason "${group.reason}"`].filter(Boolean);
+  const parts = [
+    group.group === undefined ? '' : `in group ${group.group}`,
+    group.kind === undefined ? '' : `of kind "${group.kind}"`,
+    group.reason === undefined ? '' : `with reason "${group.reason}"`,
+  ].filter(Boolean);
   return parts.length === 0 ? '' : ` ${parts.join(' ')}`;
 }
 

@@ -5,7 +5,7 @@ import { defaultRecipe } from '@brandq/recipe';
 import { RunStore, type RunMeta } from '@brandq/runs';
 // @brandq/testing is not a dependency of this package; its source is imported directly.
 import { useTestRedis } from '@brandq/testing';
-import { bindingNow, rateSinceStart, recentRatePerMinute, runDetail, runEta } from './run-detail.js';
+import { bindingNow, failureGroupId, rateSinceStart, recentRatePerMinute, runDetail, runEta } from './run-detail.js';
 
 const redis = useTestRedis();
 const deps = () => ({ runs: new RunStore(redis.client()), ledger: new CostLedger(redis.client()) });
@@ -54,6 +54,7 @@ describe('runDetail', () => {
     expect(detail?.binding).toEqual({ reason: 'ended', words: 'nothing: the run has ended (completed)' });
     expect(detail?.failures.groups).toEqual([
       {
+        id: failureGroupId('transient', 'LLM server error (HTTP 500)'),
         kind: 'transient',
         reason: 'LLM server error (HTTP 500)',
         count: 2,
@@ -62,7 +63,7 @@ describe('runDetail', () => {
           { brand: 'Hooli', rowNumber: 6, reason: 'LLM server error (HTTP 500)', failedAt: '2030-01-01T00:01:00.000Z' },
         ],
       },
-      { kind: 'bad_output', reason: 'answer is not valid JSON', count: 1, latest: [{ brand: 'Wayne', rowNumber: 8, reason: 'answer is not valid JSON', failedAt: '2030-01-01T00:03:00.000Z' }] },
+      { id: failureGroupId('bad_output', 'answer is not valid JSON'), kind: 'bad_output', reason: 'answer is not valid JSON', count: 1, latest: [{ brand: 'Wayne', rowNumber: 8, reason: 'answer is not valid JSON', failedAt: '2030-01-01T00:03:00.000Z' }] },
     ]);
     // Newest first; the fields as the CSV export writes them (lists joined), markup left as text.
     expect(detail?.results).toMatchObject({ page: 1, pageSize: 3, total: 4, columns: ['website', 'category', 'description', 'country', 'founded_year', 'sources'] });

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { microsToUsd, type CostLedger, type LedgerSnapshot } from '@brandq/ledger';
 import type { DeferralReason, LimiterStats } from '@brandq/limiter';
 import { fieldText, resultFields, type Recipe } from '@brandq/recipe';
-import type { BrandResult, RunHistoryEntry, RunMeta, RunStore, RunTimelineData } from '@brandq/runs';
+import { LATEST_RESULTS_KEPT, type RunHistoryEntry, type RunMeta, type RunStore, type RunTimelineData } from '@brandq/runs';
 import { runCostSummary } from './run-report.js';
 
 /** What holds a run back now: its state, its money, or the shared limiter rule that made calls wait. */
@@ -26,8 +27,17 @@ export interface FailureExample {
   failedAt: string;
 }
 
+/**
+ * The id of a failure group: kind and raw reason, hashed. The page shows reasons redacted,
+ * so "retry these" names the group by this id, never by the text it was shown.
+ */
+export function failureGroupId(kind: string, reason: string): string {
+  return createHash('sha256').update(`${kind}\n${reason}`).digest('hex').slice(0, 24);
+}
+
 /** Failed brands that failed the same way: one kind and one reason, the unit "retry these" acts on. */
 export interface FailureGroup {
+  id: string;
   kind: string;
   reason: string;
   count: number;
@@ -103,7 +113,7 @@ export async function runDetail(deps: { runs: RunStore; ledger: CostLedger }, ru
   const [ledger, groups, results, history] = await Promise.all([
     deps.ledger.snapshot(runId),
     failureGroups(deps.runs, runId),
-    latestResults(deps.runs, runId, recipe, options),
+    latestResults(deps.runs, run, recipe, options),
     deps.runs.history(runId, HISTORY_SHOWN),
   ]);
   const ratePerMinute = options.ratePerMinute ?? rateSinceStart(run, nowMs);
@@ -196,8 +206,8 @@ export function bindingNow(run: RunMeta, ledger: LedgerSnapshot, limiter: Limite
 export async function failureGroups(runs: RunStore, runId: string): Promise<FailureGroup[]> {
   const groups = new Map<string, FailureGroup>();
   for await (const f of runs.failures(runId)) {
-    const id = `${f.kind}\n${f.reason}`;
-    const group = groups.get(id) ?? { kind: f.kind, reason: f.reason, count: 0, latest: [] };
+    const id = failureGroupId(f.kind, f.reason);
+    const group = groups.get(id) ?? { id, kind: f.kind, reason: f.reason, count: 0, latest: [] };
     group.count += 1;
     group.latest.push({ brand: f.brand, rowNumber: f.rowNumber, reason: f.reason, failedAt: f.failedAt });
     group.latest.sort((a, b) => b.failedAt.localeCompare(a.failedAt));
@@ -211,29 +221,18 @@ export async function failureGroups(runs: RunStore, runId: string): Promise<Fail
  * One page of the run's results, newest first. The results are a hash with no order, so
  * this reads all of them (HSCAN in chunks) and keeps only what the page needs.
  */
-async function latestResults(runs: RunStore, runId: string, recipe: Recipe, options: Pick<RunDetailOptions, 'page' | 'pageSize'>): Promise<ResultsPage> {
+async function latestResults(runs: RunStore, run: RunMeta, recipe: Recipe, options: Pick<RunDetailOptions, 'page' | 'pageSize'>): Promise<ResultsPage> {
   const pageSize = Math.min(RESULTS_PAGE_SIZE.max, Math.max(1, Math.floor(options.pageSize ?? RESULTS_PAGE_SIZE.default)));
-  const page = Math.max(1, Math.floor(options.page ?? 1));
-  const keep = page * pageSize;
-  const newest: BrandResult[] = [];
-  let total = 0;
-  for await (const r of runs.results(runId)) {
-    total += 1;
-    if (newest.length === keep && !isNewer(r, newest[keep - 1] as BrandResult)) continue;
-    const at = newest.findIndex((kept) => isNewer(r, kept));
-    newest.splice(at < 0 ? newest.length : at, 0, r);
-    newest.length = Math.min(newest.length, keep);
-  }
+  // Only the newest results are listed (a bounded read per poll); the export has them all.
+  const lastPage = Math.max(1, Math.ceil(Math.min(run.succeeded, LATEST_RESULTS_KEPT) / pageSize));
+  const page = Math.min(lastPage, Math.max(1, Math.floor(options.page ?? 1)));
+  const newest = await runs.latestResults(run.id, (page - 1) * pageSize, pageSize);
   const fields = resultFields(recipe);
-  const rows = newest.slice((page - 1) * pageSize).map((r) => ({
+  const rows = newest.map((r) => ({
     row: r.rowNumber,
     brand: r.brand,
     fields: Object.fromEntries(fields.map((f) => [f.name, fieldText(f, r.fields[f.name])])),
   }));
-  return { page, pageSize, total, columns: fields.map((f) => f.name), rows };
+  return { page, pageSize, total: run.succeeded, columns: fields.map((f) => f.name), rows };
 }
 
-/** Newer processing time first; rows in source order among equals, so pages are stable. */
-function isNewer(a: BrandResult, b: BrandResult): boolean {
-  return a.processedAt > b.processedAt || (a.processedAt === b.processedAt && a.rowNumber < b.rowNumber);
-}

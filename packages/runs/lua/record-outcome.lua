@@ -6,11 +6,13 @@
   KEYS[2] results hash (brand key -> result JSON)
   KEYS[3] failed hash (brand key -> failure JSON)
   KEYS[4] timeline hash: a recorded success counts as `done`, a new failure as `failed`
-  KEYS[5 ..] every key of the run (runKeyList), for its retention when this outcome ends it
+  KEYS[5] latest list: the keys of the newest successes, newest first, capped (ARGV[5])
+  KEYS[6 ..] every key of the run (runKeyList), for its retention when this outcome ends it
   ARGV[1] 'success' | 'failure'
   ARGV[2] brand key
   ARGV[3] JSON payload
   ARGV[4] retention in ms (0 = keep ended runs forever)
+  ARGV[5] how many of the newest successes the latest list keeps
 
   A success is final: a later failure of the same brand (a duplicate delivery after a
   crash) is ignored. A success after a failure (a retry of a failed brand) moves the brand
@@ -32,6 +34,8 @@ if redis.call('HEXISTS', results, key) == 0 then
       redis.call('HINCRBY', meta, 'failed', -1)
     end
     brandq_timeline_add(KEYS[4], meta, now_ms, { 'done', 1 })
+    redis.call('LPUSH', KEYS[5], key)
+    redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[5]) - 1)
     recorded = 1
   else
     if redis.call('HSET', failed, key, payload) == 1 then
@@ -52,6 +56,6 @@ redis.call('HSET', meta, 'updatedAt', now)
 if status == 'running' and succeeded + failedCount >= total then
   status = 'completed'
   redis.call('HSET', meta, 'status', status, 'finishedAt', now)
-  brandq_retain_run(5, status, true, tonumber(ARGV[4]))
+  brandq_retain_run(6, status, true, tonumber(ARGV[4]))
 end
 return { recorded, succeeded, failedCount, status }

@@ -13,13 +13,22 @@
   KEYS[2] failed hash
   KEYS[3 ..] every key of the run (runKeyList)
   ARGV[1] retention in ms (0 = keep ended runs forever)
-  ARGV[2 ..] brand keys
-  Returns {reopened, status}.
+  ARGV[2] the statuses the run may be reopened from, comma-separated ('' = any): checked
+          here, in the same step, so a cancel (or a pause) that lands between a control's
+          look at the run and this call is never overwritten
+  ARGV[3 ..] brand keys
+  Returns {reopened, status}, or {-1, status} when the run's status is not one it may be
+  reopened from (nothing written).
 ]]
 local meta, failed = KEYS[1], KEYS[2]
 local retention_ms = tonumber(ARGV[1])
+local allowed = ARGV[2]
+local current = redis.call('HGET', meta, 'status') or ''
+if allowed ~= '' and not string.find(',' .. allowed .. ',', ',' .. current .. ',', 1, true) then
+  return { -1, current }
+end
 local reopened = 0
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   reopened = reopened + redis.call('HDEL', failed, ARGV[i])
 end
 if reopened > 0 then

@@ -1,4 +1,4 @@
-export { RunStore } from './run-store.js';
+export { RunStore, LATEST_RESULTS_KEPT } from './run-store.js';
 export type { NewRun, OutcomeRecorded, RunWritten, RunOfOtherSource, RunOfOtherRecipe, RunStoreOptions } from './run-store.js';
 export type { RunMeta, RunStatus, BrandResult, BrandFailure, SkippedBrand } from './run-types.js';
 export type { RunAction, RunHistoryEntry } from './run-types.js';

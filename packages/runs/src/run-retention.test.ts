@@ -26,7 +26,7 @@ beforeEach(() => redis.flush());
  * written as its owner writes it. A key added to `runKeys` fails to compile here until the
  * test writes it too, so "every key of the run" stays every key.
  */
-const writeOtherKey: Record<Exclude<keyof RunKeys, 'meta' | 'recipe' | 'brands' | 'results' | 'failed' | 'skipped' | 'history' | 'timeline'>, (key: string) => Promise<unknown>> = {
+const writeOtherKey: Record<Exclude<keyof RunKeys, 'meta' | 'recipe' | 'brands' | 'results' | 'latest' | 'failed' | 'skipped' | 'history' | 'timeline'>, (key: string) => Promise<unknown>> = {
   ledger: (key) => client.hset(key, { budget_micros: 5_000_000, spent_micros: 12_345, 'llm:calls': 3 }),
   reservations: (key) => client.zadd(key, Date.now() + 60_000, 'res-1'),
   reservationAmounts: (key) => client.hset(key, 'res-1', 4_000),

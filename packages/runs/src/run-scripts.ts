@@ -25,7 +25,7 @@ interface RunScript {
 }
 
 const SCRIPTS: readonly RunScript[] = [
-  { name: 'brandqRecordOutcome', file: lua('record-outcome'), ownKeys: 4, allRunKeys: true, retention: true, timeline: true },
+  { name: 'brandqRecordOutcome', file: lua('record-outcome'), ownKeys: 5, allRunKeys: true, retention: true, timeline: true },
   { name: 'brandqRecordTimeline', file: lua('record-timeline'), ownKeys: 2, allRunKeys: false, retention: false, timeline: true },
   { name: 'brandqReopenBrands', file: lua('reopen-brands'), ownKeys: 2, allRunKeys: true, retention: true },
   { name: 'brandqCreateOrExtendRun', file: lua('create-or-extend-run'), ownKeys: 4, allRunKeys: true, retention: true },

@@ -60,7 +60,7 @@ describe('RunStore retention', () => {
     await expectKept('r-done');
     await fail(store, 'r-done', 'b');
     await expectExpiringIn('r-done', 30);
-    expect((await ttls('r-done')).length).toBe(8); // meta, recipe, brands, results, failed, ledger, sheet stream, timeline
+    expect((await ttls('r-done')).length).toBe(9); // meta, recipe, brands, results, latest, failed, ledger, sheet stream, timeline
   });
 
   it('persists the keys again when an expiring run is extended or resumed, and expires them when it ends again', async () => {

@@ -6,11 +6,13 @@ import { defineRunScripts } from './run-scripts.js';
 import type { BrandFailure, BrandResult, RunHistoryEntry, RunMeta, RunStatus, SkippedBrand } from './run-types.js';
 
 const DAY_MS = 86_400_000;
+/** How many of a run's newest results stay listed for its page's preview (older ones: the export). */
+export const LATEST_RESULTS_KEPT = 1000;
 /** Entries a run's history keeps (the newest): a page's worth of actions, and a bound on a run pressed over and over. */
 const HISTORY_CAP = 1000;
 
 interface ScriptedRedis extends Redis {
-  brandqRecordOutcome(meta: string, results: string, failed: string, timeline: string, ...rest: (string | number)[]): Promise<[number, number, number, RunStatus]>;
+  brandqRecordOutcome(meta: string, results: string, failed: string, timeline: string, latest: string, ...rest: (string | number)[]): Promise<[number, number, number, RunStatus]>;
   brandqReopenBrands(meta: string, failed: string, ...rest: (string | number)[]): Promise<[number, RunStatus]>;
   brandqCreateOrExtendRun(
     meta: string, brands: string, skipped: string, recipe: string, ...rest: (string | number | (string | number)[])[]
@@ -335,10 +337,15 @@ export class RunStore {
    * Failed brands back to pending, and the run back to running while any brand is open
    * (--retry-failed, --resume); a run with every brand processed is completed instead.
    */
-  async reopen(runId: string, failedKeys: string[]): Promise<{ reopened: number; status: RunStatus }> {
+  /**
+   * Reopens the failed brands given and resumes the run. With `from`, only a run in one of
+   * those statuses is reopened (checked in the same step): else nothing is written and the
+   * answer is `{ refused: true, status }` with the status it is in.
+   */
+  async reopen(runId: string, failedKeys: string[], from: readonly RunStatus[] = []): Promise<{ reopened: number; status: RunStatus; refused?: true }> {
     const keys = runKeys(runId);
-    const [reopened, status] = await this.redis.brandqReopenBrands(keys.meta, keys.failed, ...runKeyList(runId), this.retentionMs, ...failedKeys);
-    return { reopened, status };
+    const [reopened, status] = await this.redis.brandqReopenBrands(keys.meta, keys.failed, ...runKeyList(runId), this.retentionMs, from.join(','), ...failedKeys);
+    return reopened < 0 ? { reopened: 0, status, refused: true } : { reopened, status };
   }
 
   /** Which of `brandKeys` already have a result in the run (HMGET in chunks, not a call per brand). */
@@ -358,6 +365,13 @@ export class RunStore {
   async getResult(runId: string, key: string): Promise<BrandResult | undefined> {
     const raw = await this.redis.hget(runKeys(runId).results, key);
     return raw === null ? undefined : parseResult(raw);
+  }
+
+  /** The newest results of a run, newest first: `count` of them from `offset`, among the LATEST_RESULTS_KEPT newest. */
+  async latestResults(runId: string, offset: number, count: number): Promise<BrandResult[]> {
+    if (count <= 0 || offset >= LATEST_RESULTS_KEPT) return [];
+    const keys = await this.redis.lrange(runKeys(runId).latest, offset, Math.min(LATEST_RESULTS_KEPT, offset + count) - 1);
+    return (await this.getResults(runId, keys)).filter((r): r is BrandResult => r !== undefined);
   }
 
   /** The results of these brands of a run, in order (undefined where a brand has none), in one round trip per thousand. */
@@ -388,7 +402,9 @@ export class RunStore {
 
   private async recordOutcome(runId: string, outcome: 'success' | 'failure', key: string, payload: string): Promise<OutcomeRecorded> {
     const keys = runKeys(runId);
-    const [recorded, succeeded, failed, status] = await this.redis.brandqRecordOutcome(keys.meta, keys.results, keys.failed, keys.timeline, ...runKeyList(runId), outcome, key, payload, this.retentionMs);
+    const [recorded, succeeded, failed, status] = await this.redis.brandqRecordOutcome(
+      keys.meta, keys.results, keys.failed, keys.timeline, keys.latest, ...runKeyList(runId), outcome, key, payload, this.retentionMs, LATEST_RESULTS_KEPT,
+    );
     return { recorded: recorded === 1, succeeded, failed, status };
   }
 

@@ -50,6 +50,9 @@ const noWaits = (): TimelineWaits => ({ requests: 0, tokens: 0, concurrency: 0, 
  * stays a few hundred points whatever the run's length. The run's outcomes count `done` and
  * `failed` themselves (record-outcome.lua, in the same step); `record` adds the rest.
  */
+/** The most points a run's timeline holds, whatever its length (lua/timeline.lua folds buckets to stay within it). */
+export const TIMELINE_POINTS = 256;
+
 export class RunTimeline {
   private readonly redis: TimelineRedis;
 
@@ -63,6 +66,7 @@ export class RunTimeline {
    * move time). Nothing is written for a run that does not exist. Amounts are integers.
    */
   async record(runId: string, increment: TimelineIncrement, atMs?: number): Promise<void> {
+    if (atMs !== undefined && !Number.isFinite(atMs)) throw new RangeError(`timeline time ${atMs} is not a point in time`);
     const counters: (string | number)[] = [];
     const add = (field: string, amount: number | undefined) => {
       if (amount === undefined || amount === 0) return;
@@ -88,6 +92,8 @@ export class RunTimeline {
       const match = /^(\d+):(.+)$/.exec(field);
       if (!match) continue;
       const index = Number(match[1]);
+      // The script never writes past the last bucket: a field beyond it is not the timeline's.
+      if (index >= TIMELINE_POINTS) continue;
       while (buckets.length <= index) buckets.push({ done: 0, failed: 0, spentMicros: 0, rateLimited: 0, waits: noWaits() });
       const bucket = buckets[index] as TimelineCounts;
       const counter = match[2] as string;
