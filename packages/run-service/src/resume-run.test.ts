@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultRecipe } from '@brandq/recipe';
+import { loadConfig } from '@brandq/config';
+import { defaultRecipe, parseRecipe } from '@brandq/recipe';
 import type { BrandInput } from '@brandq/input';
 import { CostLedger } from '@brandq/ledger';
 import { createBrandQueue, type BrandQueue } from '@brandq/queue';
@@ -7,7 +8,7 @@ import { RunStore } from '@brandq/runs';
 // @brandq/testing is not a dependency of this package; its source is imported directly.
 import { useTestRedis } from '@brandq/testing';
 import { enqueueRun } from './enqueue-run.js';
-import { requeueRun } from './resume-run.js';
+import { requeueRun, resumeRun } from './resume-run.js';
 
 const redis = useTestRedis();
 let queue: BrandQueue;
@@ -65,5 +66,25 @@ describe('resuming a run with a new budget', () => {
     expect(resumed).toEqual({ status: 'completed', requeued: 0, reopened: 0 });
     expect(await ledger.snapshot('resume-done')).toMatchObject({ budgetMicros: 10_000, budgetEpoch: before.budgetEpoch });
     expect(await runs.getRun('resume-done')).toMatchObject({ status: 'completed' });
+  });
+});
+
+describe('resuming a run with another recipe', () => {
+  const tagline = (cap: number) =>
+    parseRecipe(
+      ['name: tagline', 'steps:', '  - id: tag', '    type: llm', `    max_output_tokens: ${cap}`, '    prompt: "Brand: {{brand}}"', '    fields: [{ name: tagline, type: string, description: a tagline }]'].join('\n'),
+      'tagline.yaml',
+    );
+
+  it('is refused without --force; with it, the recipe passes the new-run guard first and only then replaces the run\'s', async () => {
+    await newRun('switch-1', ['Acme', 'Globex'], 0);
+    const config = loadConfig({ REDIS_URL: redis.url });
+    const service = { redis: redis.client(), queue, config };
+    await expect(resumeRun(service, { runId: 'switch-1', retryFailed: false, recipe: tagline(200), force: false })).rejects.toThrow(/follows recipe "brand-facts", not the one given \("tagline"\)/);
+    // Above the shipped 25,500 effective tokens per minute: the run keeps its recipe.
+    await expect(resumeRun(service, { runId: 'switch-1', retryFailed: false, recipe: tagline(30_000), force: true })).rejects.toThrow(/recipe step "tag": a call needs about/);
+    expect(await new RunStore(redis.client()).getRun('switch-1')).toMatchObject({ recipeName: 'brand-facts' });
+    await resumeRun(service, { runId: 'switch-1', retryFailed: false, recipe: tagline(200), force: true });
+    expect(await new RunStore(redis.client()).getRun('switch-1')).toMatchObject({ recipeName: 'tagline' });
   });
 });

@@ -7,6 +7,7 @@ import { defaultRecipe, recipeFingerprint, type Recipe } from '@brandq/recipe';
 import { RunStore, type RunMeta, type RunStatus } from '@brandq/runs';
 import type { RunServiceDeps } from './create-run.js';
 import { sourceKeyFor, type SourceSpec } from './load-source.js';
+import { preflightRun } from './preflight-run.js';
 
 export interface RequeueOptions {
   retryFailed: boolean;
@@ -83,6 +84,9 @@ export function requeueOptionsOf(config: Pick<Config, 'JOB_ATTEMPTS' | 'JOB_KEEP
   return { attempts: config.JOB_ATTEMPTS, retention: { keepCompleted: config.JOB_KEEP_COMPLETED, keepFailed: config.JOB_KEEP_FAILED } };
 }
 
+/** Brands of a run a recipe switched to on resume is checked on. */
+const SWITCH_SAMPLE = 100;
+
 export interface ResumeRunRequest {
   /** The run; else the latest run of `source`. */
   runId?: string | undefined;
@@ -122,6 +126,17 @@ export async function resumeRun(deps: RunServiceDeps, request: ResumeRunRequest)
         { details: { runId } },
       );
     }
+    // The new recipe passes the same guard as a new run's: every model priced, every step
+    // able to fit the token limit (checked on a sample of the run's own brands).
+    const sample = [];
+    for await (const brand of runs.brands(runId)) {
+      sample.push(brand);
+      if (sample.length >= SWITCH_SAMPLE) break;
+    }
+    await preflightRun(
+      { redis, config, queue },
+      { loaded: { source: previous.source, sourceKey: previous.sourceKey, brands: sample, skipped: [] }, recipe: request.recipe, budgetMicros: 0, noCache: true, allowPartial: true, refuseDuringCooldown: false },
+    );
     await runs.createOrExtendRun({ id: runId, source: previous.source, sourceKey: previous.sourceKey, brands: [], skipped: [], recipe: request.recipe, replaceRecipe: true });
   }
   const { spentMicros } = await ledger.snapshot(runId);
