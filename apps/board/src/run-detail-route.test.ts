@@ -135,11 +135,16 @@ describe('GET /api/runs/:id/export', () => {
     expect(body.startsWith('\uFEFFrow,brand,status,website,category,')).toBe(true);
     expect(body.split(/\r?\n/).filter(Boolean)).toHaveLength(4);
     expect(body).toContain(`'=HYPERLINK`);
+    // Served to a browser: redacted like the rest of the board, and never cached.
+    expect(body).toContain('Incorrect API key provided');
+    expect(body).not.toContain(SECRET);
+    expect(csv.headers.get('cache-control')).toBe('no-store');
 
     const jsonl = await fetch(`${base}/api/runs/${RUN}/export?format=jsonl`, { headers: auth });
     expect(jsonl.headers.get('content-disposition')).toBe(`attachment; filename=${RUN}.jsonl`);
     const rows = (await jsonl.text()).trim().split('\n').map((line) => JSON.parse(line) as { brand: string; status: string });
     expect(rows.map((r) => [r.brand, r.status])).toEqual([['Acme', 'success'], ['Globex', 'success'], ['Initech', 'failed']]);
+    expect(JSON.stringify(rows)).not.toContain(SECRET);
 
     const bad = await fetch(`${base}/api/runs/${RUN}/export?format=xlsx`, { headers: auth });
     expect(bad.status).toBe(400);

@@ -9,6 +9,7 @@ import { QUEUE_PREFIX, runKeys } from '@brandq/redis';
 import { RunStore, type BrandFailure } from '@brandq/runs';
 import { useTestRedis } from '@brandq/testing';
 import { runControls, type RunControlRefusal, type RunControls } from './run-controls.js';
+import { failureGroupId } from './run-detail.js';
 
 const redis = useTestRedis();
 const DAY = 86_400_000;
@@ -210,6 +211,17 @@ describe('retry', () => {
     const all = await controls.retry('ctl-retry', {}, 'ops');
     expect(all.history[0]?.details).toMatchObject({ reopened: 2 });
     expect(all.run.failed).toBe(0);
+  });
+
+  it('retries a group by the id the run page lists it under, whatever its reason shows (reasons are shown redacted)', async () => {
+    await newRun('ctl-retry-id', ['a', 'b']);
+    const secretReason = 'HTTP 401: Incorrect API key provided: sk-live-abcdefgh12345678';
+    await runs().recordFailure(failure('ctl-retry-id', 'a', 'unauthorized', secretReason));
+    await runs().recordFailure(failure('ctl-retry-id', 'b', 'transient', 'HTTP 500'));
+    const retried = await controls.retry('ctl-retry-id', { group: failureGroupId('unauthorized', secretReason) }, 'ops');
+    expect(retried.history[0]?.details).toMatchObject({ reopened: 1 });
+    expect(await Promise.all(['a', 'b'].map((k) => stateOf('ctl-retry-id', k)))).toEqual(['waiting', 'unknown']);
+    expect(await refusal(controls.retry('ctl-retry-id', { group: failureGroupId('unauthorized', 'HTTP 401: Incorrect API key provided: sk-[REDACTED]') }, 'ops'))).toMatchObject({ code: 'NO_FAILURES' });
   });
 
   it('refuses to retry on a held or cancelled run', async () => {

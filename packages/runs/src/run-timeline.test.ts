@@ -258,3 +258,9 @@ describe('projectSpendMicros', () => {
     expect(projectSpendMicros([point(0, 5, 0, 500)], 512, 0)).toBe(512);
   });
 });
+
+describe('RunTimeline.record', () => {
+  it('refuses a time that is not a point in time (Infinity would break every later bucket)', async () => {
+    await expect(new RunTimeline(redis.client()).record('any-run', { done: 1 }, Number.POSITIVE_INFINITY)).rejects.toBeInstanceOf(RangeError);
+  });
+});
