@@ -13,6 +13,7 @@
  * ~80; real Tavily hits are often 500-4,000, the client keeps at most 4,000).
  */
 import { Redis } from 'ioredis';
+import { FairScheduler } from '../packages/fair-share/src/index.js';
 import { Worker, type Job } from 'bullmq';
 import { ResultCache, cacheKeyOf } from '../packages/cache/src/index.js';
 import { envSchema } from '../packages/config/src/index.js';
@@ -103,7 +104,7 @@ async function measure(n: number, contentChars: number): Promise<Figures> {
 
     const brands = Array.from({ length: n }, (_, i) => ({ key: brandName(i).toLowerCase(), name: brandName(i), rowNumber: i + 2, hints: {} }));
     const loaded = { source: { type: 'csv' as const, path: '/data/brands.csv' }, sourceKey: 'csv:/data/brands.csv', brands, skipped: [] };
-    await enqueueRun({ runs, ledger, queue }, { runId, loaded, recipe: defaultRecipe(), budgetMicros: 1_000_000_000, attempts: ATTEMPTS, retention: KEEP });
+    await enqueueRun({ runs, ledger, queue, scheduler: new FairScheduler(redis, queue) }, { runId, loaded, recipe: defaultRecipe(), budgetMicros: 1_000_000_000, attempts: ATTEMPTS, retention: KEEP });
     const queuedMemory = await settledUsedMemory(redis);
     const jobKeys = (await collect(scanKeys(redis, `${QUEUE_PREFIX}:${BRAND_QUEUE}:${runId}.*`))).filter((k) => !k.endsWith(':logs'));
     const queued = {

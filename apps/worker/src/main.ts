@@ -16,6 +16,7 @@ import { SheetFlusher, SheetWriteQueue, SheetsClient } from '@brandq/sheets';
 import { TavilySearchClient } from '@brandq/tavily';
 import { createProviderGate } from './provider-gate.js';
 import { RunTimelineRecorder, allObservers } from './run-timeline-recording.js';
+import { runCallShares } from './run-call-shares.js';
 
 /** How long a cache fill lock lives between renewals (the filler renews it every third of that). */
 const CACHE_FILL_LOCK_MS = 10_000;
@@ -73,7 +74,11 @@ async function main(): Promise<void> {
   // Read at scrape time, after the gate below exists.
   const metrics = new BrandqMetrics({
     limiter: () => gate.metricsSnapshot(),
-    queueDepth: () => queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed'),
+    queueDepth: async () => {
+      // Fair shares queue every job with a priority: those wait their turn as much as any.
+      const { prioritized = 0, waiting = 0, ...rest } = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+      return { waiting: waiting + prioritized, ...rest };
+    },
     budgets: async () => {
       const out: Record<string, number> = {};
       for (const run of await runs.listRuns(20)) {
@@ -91,8 +96,10 @@ async function main(): Promise<void> {
     if (reason === 'stagger') metrics.staggerDelays.inc({ provider });
     if (reason === 'tokens') metrics.tpmDeferrals.inc({ provider });
   });
+  const shares = runCallShares(client, metrics, logger);
   const pipeline = new BrandPipeline({
     runs,
+    shares,
     ledger,
     observer: allObservers(pipelineMetrics(metrics), timeline.observer),
     search: new TavilySearchClient({
@@ -156,6 +163,7 @@ async function main(): Promise<void> {
     job.processedOn && job.finishedOn ? (job.finishedOn - job.processedOn) / 1000 : 0;
   worker.on('completed', (job, result: { fresh: boolean }) => {
     metrics.jobsCompleted.inc({ outcome: result.fresh ? 'fresh' : 'existing' });
+    shares.shares.finished(job.data.runId).catch((err: unknown) => logger.debug({ err: String(err) }, 'finished brand not counted'));
     metrics.jobDuration.observe({ outcome: 'completed' }, seconds(job));
     logger.info({ runId: job.data.runId, brand: job.data.name, jobId: job.id }, 'brand done');
   });

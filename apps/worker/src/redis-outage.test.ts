@@ -1,4 +1,5 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
+import { FairScheduler } from '@brandq/fair-share';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -211,7 +212,7 @@ describe('nothing is half-enqueued', () => {
       },
     } as unknown as BrandQueue;
     const error = await enqueueRun(
-      { runs: new RunStore(client), ledger: new CostLedger(client), queue: dying },
+      { runs: new RunStore(client), ledger: new CostLedger(client), queue: dying, scheduler: new FairScheduler(client, queue) },
       { runId: 'half-run', loaded, recipe: defaultRecipe(), budgetMicros: 0, attempts: 3, retention: { keepCompleted: 100, keepFailed: 100 } },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientError);
@@ -254,7 +255,7 @@ describe('nothing is half-enqueued', () => {
     const { brands } = await readCsvBrands(csv);
     await server.stop();
     const error = await enqueueRun(
-      { runs: new RunStore(client), ledger: new CostLedger(client), queue },
+      { runs: new RunStore(client), ledger: new CostLedger(client), queue, scheduler: new FairScheduler(client, queue) },
       { runId: 'never-run', loaded: { source: { type: 'csv', path: csv }, sourceKey: `csv:${csv}`, brands, skipped: [] }, recipe: defaultRecipe(), budgetMicros: 0, attempts: 3, retention: { keepCompleted: 1, keepFailed: 1 } },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientError);

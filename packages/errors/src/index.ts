@@ -10,6 +10,7 @@ export {
   BudgetExhaustedError,
   BudgetInFlightError,
   LimiterUnavailableError,
+  RunThrottledError,
   ConfigError,
   isBrandqError,
 } from './provider-error.js';

@@ -16,6 +16,7 @@ export type FailureKind =
   | 'budget_exhausted'
   | 'budget_in_flight'
   | 'limiter_unavailable'
+  | 'run_throttled'
   | 'config';
 
 export interface BrandqErrorOptions {
@@ -119,6 +120,15 @@ export class BudgetExhaustedError extends BrandqError {
  */
 export class BudgetInFlightError extends BrandqError {
   readonly kind = 'budget_in_flight' as const;
+  readonly retryable = true;
+}
+
+/**
+ * The run is at its own ceiling (`--max-rpm`): not a failure, the job waits `retryAfterMs`
+ * with its worker slot given back, so a capped run never holds the slots other runs need.
+ */
+export class RunThrottledError extends BrandqError {
+  readonly kind = 'run_throttled' as const;
   readonly retryable = true;
 }
 

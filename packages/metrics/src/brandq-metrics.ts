@@ -34,6 +34,7 @@ export class BrandqMetrics {
   readonly staggerDelays: Counter<'provider'>;
   readonly tpmDeferrals: Counter<'provider'>;
   readonly limiterDeferrals: Counter<'provider' | 'reason'>;
+  readonly runAdmittedCalls: Counter<'provider' | 'run'>;
   readonly retries: Counter<'provider' | 'kind'>;
   readonly cacheHits: Counter<'provider'>;
   readonly cacheTrouble: Counter<'provider' | 'event'>;
@@ -66,6 +67,7 @@ export class BrandqMetrics {
     this.cacheHits = new Counter({ name: 'brandq_cache_hits_total', help: 'Provider answers served from the cache (no call, no cost)', labelNames: ['provider'], registers });
     this.cacheTrouble = new Counter({ name: 'brandq_cache_trouble_total', help: 'Cache fills that did not go to plan: fill lock lost, answer not stored (oom, unavailable, error), store fenced, waiter deadline', labelNames: ['provider', 'event'], registers });
     this.redisRetries = new Counter({ name: 'brandq_redis_write_retries_total', help: 'Writes that must not be lost (money booked, a paid result stored) retried while Redis was full (OOM) or unreachable', labelNames: ['what'], registers });
+    this.runAdmittedCalls = new Counter({ name: 'brandq_run_admitted_calls_total', help: 'Provider calls the shared limiter admitted, per run (its share of the fleet)', labelNames: ['provider', 'run'], registers });
     this.retries = new Counter({ name: 'brandq_retries_total', help: 'Attempts that will be retried, by provider and failure class', labelNames: ['provider', 'kind'], registers });
     for (const provider of METRIC_PROVIDERS) {
       for (const counter of [this.rateLimitEvents, this.staggerDelays, this.tpmDeferrals, this.cacheHits]) counter.inc({ provider }, 0);

@@ -84,6 +84,7 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
     try {
       const outcome = await pipeline.process(data, await recipeOf(run), {
         checkpoint: data.checkpoint ?? {},
+        maxRpm: run.maxRpm,
         saveCheckpoint: async (checkpoint) => {
           data.checkpoint = checkpoint;
           await job.updateData(data);
@@ -153,6 +154,12 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
         logger.error({ runId: data.runId, provider: error.provider, brand: data.name }, `run ${data.runId} paused: ${reason}`);
         await fail(job, error, reason);
         throw new FinalFailure(error.kind, reason);
+      }
+      case 'run_throttled': {
+        // The run's own ceiling: the job waits for its run's next slot with its worker slot
+        // given back. Not a failure: no attempt is used and nothing is written to its history.
+        await delay(job, token, error.retryAfterMs ?? 1000);
+        throw new DelayedError();
       }
       case 'transient':
       case 'limiter_unavailable': {

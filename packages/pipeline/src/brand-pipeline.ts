@@ -1,4 +1,4 @@
-import { RateLimitedError, isBrandqError, type Provider } from '@brandq/errors';
+import { RateLimitedError, RunThrottledError, isBrandqError, type Provider } from '@brandq/errors';
 import type { CallUsage, CostLedger, ModelPrice, PaidProvider, Reservation, SettleResult } from '@brandq/ledger';
 import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
 import { LlmBadAnswer, type LlmAnswer, type LlmClient } from '@brandq/llm';
@@ -10,7 +10,7 @@ import type { CellWrite } from '@brandq/sheets';
 import type { SearchOutcome, TavilySearchClient } from '@brandq/tavily';
 import type { ResultCache } from '@brandq/cache';
 import { retryWhileUnavailable } from '@brandq/redis';
-import type { ProviderGate } from './provider-gate.js';
+import type { ProviderGate, RunCallShares } from './provider-gate.js';
 import { resultCells, resultRange } from './result-row.js';
 import { silentObserver, type PipelineObserver } from './pipeline-observer.js';
 import { planLlm, planSearch, type LlmPlan, type StepDefaults } from './step-plans.js';
@@ -37,6 +37,8 @@ export interface PipelineDeps {
   tavilyUsdPerCredit: number;
   logger: Logger;
   observer?: PipelineObserver;
+  /** Fair shares between runs: each run's own ceiling, and its admitted calls counted; absent = neither. */
+  shares?: RunCallShares | undefined;
   /** Provider answers cached by what determines them; absent = no cache. */
   cache?: ResultCache | undefined;
 }
@@ -68,7 +70,12 @@ export interface ProcessContext {
   checkpoint: BrandCheckpoint;
   saveCheckpoint(checkpoint: BrandCheckpoint): Promise<void>;
   signal?: AbortSignal;
+  /** The run's own ceiling in calls per minute at each provider (`--max-rpm`), read when the job started. */
+  maxRpm?: number | undefined;
 }
+
+/** What every call of one job shares: its abort signal and its run's ceiling. */
+type CallScope = Pick<ProcessContext, 'signal' | 'maxRpm'>;
 
 export interface ProcessOutcome {
   result: BrandResult;
@@ -140,8 +147,8 @@ export class BrandPipeline {
         output = shouldSkip(step, template)
           ? { skipped: true }
           : step.type === 'search'
-            ? { search: await this.search(brand, step, template, ctx.signal) }
-            : { values: await this.extract(brand, step, template, ctx.signal) };
+            ? { search: await this.search(brand, step, template, ctx) }
+            : { values: await this.extract(brand, step, template, ctx) };
         done[step.id] = output;
         await ctx.saveCheckpoint({ recipe: fingerprint, steps: { ...done } });
       }
@@ -169,13 +176,13 @@ export class BrandPipeline {
     return { result, fresh: true };
   }
 
-  private async search(brand: BrandJobData, step: SearchStep, template: TemplateContext, signal?: AbortSignal): Promise<SearchOutcome> {
+  private async search(brand: BrandJobData, step: SearchStep, template: TemplateContext, scope: CallScope): Promise<SearchOutcome> {
     const { search, tavilyUsdPerCredit } = this.deps;
     const plan = planSearch(step, template, this.deps.defaults);
     const worstCase = tavilyCostMicros(plan.credits, tavilyUsdPerCredit);
     const site: CallSite = { provider: 'tavily', step: step.id };
     const paid = () =>
-      this.paidCall(site, brand.runId, { worstCaseMicros: worstCase, signal }, async () => {
+      this.paidCall(site, brand.runId, { worstCaseMicros: worstCase, scope }, async () => {
         const outcome = await search.search(plan.query, plan.request);
         // Credits that are not an amount (negative, or past what the ledger can hold) would book 0 or
         // make the ledger refuse a paid answer: the depth's price is what such a search costs.
@@ -183,27 +190,27 @@ export class BrandPipeline {
         const credits = usable ? outcome.credits : plan.credits;
         return { value: outcome, usage: { costMicros: tavilyCostMicros(credits, tavilyUsdPerCredit), credits } };
       });
-    return this.cached(brand, site, plan.cacheKey, worstCase, paid, signal);
+    return this.cached(brand, site, plan.cacheKey, worstCase, paid, scope.signal);
   }
 
   /**
    * One LLM call (through the cache) whose answer the step's own fields validate, and one
    * repair call, never cached, with the validation error when the answer is unusable.
    */
-  private async extract(brand: BrandJobData, step: LlmStep, template: TemplateContext, signal?: AbortSignal): Promise<Record<string, FieldValue>> {
+  private async extract(brand: BrandJobData, step: LlmStep, template: TemplateContext, scope: CallScope): Promise<Record<string, FieldValue>> {
     const plan = planLlm(step, template, this.deps.defaults);
     const site: CallSite = { provider: 'llm', step: step.id };
     const worstCase = await this.llmWorstCaseMicros(plan);
     try {
       return await this.cached(brand, site, plan.cacheKey, worstCase, async () => {
-        const answer = await this.llmCall(brand, step, plan, signal);
+        const answer = await this.llmCall(brand, step, plan, scope);
         if (answer instanceof LlmBadAnswer) throw answer;
         return answer;
-      }, signal);
+      }, scope.signal);
     } catch (error) {
       if (!(error instanceof LlmBadAnswer)) throw error;
       this.deps.logger.warn({ brand: brand.name, step: step.id, reason: error.error.message }, 'LLM answer rejected, asking once more');
-      const repaired = await this.llmCall(brand, step, planLlm(step, template, this.deps.defaults, error.error.message), signal);
+      const repaired = await this.llmCall(brand, step, planLlm(step, template, this.deps.defaults, error.error.message), scope);
       if (repaired instanceof LlmBadAnswer) throw repaired.error;
       return repaired;
     }
@@ -229,7 +236,7 @@ export class BrandPipeline {
   }
 
   /** One paid LLM call; the answer's fields are valid for the step, or it is an `LlmBadAnswer` (billed all the same). */
-  private async llmCall(brand: BrandJobData, step: LlmStep, plan: LlmPlan, signal?: AbortSignal): Promise<Record<string, FieldValue> | LlmBadAnswer> {
+  private async llmCall(brand: BrandJobData, step: LlmStep, plan: LlmPlan, scope: CallScope): Promise<Record<string, FieldValue> | LlmBadAnswer> {
     const { llm, gate } = this.deps;
     const { request } = plan;
     const promptTokens = llm.promptTokensOf(request.messages, request.responseFormat);
@@ -240,9 +247,9 @@ export class BrandPipeline {
       site,
       brand.runId,
       // A finalize step runs under the fleet's lower finalize concurrency.
-      { tokens: promptTokens + request.maxOutputTokens, priority: step.finalize ? 'finalize' : 'default', worstCaseMicros, signal },
+      { tokens: promptTokens + request.maxOutputTokens, priority: step.finalize ? 'finalize' : 'default', worstCaseMicros, scope },
       async () => {
-        const answer = await llm.complete(request, signal);
+        const answer = await llm.complete(request, scope.signal);
         const { usage } = answer;
         const tableMicros = llmCostMicros(price, usage.promptTokens, usage.completionTokens);
         const reportedMicros = usage.costUsd === undefined ? undefined : Math.round(usage.costUsd * 1_000_000);
@@ -287,16 +294,22 @@ export class BrandPipeline {
   private async paidCall<T>(
     site: CallSite,
     runId: string,
-    opts: { tokens?: number; priority?: 'default' | 'finalize'; worstCaseMicros: number; signal?: AbortSignal | undefined },
+    opts: { tokens?: number; priority?: 'default' | 'finalize'; worstCaseMicros: number; scope: CallScope },
     call: () => Promise<PaidCallResult<T>>,
   ): Promise<T> {
-    const { gate, ledger } = this.deps;
+    const { gate, ledger, shares } = this.deps;
     const { provider } = site;
+    const { signal, maxRpm } = opts.scope;
+    if (shares && maxRpm !== undefined) {
+      const waitMs = await shares.admitUnderCeiling(runId, provider, maxRpm);
+      if (waitMs > 0) throw new RunThrottledError(`run ${runId} is at its own ceiling of ${maxRpm} calls per minute at ${provider}`, { provider, retryAfterMs: waitMs });
+    }
     const permit = await gate.acquire(provider, {
       ...(opts.tokens === undefined ? {} : { tokens: opts.tokens }),
       ...(opts.priority && opts.priority !== 'default' ? { priority: opts.priority } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(signal ? { signal } : {}),
     });
+    shares?.admitted(runId, provider);
     let sent = false;
     let usedTokens = 0;
     try {

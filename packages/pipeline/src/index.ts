@@ -2,7 +2,7 @@ export { BrandPipeline } from './brand-pipeline.js';
 export type { PipelineDeps, BrandCheckpoint, StepOutput, ProcessContext, ProcessOutcome, SheetWriteSink } from './brand-pipeline.js';
 export { planLlm, planSearch, stepDefaultsOf } from './step-plans.js';
 export type { StepDefaults, SearchPlan, LlmPlan } from './step-plans.js';
-export type { ProviderGate, GatePermit } from './provider-gate.js';
+export type { ProviderGate, GatePermit, RunCallShares } from './provider-gate.js';
 export { headerCells, resultCells, resultRange } from './result-row.js';
 export { createBrandJobProcessor, brandBackoffStrategy, FinalFailure } from './brand-job-processor.js';
 export type { ProcessorOptions, StoredJobData, BrandJobState, AttemptRecord } from './brand-job-processor.js';

@@ -20,3 +20,15 @@ export interface ProviderGate {
   /** Correct the shared state from the provider's own rate-limit headers. */
   syncFromHeaders(provider: Provider, headers: Headers | Record<string, string>): Promise<void>;
 }
+
+/**
+ * Fair shares between runs, as the pipeline sees them: a run's own ceiling (`--max-rpm`),
+ * checked before the shared limiter so a capped call never waits holding a worker slot,
+ * and each call the limiter admitted, counted for the run's measured share.
+ */
+export interface RunCallShares {
+  /** 0 when a call of `runId` may start at `provider` under its ceiling (the call is counted), else the ms until it may. */
+  admitUnderCeiling(runId: string, provider: Provider, maxRpm: number): Promise<number>;
+  /** The shared limiter admitted a call of `runId` at `provider`. Never throws, never waits. */
+  admitted(runId: string, provider: Provider): void;
+}

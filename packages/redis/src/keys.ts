@@ -52,6 +52,21 @@ export function runKeys(runId: string) {
   };
 }
 
+/**
+ * Fair shares between runs (packages/fair-share). `state` is one fleet-wide hash: the
+ * virtual time of the queue and each run's last virtual finish tag; `window(bucketMs)`
+ * counts each run's admitted calls and finished brands per time bucket (a few minutes kept).
+ */
+export const fairShareKeys = {
+  state: `${KEY_PREFIX}:fair-share:state`,
+  window: (bucketStartMs: number) => `${KEY_PREFIX}:fair-share:window:${bucketStartMs}`,
+};
+
+/** A run's own ceiling at one provider (`--max-rpm`): the earliest time its next call may start. Expires on its own. */
+export function runCeilingKey(runId: string, provider: string): string {
+  return `${KEY_PREFIX}:{run:${assertSafeId(runId, 'run id')}}:ceiling:${assertSafeId(provider, 'provider')}`;
+}
+
 /** The one sheet flusher of the fleet: its lease, and the runs with rows waiting. */
 export const sheetFlusherKeys = {
   lease: `${KEY_PREFIX}:sheet-flusher:lease`,

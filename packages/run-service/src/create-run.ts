@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
 import { BadInputError, ConfigError } from '@brandq/errors';
+import { FairScheduler, type RunShare } from '@brandq/fair-share';
 import { CostLedger } from '@brandq/ledger';
 import { headerCells, resultRange } from '@brandq/pipeline';
 import type { RunEstimate } from '@brandq/preflight';
@@ -39,6 +40,8 @@ export interface CreateRunRequest {
   dryRun?: boolean;
   /** Refuse while a provider is in a fleet-wide cooldown (the HTTP API does: its caller can retry). */
   refuseDuringCooldown: boolean;
+  /** The run's weight and ceiling among the fleet's runs (`--weight`, `--max-rpm`). */
+  share?: Partial<RunShare> | undefined;
 }
 
 export type CreateRunOutcome =
@@ -75,7 +78,7 @@ export async function createRun(deps: RunServiceDeps, request: CreateRunRequest)
   if (request.dryRun) return { kind: 'estimated', estimate, skipped: loaded.skipped };
   const runId = request.runId ?? newRunId();
   const outcome = await enqueueRun(
-    { runs, ledger: new CostLedger(redis), queue },
+    { runs, ledger: new CostLedger(redis), queue, scheduler: new FairScheduler(redis, queue) },
     {
       runId,
       loaded,
@@ -85,6 +88,7 @@ export async function createRun(deps: RunServiceDeps, request: CreateRunRequest)
       attempts: config.JOB_ATTEMPTS,
       retention: { keepCompleted: config.JOB_KEEP_COMPLETED, keepFailed: config.JOB_KEEP_FAILED },
       noCache: request.noCache,
+      share: request.share,
     },
   );
   if (outcome.kind === 'nothing_to_do') return { ...outcome, skipped: loaded.skipped };

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FairScheduler } from '@brandq/fair-share';
 import { defaultRecipe, parseRecipe, recipeFingerprint } from '@brandq/recipe';
 import { BadInputError } from '@brandq/errors';
 import type { BrandInput } from '@brandq/input';
@@ -29,7 +30,7 @@ function input(runId: string, loaded: LoadedSource): EnqueueRunInput {
   return { runId, loaded, recipe: defaultRecipe(), budgetMicros: 0, attempts: 3, retention: { keepCompleted: 100, keepFailed: 100 } };
 }
 
-const deps = () => ({ runs: new RunStore(redis.client()), ledger: new CostLedger(redis.client()), queue });
+const deps = () => ({ runs: new RunStore(redis.client()), ledger: new CostLedger(redis.client()), queue, scheduler: new FairScheduler(redis.client(), queue) });
 
 async function succeedAll(runs: RunStore, runId: string): Promise<void> {
   for await (const b of runs.brands(runId)) {

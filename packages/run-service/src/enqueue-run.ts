@@ -1,5 +1,6 @@
 import { BadInputError, TransientError, isBrandqError } from '@brandq/errors';
 import type { BrandInput } from '@brandq/input';
+import { DEFAULT_WEIGHT, type FairScheduler, type RunShare } from '@brandq/fair-share';
 import type { CostLedger } from '@brandq/ledger';
 import type { Recipe } from '@brandq/recipe';
 import { brandJobId, brandJobOptions, type BrandJobData, type BrandQueue, type RetentionOptions } from '@brandq/queue';
@@ -17,12 +18,15 @@ export interface EnqueueRunInput {
   attempts: number;
   retention: RetentionOptions;
   noCache?: boolean;
+  /** The run's weight and ceiling (`--weight`, `--max-rpm`); a field left out keeps the run's own (a new run's weight is 1). */
+  share?: Partial<RunShare> | undefined;
 }
 
 export interface EnqueueRunDeps {
   runs: RunStore;
   ledger: CostLedger;
   queue: BrandQueue;
+  scheduler: FairScheduler;
 }
 
 const BULK_CHUNK = 500;
@@ -87,6 +91,10 @@ export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): 
     }
     ({ meta: run, added, created } = written);
     if (input.budgetMicros > 0) await deps.ledger.setBudget(input.runId, input.budgetMicros);
+    if (input.share && (input.share.weight !== undefined || input.share.maxRpm !== undefined)) {
+      await deps.runs.setShare(input.runId, input.share);
+      run = { ...run, ...input.share };
+    }
   } catch (error) {
     throw interrupted(
       error,
@@ -98,9 +106,11 @@ export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): 
   const options = brandJobOptions(input.attempts, input.retention);
   let offered = 0;
   try {
+    // Each job's place among the other runs' jobs: its run's weight decides the spacing.
+    const priorities = await deps.scheduler.prioritiesFor(input.runId, jobs.length, run.weight ?? DEFAULT_WEIGHT);
     for (let i = 0; i < jobs.length; i += BULK_CHUNK) {
       const chunk = jobs.slice(i, i + BULK_CHUNK);
-      await deps.queue.addBulk(chunk.map((data) => ({ name: 'brand', data, opts: { ...options, jobId: brandJobId(data.runId, data.key) } })));
+      await deps.queue.addBulk(chunk.map((data, j) => ({ name: 'brand', data, opts: { ...options, jobId: brandJobId(data.runId, data.key), priority: priorities[i + j] as number } })));
       offered += chunk.length;
     }
   } catch (error) {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FairScheduler } from '@brandq/fair-share';
 import { loadConfig } from '@brandq/config';
 import { defaultRecipe, parseRecipe } from '@brandq/recipe';
 import type { BrandInput } from '@brandq/input';
@@ -17,7 +18,7 @@ beforeAll(() => {
 });
 afterAll(() => queue.close());
 
-const deps = () => ({ runs: new RunStore(redis.client()), ledger: new CostLedger(redis.client()), queue });
+const deps = () => ({ runs: new RunStore(redis.client()), ledger: new CostLedger(redis.client()), queue, scheduler: new FairScheduler(redis.client(), queue) });
 const resumeOptions = { retryFailed: false, attempts: 3, retention: { keepCompleted: 100, keepFailed: 100 } };
 
 async function newRun(runId: string, names: string[], budgetMicros: number): Promise<void> {

@@ -1,7 +1,8 @@
 import type { Config } from '@brandq/config';
 import { BadInputError } from '@brandq/errors';
 import { CostLedger } from '@brandq/ledger';
-import type { BrandQueue } from '@brandq/queue';
+import { DEFAULT_WEIGHT, FairScheduler } from '@brandq/fair-share';
+import type { BrandJobData, BrandQueue } from '@brandq/queue';
 import { brandJobId, brandJobOptions, type RetentionOptions } from '@brandq/queue';
 import { defaultRecipe, recipeFingerprint, type Recipe } from '@brandq/recipe';
 import { RunStore, type RunMeta, type RunStatus } from '@brandq/runs';
@@ -44,8 +45,8 @@ export interface Requeued {
  * would leave a window where such a refusal holds the freshly resumed run. Two concurrent
  * resumes both end with the run reopened, under the budget whose epoch is the higher.
  */
-export async function requeueRun(deps: { runs: RunStore; queue: BrandQueue; ledger: CostLedger }, runId: string, opts: RequeueOptions): Promise<Requeued> {
-  const { runs, queue, ledger } = deps;
+export async function requeueRun(deps: { runs: RunStore; queue: BrandQueue; ledger: CostLedger; scheduler: FairScheduler }, runId: string, opts: RequeueOptions): Promise<Requeued> {
+  const { runs, queue, ledger, scheduler } = deps;
   const budgetEpoch = opts.budgetMicros === undefined ? undefined : await ledger.setBudget(runId, opts.budgetMicros);
   const failedKeys: string[] = [];
   for await (const f of runs.failures(runId)) failedKeys.push(f.key);
@@ -57,22 +58,31 @@ export async function requeueRun(deps: { runs: RunStore; queue: BrandQueue; ledg
   for await (const r of runs.results(runId)) finished.add(r.key);
 
   const options = brandJobOptions(opts.attempts, opts.retention);
+  const open: BrandJobData[] = [];
+  for await (const brand of runs.brands(runId)) if (!finished.has(brand.key)) open.push(brand);
+  open.sort((a, b) => a.rowNumber - b.rowNumber);
+  // The run takes its place from the queue's present: credit banked while it was held
+  // would let it take every free slot of the fleet until its old tags were used up.
+  const meta = await runs.getRun(runId);
+  const priorities = await scheduler.restartPriorities(runId, open.length, meta?.weight ?? DEFAULT_WEIGHT);
   let requeued = 0;
   const batch: Parameters<BrandQueue['addBulk']>[0] = [];
-  for await (const brand of runs.brands(runId)) {
-    if (finished.has(brand.key)) continue;
+  for (const [i, brand] of open.entries()) {
     const id = brandJobId(runId, brand.key);
+    const priority = priorities[i] as number;
     const job = await queue.getJob(id);
     if (job) {
       const state = await job.getState();
-      if (state === 'delayed') await job.promote();
       if (state === 'failed' || state === 'completed') await job.remove();
       else {
+        // The new place first: a promoted job queues at the priority it holds.
+        await job.changePriority({ priority });
+        if (state === 'delayed') await job.promote();
         requeued++;
         continue;
       }
     }
-    batch.push({ name: 'brand', data: brand, opts: { ...options, jobId: id } });
+    batch.push({ name: 'brand', data: brand, opts: { ...options, jobId: id, priority } });
     requeued++;
   }
   for (let i = 0; i < batch.length; i += 500) await queue.addBulk(batch.slice(i, i + 500));
@@ -140,6 +150,6 @@ export async function resumeRun(deps: RunServiceDeps, request: ResumeRunRequest)
     await runs.createOrExtendRun({ id: runId, source: previous.source, sourceKey: previous.sourceKey, brands: [], skipped: [], recipe: request.recipe, replaceRecipe: true });
   }
   const { spentMicros } = await ledger.snapshot(runId);
-  const requeued = await requeueRun({ runs, queue, ledger }, runId, { ...requeueOptionsOf(config), retryFailed: request.retryFailed, budgetMicros: request.budgetMicros });
+  const requeued = await requeueRun({ runs, queue, ledger, scheduler: new FairScheduler(redis, queue) }, runId, { ...requeueOptionsOf(config), retryFailed: request.retryFailed, budgetMicros: request.budgetMicros });
   return { ...requeued, runId, previous, spentMicros };
 }

@@ -173,7 +173,7 @@ describe('budget', () => {
     const raised = await controls.budget('ctl-held', 3, 'ops');
     expect(raised.run.status).toBe('running');
     expect(raised.history[0]?.details).toEqual({ budgetMicros: 3_000_000, previousBudgetMicros: 900_000, resumed: true, requeued: 2 });
-    expect([await stateOf('ctl-held', 'a'), await stateOf('ctl-held', 'b')]).toEqual(['waiting', 'waiting']);
+    expect([await stateOf('ctl-held', 'a'), await stateOf('ctl-held', 'b')]).toEqual(['prioritized', 'prioritized']);
     expect((await ledger().snapshot('ctl-held')).budgetMicros).toBe(3_000_000);
   });
 
@@ -202,7 +202,7 @@ describe('retry', () => {
     const retried = await controls.retry('ctl-retry', { kind: 'bad_output', reason: 'no website' }, 'ops');
     expect(retried.run).toMatchObject({ status: 'running', failed: 2 });
     expect(retried.history[0]).toMatchObject({ action: 'retry', by: 'ops', details: { kind: 'bad_output', reason: 'no website', reopened: 2, requeued: 2 } });
-    expect(await Promise.all(['a', 'b', 'c', 'd'].map((k) => stateOf('ctl-retry', k)))).toEqual(['waiting', 'waiting', 'unknown', 'unknown']);
+    expect(await Promise.all(['a', 'b', 'c', 'd'].map((k) => stateOf('ctl-retry', k)))).toEqual(['prioritized', 'prioritized', 'unknown', 'unknown']);
     const stillFailed: string[] = [];
     for await (const f of store.failures('ctl-retry')) stillFailed.push(f.key);
     expect(stillFailed.sort()).toEqual(['c', 'd']);
@@ -220,7 +220,7 @@ describe('retry', () => {
     await runs().recordFailure(failure('ctl-retry-id', 'b', 'transient', 'HTTP 500'));
     const retried = await controls.retry('ctl-retry-id', { group: failureGroupId('unauthorized', secretReason) }, 'ops');
     expect(retried.history[0]?.details).toMatchObject({ reopened: 1 });
-    expect(await Promise.all(['a', 'b'].map((k) => stateOf('ctl-retry-id', k)))).toEqual(['waiting', 'unknown']);
+    expect(await Promise.all(['a', 'b'].map((k) => stateOf('ctl-retry-id', k)))).toEqual(['prioritized', 'unknown']);
     expect(await refusal(controls.retry('ctl-retry-id', { group: failureGroupId('unauthorized', 'HTTP 401: Incorrect API key provided: sk-[REDACTED]') }, 'ops'))).toMatchObject({ code: 'NO_FAILURES' });
   });
 
@@ -256,7 +256,7 @@ describe('controls that race', () => {
     for (const { id, cancelled } of outcomes) {
       if (!cancelled) continue;
       const queued = await Promise.all(['a', 'b', 'c'].map((key) => stateOf(id, key)));
-      expect(queued.filter((state) => state === 'waiting' || state === 'delayed'), id).toEqual([]);
+      expect(queued.filter((state) => state === 'waiting' || state === 'prioritized' || state === 'delayed'), id).toEqual([]);
     }
     expect(outcomes.some((o) => o.cancelled)).toBe(true);
   });

@@ -1,3 +1,4 @@
+import { DEFAULT_WEIGHT, FairScheduler } from '@brandq/fair-share';
 import { CostLedger, usdToMicros, type LedgerSnapshot } from '@brandq/ledger';
 import { brandJobId, type BrandQueue } from '@brandq/queue';
 import { RunStore, type RunAction, type RunHistoryEntry, type RunMeta, type RunStatus } from '@brandq/runs';
@@ -48,6 +49,12 @@ export interface RunControls {
   budget(runId: string, budgetUsd: number, by: string): Promise<RunControlled>;
   /** Reopens and requeues the failed brands of a group (or all) of a running or completed run. */
   retry(runId: string, group: FailureGroupSelector, by: string): Promise<RunControlled>;
+  /**
+   * Sets the run's weight and/or its own ceiling (`maxRpm: null` lifts it). A new weight
+   * re-tags the run's queued jobs from the queue's present, so it applies to the next free
+   * worker slot, not after the jobs already queued.
+   */
+  share(runId: string, share: { weight?: number; maxRpm?: number | null }, by: string): Promise<RunControlled>;
 }
 
 /** History entries a control answers with. */
@@ -84,9 +91,10 @@ export function runControls(deps: RunServiceDeps): RunControls {
   const runs = new RunStore(deps.redis, { retentionDays: deps.config.RUN_RETENTION_DAYS });
   const ledger = new CostLedger(deps.redis);
   const { queue } = deps;
+  const scheduler = new FairScheduler(deps.redis, queue);
   /** Requeues the run if it is still in one of `from` when it is reopened (checked in that same step); else refused as it is now. */
   const requeue = async (runId: string, from: RunStatus[], options: { budgetMicros?: number; retryKeys?: ReadonlySet<string> }) => {
-    const requeued = await requeueRun({ runs, queue, ledger }, runId, { ...requeueOptionsOf(deps.config), retryFailed: options.retryKeys !== undefined, ...options, from });
+    const requeued = await requeueRun({ runs, queue, ledger, scheduler }, runId, { ...requeueOptionsOf(deps.config), retryFailed: options.retryKeys !== undefined, ...options, from });
     if (requeued.refused) return refuseFor(runId, 'another control (or a worker) changed it meanwhile');
     return requeued;
   };
@@ -109,6 +117,15 @@ export function runControls(deps: RunServiceDeps): RunControls {
   }
 
   return {
+    async share(runId, share, by) {
+      const run = await existing(runId);
+      if (run.status === 'completed' || run.status === 'cancelled') return refuseFor(runId, 'only a run that still has brands to do takes a share');
+      if (!(await runs.setShare(runId, share))) throw new RunControlRefused('RUN_NOT_FOUND', `run ${runId} not found`);
+      const weight = share.weight ?? run.weight ?? DEFAULT_WEIGHT;
+      const retagged = share.weight === undefined ? 0 : await scheduler.retag(runId, (await runs.pendingKeys(runId)).map((key) => brandJobId(runId, key)), weight);
+      return recorded(runId, 'share', by, { from: { weight: run.weight ?? DEFAULT_WEIGHT, maxRpm: run.maxRpm ?? null }, weight, maxRpm: share.maxRpm === undefined ? (run.maxRpm ?? null) : share.maxRpm, retagged });
+    },
+
     async pause(runId, by) {
       if (!(await runs.transitionStatus(runId, ['running'], 'paused', `paused by ${by}`))) return refuseFor(runId, 'only a running run can be paused');
       return recorded(runId, 'pause', by, {});

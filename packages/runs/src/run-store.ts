@@ -23,6 +23,7 @@ interface ScriptedRedis extends Redis {
   brandqDropVanishedRun(meta: string, ...rest: string[]): Promise<number>;
   brandqDeleteEndedRun(meta: string, ...rest: (string | number)[]): Promise<number>;
   brandqAppendHistory(meta: string, history: string, entry: string, cap: number): Promise<number>;
+  brandqSetRunShare(meta: string, weight: string, maxRpm: string): Promise<number>;
 }
 
 export interface RunStoreOptions {
@@ -296,6 +297,27 @@ export class RunStore {
   }
 
   /**
+   * Sets the run's weight and its own ceiling (`maxRpm: null` lifts it; a field left out is
+   * left as it is). False when the run does not exist.
+   */
+  async setShare(runId: string, share: { weight?: number; maxRpm?: number | null }): Promise<boolean> {
+    const maxRpm = share.maxRpm === undefined ? '' : share.maxRpm === null ? '0' : String(share.maxRpm);
+    return (await this.redis.brandqSetRunShare(runKeys(runId).meta, share.weight === undefined ? '' : String(share.weight), maxRpm)) === 1;
+  }
+
+  /** The run's brands still without a result or a failure, in row order: what its queued jobs are. */
+  async pendingKeys(runId: string): Promise<string[]> {
+    const keys = runKeys(runId);
+    const [brands, results, failed] = await Promise.all([this.redis.hgetall(keys.brands), this.redis.hkeys(keys.results), this.redis.hkeys(keys.failed)]);
+    const finished = new Set([...results, ...failed]);
+    return Object.entries(brands)
+      .filter(([key]) => !finished.has(key))
+      .map(([key, raw]) => ({ key, row: Number((JSON.parse(raw) as { rowNumber?: number }).rowNumber ?? 0) }))
+      .sort((a, b) => a.row - b.row)
+      .map((b) => b.key);
+  }
+
+  /**
    * Adds `entry` to the run's history (newest first, the latest 1,000 kept), living as long
    * as the run's other keys. False when the run does not exist: a history is never the
    * only key of a run.
@@ -440,6 +462,8 @@ function parseMeta(raw: Record<string, string>): RunMeta {
   if (raw.statusReason) meta.statusReason = raw.statusReason;
   if (raw.recipeName) meta.recipeName = raw.recipeName;
   if (raw.recipeFingerprint) meta.recipeFingerprint = raw.recipeFingerprint;
+  if (raw.weight) meta.weight = Number(raw.weight);
+  if (raw.maxRpm) meta.maxRpm = Number(raw.maxRpm);
   return meta;
 }
 

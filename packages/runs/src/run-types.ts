@@ -49,10 +49,14 @@ export interface RunMeta {
   /** The recipe the run's brands follow (runs created before recipes follow the default one). */
   recipeName?: string;
   recipeFingerprint?: string;
+  /** The run's weight in the fleet's fair shares (absent: 1). */
+  weight?: number;
+  /** The run's own ceiling in calls per minute at each provider (absent: only the provider's limit). */
+  maxRpm?: number;
 }
 
 /** What an operator did to a run (the board's run controls). */
-export type RunAction = 'pause' | 'resume' | 'cancel' | 'budget' | 'retry';
+export type RunAction = 'pause' | 'resume' | 'cancel' | 'budget' | 'retry' | 'share';
 
 /** One entry of a run's history: when, what, who (the basic-auth user, else 'anonymous'), and what came of it. */
 export interface RunHistoryEntry {
