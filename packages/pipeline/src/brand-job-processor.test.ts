@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Worker, type Job } from 'bullmq';
-import { BudgetExhaustedError, BudgetInFlightError, RateLimitedError, type BrandqError } from '@brandq/errors';
+import { BudgetExhaustedError, BudgetInFlightError, RateLimitedError, RunThrottledError, type BrandqError } from '@brandq/errors';
 import { createLogger } from '@brandq/logger';
 import { BUDGET_EPOCH_FIELD } from '@brandq/ledger';
 import { QUEUE_PREFIX, runKeys } from '@brandq/redis';
@@ -75,6 +75,18 @@ describe('brand job processor', () => {
     expect(waited).toBeGreaterThan(0);
     expect(waited).toBeLessThan(5000);
     expect((await new RunStore(redis.client()).getRun('proc-inflight'))?.status).toBe('running');
+  });
+
+  it("gives the worker slot back when the run is at its own ceiling: the job waits for the run's next slot, no attempt used, nothing in its history", async () => {
+    const waited = await delayAfterOneAttempt('proc-ceiling', new RunThrottledError('at its ceiling', { provider: 'llm', retryAfterMs: 1500 }));
+    expect(waited).toBeGreaterThanOrEqual(1400);
+    expect(waited).toBeLessThan(2000);
+    const queue = createBrandQueue(redis.client());
+    closers.push(() => queue.close());
+    const job = await queue.getJob(brandJobId('proc-ceiling', 'acme'));
+    expect(job?.attemptsMade).toBe(0);
+    expect((job?.data as StoredJobData | undefined)?.history).toBeUndefined();
+    expect((await new RunStore(redis.client()).getRun('proc-ceiling'))?.status).toBe('running');
   });
 
   it('does not stop a run on a refusal computed under a budget a resume has since replaced', async () => {

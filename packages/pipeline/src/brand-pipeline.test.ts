@@ -8,6 +8,7 @@ import type { BrandJobData } from '@brandq/queue';
 import { defaultRecipe } from '@brandq/recipe';
 import { RunStore } from '@brandq/runs';
 import { TavilySearchClient } from '@brandq/tavily';
+import { RunCeiling, RunShares } from '@brandq/fair-share';
 import { useTestRedis } from '@brandq/testing';
 import { BrandPipeline, type PipelineDeps } from './brand-pipeline.js';
 import { silentObserver, type PipelineObserver } from './pipeline-observer.js';
@@ -90,6 +91,30 @@ describe('BrandPipeline', () => {
     expect(money.providers.tavily.calls).toBe(1);
     expect([...openai.ledger.paidCallsByBrand().values()]).toEqual([1]);
     expect(money.reservedMicros).toBe(0);
+    await limiter.close();
+  });
+
+  it("stops at the run's own ceiling before the shared limiter: no permit taken, nothing paid, the job told how long to wait", async () => {
+    const limiter = newLimiter();
+    await createRun('pipe-ceiling', 0, ['Acme', 'Bolt']);
+    const client = redis.client();
+    const ceiling = new RunCeiling(client);
+    const measured = new RunShares(client);
+    const shares = {
+      admitUnderCeiling: (runId: string, provider: string, maxRpm: number) => ceiling.admit(runId, provider, maxRpm),
+      admitted: (runId: string) => void measured.admitted(runId),
+    };
+    const pipeline = pipelineWith({ limiter, shares });
+    // One call a minute: the first brand's search takes the run's slot, its LLM call is at
+    // another provider and goes too; the second brand's search must wait.
+    await pipeline.process(brand('pipe-ceiling', 'Acme'), RECIPE, { ...noCheckpoint(), maxRpm: 1 });
+    const calls = () => tavilyFake.ledger.summary().requests + openai.ledger.summary().requests;
+    const before = calls();
+    await expect(pipeline.process(brand('pipe-ceiling', 'Bolt'), RECIPE, { ...noCheckpoint(), maxRpm: 1 })).rejects.toMatchObject({ kind: 'run_throttled', provider: 'tavily' });
+    expect(calls()).toBe(before);
+    expect((await limiter.stats('tavily')).calls).toBe(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await measured.measure()).runs.get('pipe-ceiling')?.calls).toBe(2);
     await limiter.close();
   });
 
