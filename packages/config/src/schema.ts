@@ -64,9 +64,14 @@ const redisUrl = str('redis://127.0.0.1:6379').superRefine((v, ctx) => {
 
 const optionalUrl = optionalStr.pipe(z.url({ message: 'expected a URL such as http://127.0.0.1:8080' }).optional());
 
-const pricingEntry = z.object({
+const tokenPrice = z.object({
   inputPerMillion: z.number().nonnegative(),
   outputPerMillion: z.number().nonnegative(),
+});
+
+/** A model's standard price; `flex` and `batch` where they are not half of it (OpenAI's rule). */
+const pricingEntry = tokenPrice.extend({
+  tiers: z.object({ flex: tokenPrice.optional(), batch: tokenPrice.optional() }).optional(),
 });
 
 /** `LLM_PRICING` is JSON: model -> USD per million input/output tokens. */
@@ -86,6 +91,9 @@ const pricing = z
       return z.NEVER;
     }
   });
+
+/** OpenAI's models with Flex processing (its pricing page); the rest refuse `service_tier: "flex"`. */
+export const DEFAULT_FLEX_MODELS: readonly string[] = ['o3', 'o4-mini', 'gpt-5', 'gpt-5-mini', 'gpt-5-nano', 'gpt-5.1'];
 
 export const DEFAULT_PRICING: Record<string, z.infer<typeof pricingEntry>> = {
   'gpt-4o-mini': { inputPerMillion: 0.15, outputPerMillion: 0.6 },
@@ -158,6 +166,27 @@ export const envSchema = z.object({
   LLM_PRICING: pricing,
   LLM_RESERVE_FACTOR: num(1.2, { min: 1, max: 10 }),
   BUDGET_USD: num(0, { min: 0 }),
+  /** A Flex request's timeout: Flex answers more slowly; OpenAI suggests 15 minutes. */
+  FLEX_TIMEOUT_SECONDS: num(900, { min: 1, max: 86_400 }),
+  /** Default for a flex run's `--flex-fallback-after`: seconds a brand's call keeps meeting "resource unavailable" before it goes at the standard tier (0 = never). */
+  FLEX_FALLBACK_AFTER_SECONDS: num(0, { min: 0, max: 30 * 86_400 }),
+  /** Models OpenAI offers Flex for, comma-separated; a flex run of any other model is refused. */
+  LLM_FLEX_MODELS: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? DEFAULT_FLEX_MODELS : v.split(',').map((m) => m.trim()).filter((m) => m !== ''))),
+  /** A batch file goes out when it holds this many requests (OpenAI's limit per file: 50,000)... */
+  BATCH_MAX_REQUESTS: num(50_000, { min: 1, max: 50_000, int: true }),
+  /** ...or this many bytes (OpenAI's limit per file: 200 MB)... */
+  BATCH_MAX_BYTES: num(200 * 1024 * 1024, { min: 1024, max: 200 * 1024 * 1024, int: true }),
+  /** ...or when its oldest request has waited this long. */
+  BATCH_GATHER_SECONDS: num(30, { min: 0, max: 86_400 }),
+  /** How often the batch coordinator asks the provider about the batches it submitted. */
+  BATCH_POLL_SECONDS: num(30, { min: 0.1, max: 3600 }),
+  /** The provider's batch queue limit: tokens (prompt + output cap) per model in batches not yet finished. */
+  BATCH_QUEUE_TOKENS: num(2_000_000, { min: 1 }),
+  /** Batches a request may go through (failed or expired lines are sent again) before its brand fails. */
+  BATCH_REQUEST_ATTEMPTS: num(3, { min: 1, max: 20, int: true }),
   CACHE_TTL_HOURS: num(168, { min: 0, max: 24 * 365 }),
   /** Days an ended run (completed, cancelled) is kept in Redis before its keys expire (0 = forever). */
   RUN_RETENTION_DAYS: num(30, { min: 0, max: 3650 }),

@@ -11,6 +11,8 @@ export {
   BudgetInFlightError,
   LimiterUnavailableError,
   RunThrottledError,
+  CapacityUnavailableError,
+  BatchParkedError,
   ConfigError,
   isBrandqError,
 } from './provider-error.js';

@@ -17,6 +17,8 @@ export type FailureKind =
   | 'budget_in_flight'
   | 'limiter_unavailable'
   | 'run_throttled'
+  | 'capacity_unavailable'
+  | 'batch_parked'
   | 'config';
 
 export interface BrandqErrorOptions {
@@ -129,6 +131,26 @@ export class BudgetInFlightError extends BrandqError {
  */
 export class RunThrottledError extends BrandqError {
   readonly kind = 'run_throttled' as const;
+  readonly retryable = true;
+}
+
+/**
+ * A Flex request refused for capacity ("429 Resource Unavailable"): not a rate limit (no
+ * fleet cooldown, no header sync) and not billed; retried with backoff, or after the run's
+ * `--flex-fallback-after` at the standard tier.
+ */
+export class CapacityUnavailableError extends BrandqError {
+  readonly kind = 'capacity_unavailable' as const;
+  readonly retryable = true;
+}
+
+/**
+ * A batch-tier LLM step is waiting for its batch: the request is queued for the fleet's
+ * batch coordinator, and the job waits (delayed, its worker slot given back) until the
+ * coordinator hands the result back and wakes it.
+ */
+export class BatchParkedError extends BrandqError {
+  readonly kind = 'batch_parked' as const;
   readonly retryable = true;
 }
 

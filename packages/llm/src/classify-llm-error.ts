@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import {
   BadRequestError,
   BrandqError,
+  CapacityUnavailableError,
   QuotaExhaustedError,
   RateLimitedError,
   TransientError,
@@ -35,6 +36,11 @@ export function classifyLlmError(error: unknown): BrandqError {
   const withWait = retryAfterMs === undefined ? opts : { ...opts, retryAfterMs };
 
   if (status === 429) {
+    // Flex capacity is short: the request was refused before any work, so it is neither
+    // billed nor a sign the fleet goes too fast.
+    if (error.code === 'resource_unavailable' || /resource unavailable/i.test(error.message)) {
+      return new CapacityUnavailableError(`LLM flex capacity unavailable (HTTP 429): ${error.message}`, withWait);
+    }
     if (error.code === 'insufficient_quota') {
       return new QuotaExhaustedError('LLM quota exhausted (insufficient_quota): add credits or raise the limit with the provider, then resume the run', opts);
     }

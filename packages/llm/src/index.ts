@@ -1,4 +1,4 @@
-export { LlmClient, LlmBadAnswer, requestPromptTokens } from './llm-client.js';
+export { LlmClient, LlmBadAnswer, requestPromptTokens, chatRequestBody, answerOf } from './llm-client.js';
 export type { LlmClientOptions, LlmUsage, LlmAnswer, LlmRequest, JsonSchemaFormat } from './llm-client.js';
 export { classifyLlmError } from './classify-llm-error.js';
 export { countPromptTokens, loadTokenizer } from './token-count.js';

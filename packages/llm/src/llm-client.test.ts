@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BadRequestError, QuotaExhaustedError, RateLimitedError, TransientError, UnauthorizedError } from '@brandq/errors';
+import { BadRequestError, CapacityUnavailableError, QuotaExhaustedError, RateLimitedError, TransientError, UnauthorizedError } from '@brandq/errors';
 import { countChatPromptTokens, expectedFacts, startFakeOpenAI, type FakeOpenAIServer } from '@brandq/fakes';
 import { defaultRecipe, renderMessages, responseFormatOf, type LlmStep } from '@brandq/recipe';
 import { LlmBadAnswer, LlmClient, type JsonSchemaFormat } from './llm-client.js';
@@ -70,6 +70,8 @@ describe('LlmClient', () => {
 
     const cases: Array<[Parameters<FakeOpenAIServer['injectFaults']>[0][number], new (...a: never[]) => Error]> = [
       [{ status: 429, code: 'insufficient_quota' }, QuotaExhaustedError],
+      // Flex capacity refused: not a rate limit (no fleet cooldown), not billed.
+      [{ status: 429, code: 'resource_unavailable' }, CapacityUnavailableError],
       [{ status: 402 }, QuotaExhaustedError],
       [{ status: 500 }, TransientError],
       [{ status: 400 }, BadRequestError],

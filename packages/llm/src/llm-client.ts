@@ -17,6 +17,8 @@ export interface LlmRequest {
   maxOutputTokens: number;
   temperature: number;
   responseFormat: JsonSchemaFormat;
+  /** `flex`: OpenAI's Flex processing (half price, slower, may be refused for capacity). Absent: standard. */
+  serviceTier?: 'flex';
 }
 
 export interface LlmClientOptions {
@@ -27,6 +29,8 @@ export interface LlmClientOptions {
   /** The output cap of steps that set none. */
   maxOutputTokens: number;
   timeoutMs: number;
+  /** A Flex request's timeout: Flex answers more slowly (OpenAI suggests 15 minutes). */
+  flexTimeoutMs?: number;
   /** OpenRouter attribution headers, when set. */
   referer?: string | undefined;
   title?: string | undefined;
@@ -111,36 +115,46 @@ export class LlmClient {
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     let headers: Headers;
     try {
-      const { data, response } = await this.client.chat.completions
-        .create(
-          {
-            model: request.model,
-            messages: [...request.messages],
-            max_tokens: request.maxOutputTokens,
-            temperature: request.temperature,
-            response_format: request.responseFormat,
-          },
-          signal ? { signal } : {},
-        )
-        .withResponse();
+      const flex = request.serviceTier === 'flex' && this.options.flexTimeoutMs !== undefined ? { timeout: this.options.flexTimeoutMs } : {};
+      const { data, response } = await this.client.chat.completions.create(chatRequestBody(request), { ...(signal ? { signal } : {}), ...flex }).withResponse();
       completion = data;
       headers = response.headers;
     } catch (error) {
       throw classifyLlmError(error);
     }
-    const rawUsage = completion.usage as (OpenAI.CompletionUsage & { cost?: number }) | undefined;
-    const usage: LlmUsage = {
-      promptTokens: rawUsage?.prompt_tokens ?? 0,
-      completionTokens: rawUsage?.completion_tokens ?? 0,
-      ...(typeof rawUsage?.cost === 'number' ? { costUsd: rawUsage.cost } : {}),
-    };
-    const choice = completion.choices[0];
-    const content = choice?.message.content ?? '';
-    if (choice?.finish_reason === 'length') return LlmBadAnswer.of(`answer truncated at ${request.maxOutputTokens} output tokens`, content, usage, headers);
-    try {
-      return { json: JSON.parse(content) as unknown, usage, headers };
-    } catch (err) {
-      return LlmBadAnswer.of(`answer is not valid JSON (${(err as Error).message})`, content, usage, headers);
-    }
+    return answerOf(completion, request, headers);
+  }
+}
+
+/** The Chat Completions body of a request: what a call sends, and what a batch file's line carries. */
+export function chatRequestBody(request: LlmRequest): OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming {
+  return {
+    model: request.model,
+    messages: [...request.messages],
+    max_tokens: request.maxOutputTokens,
+    temperature: request.temperature,
+    response_format: request.responseFormat,
+    ...(request.serviceTier ? { service_tier: request.serviceTier } : {}),
+  };
+}
+
+/**
+ * What a chat completion answered: its JSON, or an unusable answer (cut at the output cap,
+ * not JSON) whose tokens were billed all the same. One reading for a call and a batch line.
+ */
+export function answerOf(completion: OpenAI.Chat.Completions.ChatCompletion, request: Pick<LlmRequest, 'maxOutputTokens'>, headers: Headers): LlmAnswer | LlmBadAnswer {
+  const rawUsage = completion.usage as (OpenAI.CompletionUsage & { cost?: number }) | undefined;
+  const usage: LlmUsage = {
+    promptTokens: rawUsage?.prompt_tokens ?? 0,
+    completionTokens: rawUsage?.completion_tokens ?? 0,
+    ...(typeof rawUsage?.cost === 'number' ? { costUsd: rawUsage.cost } : {}),
+  };
+  const choice = completion.choices[0];
+  const content = choice?.message.content ?? '';
+  if (choice?.finish_reason === 'length') return LlmBadAnswer.of(`answer truncated at ${request.maxOutputTokens} output tokens`, content, usage, headers);
+  try {
+    return { json: JSON.parse(content) as unknown, usage, headers };
+  } catch (err) {
+    return LlmBadAnswer.of(`answer is not valid JSON (${(err as Error).message})`, content, usage, headers);
   }
 }

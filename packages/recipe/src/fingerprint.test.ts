@@ -18,6 +18,14 @@ steps:
 const fingerprint = (text: string) => recipeFingerprint(parseRecipe(text, 'r.yaml'));
 
 describe('recipeFingerprint', () => {
+  it("ignores an LLM step's tier: how its calls are paid for is not what they ask", () => {
+    const tiered = yaml.replace('    type: llm\n', '    type: llm\n    tier: batch\n');
+    expect(tiered).not.toBe(yaml);
+    expect(parseRecipe(tiered, 'r.yaml').steps[1]).toMatchObject({ tier: 'batch' });
+    expect(fingerprint(tiered)).toBe(fingerprint(yaml));
+    expect(() => parseRecipe(yaml.replace('    type: llm\n', '    type: llm\n    tier: cheap\n'), 'r.yaml')).toThrow(/tier must be standard, flex or batch/);
+  });
+
   it('is a sha256 hex digest', () => {
     expect(fingerprint(yaml)).toMatch(/^[0-9a-f]{64}$/);
   });

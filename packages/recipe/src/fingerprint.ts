@@ -20,5 +20,7 @@ function canonicalJson(value: unknown): string {
 
 /** sha256 (hex) of the normalized recipe's canonical JSON: equal for equal recipes however they were written. */
 export function recipeFingerprint(recipe: Recipe): string {
-  return createHash('sha256').update(canonicalJson({ semantics: RECIPE_SEMANTICS, recipe })).digest('hex');
+  // A step's tier is how its calls are paid for, not what they ask: switching it keeps the answers.
+  const asked = { ...recipe, steps: recipe.steps.map((step) => (step.type === 'llm' ? { ...step, tier: undefined } : step)) };
+  return createHash('sha256').update(canonicalJson({ semantics: RECIPE_SEMANTICS, recipe: asked })).digest('hex');
 }

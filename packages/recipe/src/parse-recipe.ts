@@ -51,6 +51,7 @@ const llmFile = z.strictObject({
   model: text.optional(),
   temperature: z.number().min(0).max(2).optional(),
   finalize: z.boolean().default(false),
+  tier: z.enum(['standard', 'flex', 'batch'], { message: 'tier must be standard, flex or batch' }).optional(),
   skip_if: skipIf.optional(),
 });
 const recipeFile = z.strictObject({
@@ -111,6 +112,7 @@ function toStep(step: StepFile): RecipeStep {
     model: step.model,
     temperature: step.temperature,
     finalize: step.finalize,
+    tier: step.tier,
     skipIf: skip,
   });
 }

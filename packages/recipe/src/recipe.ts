@@ -51,6 +51,8 @@ export interface LlmStep {
   model?: string;
   temperature?: number;
   finalize: boolean;
+  /** How the step's calls are served and billed; absent: the run's tier (`--llm-tier`, default standard). */
+  tier?: 'standard' | 'flex' | 'batch';
   skipIf?: SkipRule;
 }
 
