@@ -12,3 +12,5 @@ export { redisOutageLog } from './outage-log.js';
 export type { OutageLogger } from './outage-log.js';
 export type { OutageRetryOptions } from './unavailable.js';
 export { NoAnswerError, within } from './within.js';
+export { FleetLease } from './fleet-lease.js';
+export type { FleetLeaseOptions } from './fleet-lease.js';

@@ -34,7 +34,7 @@ const SCRIPTS: readonly RunScript[] = [
   { name: 'brandqForgetLatestRun', file: lua('forget-latest-run'), ownKeys: 1, allRunKeys: false, retention: false },
   { name: 'brandqDropVanishedRun', file: lua('drop-vanished-run'), ownKeys: 1, allRunKeys: true, retention: false },
   { name: 'brandqDeleteEndedRun', file: lua('delete-ended-run'), ownKeys: 1, allRunKeys: true, retention: false },
-  { name: 'brandqSetRunShare', file: lua('set-run-share'), ownKeys: 1, allRunKeys: false, retention: false },
+  { name: 'brandqSetRunFields', file: lua('set-run-fields'), ownKeys: 1, allRunKeys: false, retention: false },
   { name: 'brandqAppendHistory', file: lua('append-history'), ownKeys: 2, allRunKeys: false, retention: false },
 ];
 

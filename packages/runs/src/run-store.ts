@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { LlmTier } from '@brandq/ledger';
 import { runIndexKeys, runKeyList, runKeys } from '@brandq/redis';
 import type { BrandJobData, BrandSource } from '@brandq/queue';
 import { defaultRecipe, deserializeRecipe, recipeFingerprint, serializeRecipe, type Recipe } from '@brandq/recipe';
@@ -23,7 +24,7 @@ interface ScriptedRedis extends Redis {
   brandqDropVanishedRun(meta: string, ...rest: string[]): Promise<number>;
   brandqDeleteEndedRun(meta: string, ...rest: (string | number)[]): Promise<number>;
   brandqAppendHistory(meta: string, history: string, entry: string, cap: number): Promise<number>;
-  brandqSetRunShare(meta: string, weight: string, maxRpm: string): Promise<number>;
+  brandqSetRunFields(meta: string, ...fieldValues: string[]): Promise<number>;
 }
 
 export interface RunStoreOptions {
@@ -301,8 +302,18 @@ export class RunStore {
    * left as it is). False when the run does not exist.
    */
   async setShare(runId: string, share: { weight?: number; maxRpm?: number | null }): Promise<boolean> {
-    const maxRpm = share.maxRpm === undefined ? '' : share.maxRpm === null ? '0' : String(share.maxRpm);
-    return (await this.redis.brandqSetRunShare(runKeys(runId).meta, share.weight === undefined ? '' : String(share.weight), maxRpm)) === 1;
+    return this.setFields(runId, { weight: share.weight, maxRpm: share.maxRpm });
+  }
+
+  /** Sets the run's LLM tier and how long a flex call may be refused for capacity before it goes standard (0: never). */
+  async setLlmTier(runId: string, tier: LlmTier, flexFallbackAfterMs: number): Promise<boolean> {
+    return this.setFields(runId, { llmTier: tier === 'standard' ? null : tier, flexFallbackAfterMs: flexFallbackAfterMs > 0 ? flexFallbackAfterMs : null });
+  }
+
+  /** Sets run meta fields if the run exists: undefined leaves a field, null removes it. */
+  private async setFields(runId: string, fields: Record<string, string | number | null | undefined>): Promise<boolean> {
+    const args = Object.entries(fields).flatMap(([name, value]) => (value === undefined ? [] : [name, value === null ? '' : String(value)]));
+    return (await this.redis.brandqSetRunFields(runKeys(runId).meta, ...args)) === 1;
   }
 
   /** The run's brands still without a result or a failure, in row order: what its queued jobs are. */
@@ -464,6 +475,8 @@ function parseMeta(raw: Record<string, string>): RunMeta {
   if (raw.recipeFingerprint) meta.recipeFingerprint = raw.recipeFingerprint;
   if (raw.weight) meta.weight = Number(raw.weight);
   if (raw.maxRpm) meta.maxRpm = Number(raw.maxRpm);
+  if (raw.llmTier === 'flex' || raw.llmTier === 'batch') meta.llmTier = raw.llmTier;
+  if (raw.flexFallbackAfterMs) meta.flexFallbackAfterMs = Number(raw.flexFallbackAfterMs);
   return meta;
 }
 

@@ -53,6 +53,10 @@ export interface RunMeta {
   weight?: number;
   /** The run's own ceiling in calls per minute at each provider (absent: only the provider's limit). */
   maxRpm?: number;
+  /** The run's LLM tier (`--llm-tier`; absent: standard). A recipe step's own tier wins. */
+  llmTier?: 'flex' | 'batch';
+  /** A flex call refused for capacity this long goes at the standard tier (`--flex-fallback-after`; absent: never). */
+  flexFallbackAfterMs?: number;
 }
 
 /** What an operator did to a run (the board's run controls). */

@@ -1,18 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimitedError, isBrandqError } from '@brandq/errors';
-import { defineScripts, runKeys, scanKeys, sheetFlusherKeys, within } from '@brandq/redis';
+import { FleetLease, defineScripts, runKeys, scanKeys, sheetFlusherKeys, within } from '@brandq/redis';
 import type { CellWrite } from './sheets-client.js';
 
 const SCRIPTS = [
-  { name: 'brandqClaimSheetLease', file: new URL('../lua/claim-lease.lua', import.meta.url), numberOfKeys: 1 },
-  { name: 'brandqReleaseSheetLease', file: new URL('../lua/release-lease.lua', import.meta.url), numberOfKeys: 1 },
   { name: 'brandqDropEmptySheetStream', file: new URL('../lua/drop-empty-stream.lua', import.meta.url), numberOfKeys: 1 },
 ] as const;
 
 interface ScriptedRedis extends Redis {
-  brandqClaimSheetLease(lease: string, token: string, leaseMs: number): Promise<0 | 1 | 2>;
-  brandqReleaseSheetLease(lease: string, token: string): Promise<number>;
   brandqDropEmptySheetStream(stream: string): Promise<number>;
 }
 
@@ -99,7 +95,6 @@ export class SheetFlusher {
   private readonly gate: SheetsGate;
   private readonly flushRows: number;
   private readonly flushMs: number;
-  private readonly leaseMs: number;
   private readonly pollMs: number;
   private readonly orphanSweepMs: number;
   private readonly maxRows: number;
@@ -109,12 +104,9 @@ export class SheetFlusher {
   /** The pid lets an operator (or a test) see which process flushes. */
   readonly token = `${process.pid}:${randomUUID()}`;
 
-  /** Local time until which our lease is known valid; 0 when we do not hold it. */
-  private leaseValidUntil = 0;
+  private readonly lease: FleetLease;
   /** Local time of the holder's next sweep for orphan streams; 0 right after taking the lease. */
   private nextOrphanSweepAt = 0;
-  private renewTimer: NodeJS.Timeout | undefined;
-  private renewal: Promise<unknown> | undefined;
   private loopTimer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = false;
@@ -136,13 +128,23 @@ export class SheetFlusher {
     this.gate = options.gate;
     this.flushRows = Math.max(1, Math.floor(options.flushRows));
     this.flushMs = options.flushSeconds * 1000;
-    this.leaseMs = options.leaseMs ?? 10_000;
     this.pollMs = options.pollMs ?? 250;
     this.orphanSweepMs = options.orphanSweepMs ?? 60_000;
     this.maxRows = Math.max(this.flushRows, options.maxRowsPerRequest ?? 1000);
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.maxRetryMs = options.maxRetryMs ?? 60_000;
     this.log = options.logger ?? silent;
+    this.lease = new FleetLease(options.redis, sheetFlusherKeys.lease, this.token, {
+      leaseMs: options.leaseMs ?? 10_000,
+      onTaken: () => {
+        this.log.info({ leaseHolder: this.token }, 'sheet flusher: took the lease');
+        // A holder that died between dropping a run from pendingRuns and re-checking its
+        // stream could leave rows no one looks at: the new holder's first pass looks for them.
+        this.nextOrphanSweepAt = 0;
+      },
+      onLost: () => this.log.warn({ leaseHolder: this.token }, 'sheet flusher: lost the lease; another worker flushes now'),
+      onRenewalError: (err) => this.log.warn({ err: errorText(err) }, 'sheet flusher: lease renewal failed'),
+    });
   }
 
   get stats(): SheetFlusherStats {
@@ -182,15 +184,9 @@ export class SheetFlusher {
       this.log.warn({ err: errorText(err) }, 'sheet flusher: final flush incomplete; the next lease holder writes the rest');
     }
     clearTimeout(deadline);
-    this.stopRenewing();
     try {
-      // A renewal still in flight could re-take the lease right after we give it back.
       // Its own short bound: a drain cut off by a slow Sheets API still hands the lease over.
-      await within(Promise.resolve(this.renewal), LEASE_RELEASE_WAIT_MS);
-      if (this.leaseValidUntil > 0) {
-        this.leaseValidUntil = 0;
-        await within(this.redis.brandqReleaseSheetLease(sheetFlusherKeys.lease, this.token), LEASE_RELEASE_WAIT_MS);
-      }
+      await this.lease.release();
     } catch (err) {
       this.log.warn({ err: errorText(err) }, 'sheet flusher: could not release the lease; it expires by itself');
     }
@@ -204,7 +200,7 @@ export class SheetFlusher {
   async flushOnce(): Promise<number> {
     return this.serialized(async () => {
       if (this.stopped) return 0;
-      if (!this.holdsLease() && !(await this.claim())) return 0;
+      if (!this.holdsLease() && !(await this.lease.claim())) return 0;
       if (Date.now() >= this.nextOrphanSweepAt) {
         await this.adoptOrphanStreams();
         this.nextOrphanSweepAt = Date.now() + this.orphanSweepMs;
@@ -240,51 +236,7 @@ export class SheetFlusher {
   }
 
   private holdsLease(): boolean {
-    return this.leaseValidUntil > Date.now();
-  }
-
-  /** Takes (or renews) the lease; true when this process holds it afterwards. */
-  private async claim(): Promise<boolean> {
-    const sentAt = Date.now();
-    const result = await this.redis.brandqClaimSheetLease(sheetFlusherKeys.lease, this.token, this.leaseMs);
-    if (result === 0) {
-      if (this.leaseValidUntil > 0) this.log.warn({ leaseHolder: this.token }, 'sheet flusher: lost the lease; another worker flushes now');
-      this.leaseValidUntil = 0;
-      this.stopRenewing();
-      return false;
-    }
-    // Counted from before the request, a little short of the lease, so this process stops
-    // writing before Redis could give the lease to someone else.
-    this.leaseValidUntil = sentAt + this.leaseMs * 0.9;
-    if (result === 2) {
-      this.log.info({ leaseHolder: this.token }, 'sheet flusher: took the lease');
-      this.startRenewing();
-      // A holder that died between dropping a run from pendingRuns and re-checking its
-      // stream could leave rows no one looks at: the new holder's first pass looks for them.
-      this.nextOrphanSweepAt = 0;
-    }
-    return true;
-  }
-
-  private startRenewing(): void {
-    if (this.renewTimer) return;
-    this.renewTimer = setInterval(() => {
-      if (this.renewal) return;
-      this.renewal = this.claim()
-        .catch((err: unknown) => {
-          // Not renewed: holdsLease() turns false by itself when the lease may have lapsed.
-          this.log.warn({ err: errorText(err) }, 'sheet flusher: lease renewal failed');
-        })
-        .finally(() => {
-          this.renewal = undefined;
-        });
-    }, Math.max(50, Math.floor(this.leaseMs / 3)));
-    this.renewTimer.unref();
-  }
-
-  private stopRenewing(): void {
-    clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
+    return this.lease.holds();
   }
 
   private async adoptOrphanStreams(): Promise<void> {
@@ -468,5 +420,4 @@ function errorText(err: unknown): string {
 }
 
 /** How long stop() waits to hand the lease back before leaving it to expire. */
-const LEASE_RELEASE_WAIT_MS = 1000;
 

@@ -1,7 +1,7 @@
 --[[
-  Takes or renews the sheet flusher's lease. A holder renews its own lease (compare, then
+  Takes or renews a fleet-wide lease (the one sheet flusher, the one batch coordinator). A holder renews its own lease (compare, then
   PEXPIRE) and never extends or overwrites a lease another worker holds, so at most one
-  flusher writes at a time; a dead holder's lease expires and the next claim takes it.
+  process holds it at a time; a dead holder's lease expires and the next claim takes it.
 
   KEYS[1] lease key
   ARGV[1] the claimant's token (`<pid>:<uuid>`)

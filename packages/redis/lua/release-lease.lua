@@ -1,5 +1,5 @@
 --[[
-  Gives the sheet flusher's lease back on a graceful stop, so another worker takes over at
+  Gives a fleet-wide lease back on a graceful stop, so another worker takes over at
   once instead of after the lease expires. Never deletes a lease another worker holds.
 
   KEYS[1] lease key
