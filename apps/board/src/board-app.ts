@@ -33,7 +33,7 @@ export interface BoardOptions {
   createRun?: (body: unknown) => Promise<CreateRunAnswer>;
   /** Where unexpected errors go (the log); the client only hears "internal server error". */
   reportError?: (error: unknown) => void;
-  /** Pause, resume, cancel, budget and retry a run (`runControls` of the run service); absent = not offered. */
+  /** Pause, resume, cancel, budget, retry and share (weight, ceiling) a run (`runControls` of the run service); absent = not offered. */
   runControls?: RunControls | undefined;
   /** The LLM provider's name in cost summaries (`llmLabelFor(OPENAI_BASE_URL)`); default `LLM`. */
   llmLabel?: string;

@@ -129,6 +129,8 @@ describe('a hostile client against a real board process', () => {
       { csvText: 'brand\nAcme\n', run: path, budget: 1 },
       { csvText: 'brand\nAcme\n', budget: path },
       { csvText: 'brand\nAcme\n', limit: path, budget: 1 },
+      { csvText: 'brand\nAcme\n', weight: path, budget: 1 },
+      { csvText: 'brand\nAcme\n', maxRpm: path, budget: 1 },
     ];
     for (const path of paths) {
       for (const body of bodies(path)) {
@@ -167,7 +169,8 @@ describe('a hostile client against a real board process', () => {
   });
 
   it('refuses cross-origin, origin-less, form and text/plain writes on every write route, ours and Bull Board’s; nothing changes', { timeout: 60_000 }, async () => {
-    const [job] = await queue.getJobs(['waiting'], 0, 0);
+    // A run's jobs queue by priority: their place among the fleet's runs (fair shares).
+    const [job] = await queue.getJobs(['prioritized'], 0, 0);
     expect(job?.id).toBeDefined();
     const jobId = encodeURIComponent(job!.id!);
     const routes: Array<[string, string]> = [
@@ -211,7 +214,7 @@ describe('a hostile client against a real board process', () => {
     }
     expect(await queue.isPaused()).toBe(false);
     expect(await queue.getJobCounts()).toEqual(before);
-    expect(await queue.getJobState(job!.id!)).toBe('waiting');
+    expect(await queue.getJobState(job!.id!)).toBe('prioritized');
     expect((await runs.listRuns(1000)).map((r) => r.id).sort()).toEqual(runsBefore);
 
     // The same write from the board's own page works: the refusals above are not a broken route.

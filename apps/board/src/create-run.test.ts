@@ -76,8 +76,40 @@ describe('POST /api/runs', () => {
     const res = await post({ csvText, run: 'board-run', budget: 50 });
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ runId: 'board-run', enqueued: 10 });
-    expect(await queue.getJobCountByTypes('waiting')).toBe(11);
+    // Queued by priority: each run's place among the fleet's runs (fair shares).
+    expect(await queue.getJobCountByTypes('prioritized')).toBe(11);
     expect((await new RunStore(redis.client()).getRun('board-run'))?.sourceKey).toMatch(/^csv-text:sha256:/);
+  });
+
+  it('takes the run\'s weight and its own ceiling, and GET /api/runs shows them with its share of the fleet', async () => {
+    const res = await post({ csvText: 'brand\nWeighted Board Brand\nOther Board Brand\n', budget: 5, run: 'board-weighted', weight: 4, maxRpm: 30 });
+    expect(res.status).toBe(201);
+    expect(await new RunStore(redis.client()).getRun('board-weighted')).toMatchObject({ weight: 4, maxRpm: 30 });
+    const unbounded = await post({ csvText: 'brand\nUnbounded Board Brand\n', budget: 5, run: 'board-unceiled', maxRpm: null });
+    expect(unbounded.status).toBe(201);
+    expect((await new RunStore(redis.client()).getRun('board-unceiled'))?.maxRpm).toBeUndefined();
+
+    const overview = (await (await fetch(`${base}/api/runs`)).json()) as { id: string; fairShare: unknown }[];
+    expect(overview.find((r) => r.id === 'board-weighted')?.fairShare).toEqual({ weight: 4, maxRpm: 30, measuredShare: 0, calls: 0, done: 0, windowMs: expect.any(Number), etaSeconds: null });
+    expect(overview.find((r) => r.id === 'board-unceiled')?.fairShare).toMatchObject({ weight: 1, maxRpm: null });
+  });
+
+  it('refuses a bad weight or ceiling (400 BAD_INPUT, saying what is wrong): no run is created', async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ weight: 0 }, /^weight must be at least 1$/],
+      [{ weight: 2.5 }, /^weight must be a whole number$/],
+      [{ weight: 1001 }, /^weight must be at most 1000$/],
+      [{ weight: '2' }, /^weight must be a number$/],
+      [{ weight: true }, /^weight must be a number$/],
+      [{ maxRpm: 0 }, /^max rpm must be at least 1/],
+      [{ maxRpm: 'fast' }, /^maxRpm must be a number, or null for no ceiling$/],
+    ];
+    for (const [share, message] of cases) {
+      const res = await post({ csvText: 'brand\nBad Share Brand\n', budget: 5, run: 'board-bad-share', ...share });
+      expect(res.status, JSON.stringify(share)).toBe(400);
+      expect(await res.json()).toEqual({ code: 'BAD_INPUT', message: expect.stringMatching(message) });
+    }
+    expect(await new RunStore(redis.client()).getRun('board-bad-share')).toBeUndefined();
   });
 
   it('follows the recipe sent as text, stored with the run; a recipe that does not validate is refused naming its step and field', async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { createRun as createRunOf, type RunServiceDeps } from '@brandq/run-service';
+import { parseMaxRpm, parseWeight, type RunShare } from '@brandq/fair-share';
 import { BadInputError, BudgetExhaustedError, RateLimitedError, isBrandqError } from '@brandq/errors';
 import { usdToMicros } from '@brandq/ledger';
 import { defaultRecipe, parseRecipe } from '@brandq/recipe';
@@ -29,6 +30,9 @@ const createRunRequest = z
     noCache: z.boolean().default(false),
     allowPartial: z.boolean().default(false),
     force: z.boolean().default(false),
+    /** The run's weight among the fleet's runs and its own ceiling (checked by `requestedShare`, answered as BAD_INPUT). */
+    weight: z.unknown().optional(),
+    maxRpm: z.unknown().optional(),
   })
   .strict()
   .refine((r) => Boolean(r.csvText) !== Boolean(r.sheet), { message: 'give exactly one of csvText (the CSV content) or sheet (a spreadsheet id)' });
@@ -42,6 +46,26 @@ function excerpt(text: string): string {
   return safe.length > 200 ? `${safe.slice(0, 200)}…` : safe;
 }
 
+/**
+ * The weight and ceiling a request asks for, by the rules `--weight` and `--max-rpm` follow,
+ * or what is wrong with them. JSON numbers only (those rules coerce, as command-line values are
+ * text); `maxRpm: null` is no ceiling, as leaving it out.
+ */
+function requestedShare(request: { weight?: unknown; maxRpm?: unknown }): { ok: true; share: Partial<RunShare> } | { ok: false; message: string } {
+  const share: Partial<RunShare> = {};
+  if (request.weight !== undefined) {
+    const weight = typeof request.weight === 'number' ? parseWeight(request.weight) : { ok: false as const, message: 'weight must be a number' };
+    if (!weight.ok) return weight;
+    share.weight = weight.value;
+  }
+  if (request.maxRpm !== undefined && request.maxRpm !== null) {
+    const maxRpm = typeof request.maxRpm === 'number' ? parseMaxRpm(request.maxRpm) : { ok: false as const, message: 'maxRpm must be a number, or null for no ceiling' };
+    if (!maxRpm.ok) return maxRpm;
+    share.maxRpm = maxRpm.value;
+  }
+  return { ok: true, share };
+}
+
 export interface CreateRunAnswer {
   status: number;
   body: Record<string, unknown>;
@@ -52,10 +76,11 @@ export interface CreateRunAnswer {
  * Creates a run the way `brandq enqueue` does (the run service's `createRun`), behind the
  * same preflight guard: 503 `BATCH_RATE_LIMITED` with a suggested wait while a provider is
  * in cooldown, 402 `BUDGET_TOO_LOW` with the estimate when the budget cannot cover the run,
- * 400 `BAD_INPUT` for a source without a brand or a recipe that does not validate (each
- * problem named with its step and field). A list whose brands all have results already
- * creates no run and answers 200 `NOTHING_TO_DO` with the message: the request is
- * fulfilled, the source is done, as the CLI exits 0.
+ * 400 `BAD_INPUT` for a source without a brand, a recipe that does not validate (each
+ * problem named with its step and field) or a `weight` / `maxRpm` out of their rules. A
+ * list whose brands all have results already creates no run and answers 200
+ * `NOTHING_TO_DO` with the message: the request is fulfilled, the source is done, as the
+ * CLI exits 0.
  */
 export async function createRun(deps: RunServiceDeps, input: unknown): Promise<CreateRunAnswer> {
   if (input !== null && typeof input === 'object' && PATH_FIELDS.some((field) => field in input)) {
@@ -70,6 +95,8 @@ export async function createRun(deps: RunServiceDeps, input: unknown): Promise<C
     return { status: 400, body: { code: 'BAD_REQUEST', errors: parsed.error.issues.map((i) => excerpt(`${i.path.join('.') || '(body)'}: ${i.message}`)) } };
   }
   const request = parsed.data;
+  const share = requestedShare(request);
+  if (!share.ok) return { status: 400, body: { code: 'BAD_INPUT', message: share.message } };
   const { config } = deps;
   // A run started from a browser spends real money: it needs a ceiling (0 means none).
   const budgetUsd = request.budget ?? (usdToMicros(config.BUDGET_USD) >= 1 ? config.BUDGET_USD : undefined);
@@ -92,6 +119,7 @@ export async function createRun(deps: RunServiceDeps, input: unknown): Promise<C
       force: request.force,
       allowPartial: request.allowPartial,
       refuseDuringCooldown: true,
+      share: share.share,
     });
     if (outcome.kind === 'nothing_to_do') return { status: 200, body: { code: 'NOTHING_TO_DO', message: outcome.message, skipped: outcome.skipped } };
     if (outcome.kind === 'estimated') return { status: 200, body: { estimate: outcome.estimate, skipped: outcome.skipped } };

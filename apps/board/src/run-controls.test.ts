@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '@brandq/config';
 import { CostLedger } from '@brandq/ledger';
 import { brandJobId, createBrandQueue, type BrandJobData, type BrandQueue } from '@brandq/queue';
-import { runControls } from '@brandq/run-service';
+import { runControls, type RunDetail } from '@brandq/run-service';
 import { RunStore, type RunHistoryEntry, type RunMeta } from '@brandq/runs';
 import { useTestRedis } from '@brandq/testing';
 import { listenBoard } from './test-http.js';
@@ -85,7 +85,8 @@ describe('run controls over HTTP', () => {
     const resumed = await ok(control(board, 'http-pause', 'resume'));
     expect(resumed.run.status).toBe('running');
     expect(resumed.history.map((h) => `${h.action} by ${h.by}`)).toEqual(['resume by ops', 'pause by ops']);
-    expect(await statesOf('http-pause', ['a', 'b'])).toEqual(['waiting', 'waiting']);
+    // Promoted to their place among the fleet's runs (a priority: fair shares).
+    expect(await statesOf('http-pause', ['a', 'b'])).toEqual(['prioritized', 'prioritized']);
   });
 
   it("cancel removes the run's queued jobs (the other runs' stay) and ends it cancelled", async () => {
@@ -121,7 +122,7 @@ describe('run controls over HTTP', () => {
     expect(raised.run.status).toBe('running');
     expect(raised.history[0]).toMatchObject({ action: 'budget', by: 'ops', details: { budgetMicros: 2_500_000, previousBudgetMicros: 1_000_000, resumed: true, requeued: 2 } });
     expect((await ledger().snapshot('http-budget')).budgetMicros).toBe(2_500_000);
-    expect(await statesOf('http-budget', ['a', 'b'])).toEqual(['waiting', 'waiting']);
+    expect(await statesOf('http-budget', ['a', 'b'])).toEqual(['prioritized', 'prioritized']);
   });
 
   it('retries the failed brands of one group', async () => {
@@ -133,11 +134,54 @@ describe('run controls over HTTP', () => {
     const retried = await ok(control(board, 'http-retry', 'retry', { kind: 'bad_output', reason: 'no website' }));
     expect(retried.run).toMatchObject({ status: 'running', failed: 1 });
     expect(retried.history[0]).toMatchObject({ action: 'retry', by: 'ops', details: { kind: 'bad_output', reason: 'no website', reopened: 2, requeued: 2 } });
-    expect(await statesOf('http-retry', ['a', 'b', 'c'])).toEqual(['waiting', 'waiting', 'unknown']);
+    expect(await statesOf('http-retry', ['a', 'b', 'c'])).toEqual(['prioritized', 'prioritized', 'unknown']);
 
     const none = await control(board, 'http-retry', 'retry', { reason: 'timeout' });
     expect(none.status).toBe(409);
     expect(await none.json()).toMatchObject({ code: 'NO_FAILURES' });
+  });
+
+  it("share sets the run's weight and lifts its ceiling: its queued jobs take their new place, and GET /api/runs/:id and the history show it", async () => {
+    await newRun('http-share', ['a', 'b', 'c']);
+    expect(await runs().setShare('http-share', { weight: 1, maxRpm: 60 })).toBe(true);
+    for (const key of ['a', 'b', 'c']) await addJob('http-share', key, { priority: 100 });
+
+    const shared = await ok(control(board, 'http-share', 'share', { weight: 4, maxRpm: null }));
+    expect(shared.run).toMatchObject({ id: 'http-share', status: 'running', weight: 4 });
+    expect(shared.run.maxRpm).toBeUndefined();
+    expect(shared.history[0]).toMatchObject({ action: 'share', by: 'ops', details: { from: { weight: 1, maxRpm: 60 }, weight: 4, maxRpm: null, retagged: 3 } });
+    expect(await statesOf('http-share', ['a', 'b', 'c'])).toEqual(['prioritized', 'prioritized', 'prioritized']);
+
+    const ceiling = await ok(control(board, 'http-share', 'share', { maxRpm: 30 }));
+    expect(ceiling.run).toMatchObject({ weight: 4, maxRpm: 30 });
+    expect(ceiling.history[0]).toMatchObject({ action: 'share', details: { weight: 4, maxRpm: 30, retagged: 0 } });
+
+    const res = await fetch(`${board}/api/runs/http-share`, { headers: auth });
+    expect(res.status).toBe(200);
+    const detail = (await res.json()) as RunDetail;
+    expect(detail.fairShare).toMatchObject({ weight: 4, maxRpm: 30, measuredShare: 0, etaSeconds: null });
+    expect(detail.history.map((h) => `${h.action} by ${h.by}`)).toEqual(['share by ops', 'share by ops']);
+  });
+
+  it('refuses a share that is not one (400, naming what is wrong), changing nothing', async () => {
+    await newRun('http-bad-share', ['a']);
+    const bodies: [unknown, RegExp][] = [
+      [{ weight: 0 }, /weight: weight must be at least 1/],
+      [{ weight: 1.5 }, /weight: weight must be a whole number/],
+      [{ weight: 1001 }, /weight: weight must be at most 1000/],
+      [{ weight: '2' }, /weight: weight must be a number/],
+      [{ maxRpm: 0 }, /maxRpm: max rpm must be at least 1/],
+      [{ maxRpm: '60' }, /maxRpm: maxRpm must be a number, or null to lift the ceiling/],
+      [{}, /give weight, maxRpm \(null lifts the ceiling\) or both/],
+      [{ weight: 2, priority: 1 }, /priority/],
+    ];
+    for (const [body, error] of bodies) {
+      const res = await control(board, 'http-bad-share', 'share', body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(await res.json()).toEqual({ code: 'BAD_REQUEST', error: expect.stringMatching(error) });
+    }
+    expect((await runs().getRun('http-bad-share'))?.weight).toBeUndefined();
+    expect(await runs().history('http-bad-share')).toEqual([]);
   });
 
   it('records the user as anonymous on a board without auth', async () => {
@@ -154,6 +198,7 @@ describe('run controls follow the board write rules', () => {
     ['cancel', {}],
     ['budget', { budgetUsd: 5 }],
     ['retry', {}],
+    ['share', { weight: 2 }],
   ];
 
   it('a read-only board refuses every control (405, as every write of a read-only board), changing nothing', async () => {
@@ -167,6 +212,7 @@ describe('run controls follow the board write rules', () => {
     expect(await runs().getRun('http-ro')).toMatchObject({ status: 'running' });
     expect((await ledger().snapshot('http-ro')).budgetMicros).toBe(1_000_000);
     expect(await statesOf('http-ro', ['a'])).toEqual(['waiting']);
+    expect((await runs().getRun('http-ro'))?.weight).toBeUndefined();
     expect(await runs().history('http-ro')).toEqual([]);
   });
 

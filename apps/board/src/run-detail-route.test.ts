@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RunShares } from '@brandq/fair-share';
 import { CostLedger } from '@brandq/ledger';
 import { createBrandQueue, type BrandQueue } from '@brandq/queue';
 import { defaultRecipe } from '@brandq/recipe';
@@ -103,11 +104,32 @@ describe('GET /api/runs/:id', () => {
     expect(detail.costSummary).toContain('OpenRouter: $0.12 (1 calls)');
     expect(detail.eta.seconds).toBe(0);
     expect(detail.binding.reason).toBe('ended');
+    // Nothing left to do: no ETA to wait for, whatever its share of the fleet was.
+    expect(detail.fairShare).toMatchObject({ weight: 1, maxRpm: null, etaSeconds: 0 });
     expect(detail.failures.groups).toHaveLength(1);
     expect(detail.failures.groups[0]).toMatchObject({ kind: 'auth', count: 1, latest: [{ brand: 'Initech', rowNumber: 4 }] });
     expect(detail.failures.groups[0]?.reason).toMatch(/^HTTP 401: Incorrect API key provided: /);
     expect(detail.results).toMatchObject({ page: 1, pageSize: 1, total: 2, rows: [{ row: 3, brand: 'Globex' }] });
     expect(detail.history).toEqual([]);
+  });
+
+  it("shows the run's weight, ceiling, share of the fleet's calls over the last minute and the ETA at that share", async () => {
+    const runs = new RunStore(redis.client());
+    const brands = ['Soylent', 'Tyrell', 'Wonka', 'Oscorp'].map((name, i) => ({ runId: 'detail-shared', key: name.toLowerCase(), name, rowNumber: i + 2, hints: {}, source }));
+    await runs.createOrExtendRun({ id: 'detail-shared', source, sourceKey: 'csv:/tmp/detail-shared.csv', brands, skipped: [], recipe: defaultRecipe() });
+    await runs.setShare('detail-shared', { weight: 2, maxRpm: 120 });
+    // What the workers counted this minute: 3 of the fleet's 4 admitted calls were this run's; it finished one brand.
+    const shares = new RunShares(redis.client());
+    for (const runId of ['detail-shared', 'detail-shared', 'detail-shared', 'detail-other']) await shares.admitted(runId);
+    await runs.recordSuccess({ runId: 'detail-shared', key: 'soylent', brand: 'Soylent', rowNumber: 2, fields: {}, processedAt: '2030-01-01T00:00:00.000Z' });
+    await shares.finished('detail-shared');
+
+    const base = await serve(true);
+    const detail = (await (await fetch(`${base}/api/runs/detail-shared`, { headers: auth })).json()) as RunDetail;
+    expect(detail.fairShare).toMatchObject({ weight: 2, maxRpm: 120, measuredShare: 0.75, calls: 3, done: 1 });
+    // 3 brands open at 1 per window (the last minute's whole buckets, 55 to 60 s): about three minutes.
+    expect(detail.fairShare.etaSeconds).toBeGreaterThanOrEqual(165);
+    expect(detail.fairShare.etaSeconds).toBeLessThanOrEqual(181);
   });
 
   it('404s an unknown run and an id no run can have; 401s without credentials, read-only board or not', async () => {
@@ -204,6 +226,9 @@ describe('the run page', () => {
     expect(html).toContain('<script src="/assets/uplot.js"></script>');
     expect(html).toContain('<script src="/run.js"></script>');
     expect(html).not.toMatch(/<script>/);
+    // The run's fair share among its facts, and the weight among its controls (POST /api/runs/<id>/share).
+    expect(html).toContain('<dd id="fair-share">');
+    expect(html).toMatch(/<input type="number" id="weight"[^>]*>[\s\S]*<button type="button" id="set-weight">/);
     const uplot = await fetch(`${base}/assets/uplot.js`, { headers: auth });
     expect(uplot.headers.get('content-type')).toMatch(/^text\/javascript/);
     expect(await uplot.text()).toMatch(/uPlot/);

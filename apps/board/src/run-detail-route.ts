@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Express, Request, Response } from 'express';
+import { RunShares } from '@brandq/fair-share';
 import { CostLedger } from '@brandq/ledger';
 import type { LimiterStats } from '@brandq/limiter';
 import { redactText, redactValue } from '@brandq/redact';
@@ -28,8 +29,9 @@ export function mountRunDetail(app: Express, options: BoardOptions): void {
   const runs = new RunStore(options.redis);
   const ledger = new CostLedger(options.redis);
   const timelines = new RunTimeline(options.redis);
+  const shares = new RunShares(options.redis);
   const lookAtLimiter = limiterLooks(options.limiterStats as () => Promise<Record<string, LimiterStats>>);
-  /** The detail (its ETA from the timeline's recent rate) and the timeline the charts draw. */
+  /** The detail (its ETA from the timeline's recent rate, its fair share from the fleet's last minute) and the timeline the charts draw. */
   const runNow = async (runId: string, page?: { page?: number; pageSize?: number }): Promise<{ detail: RunDetail; timeline: ChartTimeline } | undefined> => {
     const timeline = await timelines.read(runId);
     const detail = await runDetail({ runs, ledger }, runId, {
@@ -37,6 +39,7 @@ export function mountRunDetail(app: Express, options: BoardOptions): void {
       llmLabel: options.llmLabel ?? 'LLM',
       limiter: await lookAtLimiter(),
       ratePerMinute: recentRatePerMinute(timeline, Date.now()),
+      fleet: await shares.measure(),
     });
     if (!detail) return undefined;
     return { detail, timeline: chartTimeline(timeline, detail.run, detail.ledger) };

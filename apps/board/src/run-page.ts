@@ -41,6 +41,7 @@ export const RUN_PAGE = `<!doctype html>
   <dt>Progress</dt><dd id="progress"></dd>
   <dt>Recipe</dt><dd id="recipe"></dd>
   <dt>ETA</dt><dd id="eta"></dd>
+  <dt>Fair share</dt><dd id="fair-share"></dd>
   <dt>What binds now</dt><dd id="binding"></dd>
   <dt>Spend</dt><dd id="spend"></dd>
 </dl>
@@ -51,6 +52,8 @@ export const RUN_PAGE = `<!doctype html>
   <button type="button" id="cancel">Cancel</button>
   <label>Budget $ <input type="number" id="budget" min="0" step="0.01"></label>
   <button type="button" id="set-budget">Set budget</button>
+  <label>Weight <input type="number" id="weight" min="1" max="1000" step="1"></label>
+  <button type="button" id="set-weight">Set weight</button>
   <span id="control-message" class="muted"></span>
 </div>
 <h2>Charts</h2>
@@ -106,6 +109,7 @@ function showDetail(d) {
   text('recipe', d.recipe.name + ': ' + d.recipe.steps.map((s) => s.id + ' (' + s.type + ')').join(', '));
   const rate = d.eta.ratePerMinute.toFixed(1) + ' brands/min';
   text('eta', d.eta.seconds === null ? 'unknown at ' + rate : d.eta.seconds === 0 ? 'nothing left to do' : 'about ' + duration(d.eta.seconds) + ' at ' + rate);
+  showFairShare(run, d.fairShare);
   $('binding').textContent = d.binding.words;
   $('binding').dataset.reason = d.binding.reason;
   const l = d.ledger;
@@ -125,6 +129,17 @@ function showDetail(d) {
     history.appendChild(li);
   }
   text('updated', 'updated ' + new Date().toLocaleTimeString());
+}
+
+/** Its weight and ceiling, and what it got of the fleet's calls over the last minute, with the ETA at that pace. */
+function showFairShare(run, s) {
+  const asked = 'weight ' + s.weight + (s.maxRpm === null ? ', no ceiling of its own' : ', at most ' + s.maxRpm + ' calls/min per provider');
+  const got = run.status === 'completed' || run.status === 'cancelled' ? ''
+    : '; ' + Math.round(s.measuredShare * 100) + '% of all calls over the last minute ('
+      + s.calls + ' calls, ' + s.done + ' brands done), ETA ' + (s.etaSeconds === null ? 'unknown' : s.etaSeconds === 0 ? 'nothing left' : 'about ' + duration(s.etaSeconds)) + ' at that share';
+  text('fair-share', asked + got);
+  const weight = $('weight');
+  if (document.activeElement !== weight) weight.value = String(s.weight);
 }
 
 function showFailures(groups) {
@@ -266,6 +281,7 @@ $('pause').addEventListener('click', () => control('pause'));
 $('resume').addEventListener('click', () => control('resume'));
 $('cancel').addEventListener('click', () => { if (confirm('Cancel run ' + runId + '? Its queued brands are removed.')) control('cancel'); });
 $('set-budget').addEventListener('click', () => control('budget', { budgetUsd: Number($('budget').value) }));
+$('set-weight').addEventListener('click', () => control('share', { weight: Number($('weight').value) }));
 $('newer').addEventListener('click', () => loadResultsPage(resultsPage - 1));
 $('older').addEventListener('click', () => loadResultsPage(resultsPage + 1));
 $('download-csv').href = api + '/export?format=csv';

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
+import { RunShares } from '@brandq/fair-share';
 import { CostLedger, microsToUsd } from '@brandq/ledger';
+import { loadRunReport, type RunReport } from '@brandq/run-service';
 import { RunStore } from '@brandq/runs';
 
 export interface RunOverview {
@@ -16,16 +18,20 @@ export interface RunOverview {
   costUsd: number;
   budgetUsd: number | null;
   createdAt: string;
+  /** Its weight and ceiling, its share of the fleet's calls over the last minute and the ETA at that share. */
+  fairShare: RunReport['fairShare'];
 }
 
 /** What the runs page shows, read from Redis: the same figures every process sees. */
 export async function runsOverview(redis: Redis, limit = 50): Promise<RunOverview[]> {
   const runs = new RunStore(redis);
   const ledger = new CostLedger(redis);
-  const metas = await runs.listRuns(limit);
-  return Promise.all(
-    metas.map(async (run) => {
-      const money = await ledger.snapshot(run.id);
+  const [metas, fleet] = await Promise.all([runs.listRuns(limit), new RunShares(redis).measure()]);
+  const reports = await Promise.all(metas.map((meta) => loadRunReport({ runs, ledger }, meta.id, fleet)));
+  // A run deleted (pruned) between the list and its report is left out.
+  return reports
+    .filter((report): report is RunReport => report !== undefined)
+    .map(({ run, ledger: money, fairShare }) => {
       const done = run.succeeded + run.failed;
       const elapsed = ((run.finishedAt ?? Date.now()) - run.createdAt) / 1000;
       return {
@@ -42,7 +48,7 @@ export async function runsOverview(redis: Redis, limit = 50): Promise<RunOvervie
         costUsd: microsToUsd(money.spentMicros),
         budgetUsd: money.budgetMicros > 0 ? microsToUsd(money.budgetMicros) : null,
         createdAt: new Date(run.createdAt).toISOString(),
+        fairShare,
       };
-    }),
-  );
+    });
 }

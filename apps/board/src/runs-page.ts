@@ -28,7 +28,7 @@ export const RUNS_PAGE = `<!doctype html>
 <nav><a href="/runs">Runs</a><a href="/admin/queues">Bull Board</a><a href="/metrics">Metrics</a></nav>
 <h2>Runs</h2>
 <table id="runs"><thead><tr>
-  <th>Run</th><th>Status</th><th>Progress</th><th>Success</th><th>Failed</th><th>Skipped</th><th>Throughput</th><th>Cost / budget</th><th>Source</th>
+  <th>Run</th><th>Status</th><th>Progress</th><th>Success</th><th>Failed</th><th>Skipped</th><th>Throughput</th><th>Cost / budget</th><th title="weight, own ceiling, share of the fleet's calls over the last minute, ETA at that share">Fair share</th><th>Source</th>
 </tr></thead><tbody></tbody></table>
 <h2>Shared limits</h2>
 <table id="limits"><thead><tr>
@@ -41,6 +41,18 @@ export const RUNS_PAGE = `<!doctype html>
 
 export const RUNS_SCRIPT = `function cell(row, text, cls) { const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; row.appendChild(td); return td; }
 function money(n) { return '$' + n.toFixed(2); }
+function duration(seconds) {
+  if (seconds < 90) return Math.round(seconds) + ' s';
+  if (seconds < 5400) return Math.round(seconds / 60) + ' min';
+  return (seconds / 3600).toFixed(1) + ' h';
+}
+/** A run that still has brands to do: its weight, ceiling, measured share and the ETA at that share. */
+function fairShare(r) {
+  if (r.status === 'completed' || r.status === 'cancelled') return '-';
+  const s = r.fairShare;
+  return 'weight ' + s.weight + (s.maxRpm === null ? '' : ', max ' + s.maxRpm + '/min') + ', ' + Math.round(s.measuredShare * 100) + '% of calls'
+    + (s.etaSeconds === null ? '' : ', ETA ' + duration(s.etaSeconds));
+}
 async function refresh() {
   try {
     const runs = await (await fetch('/api/runs')).json();
@@ -62,6 +74,7 @@ async function refresh() {
       cell(tr, String(r.succeeded)); cell(tr, String(r.failed)); cell(tr, String(r.skipped));
       cell(tr, r.brandsPerSecond.toFixed(2) + ' brands/s');
       cell(tr, money(r.costUsd) + (r.budgetUsd === null ? '' : ' / ' + money(r.budgetUsd)), 'cost');
+      cell(tr, fairShare(r), 'share');
       cell(tr, r.source, 'muted');
       body.appendChild(tr);
     }

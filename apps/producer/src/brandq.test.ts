@@ -4,6 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RunShares } from '@brandq/fair-share';
 import type { Fakes } from '@brandq/fakes';
 import { createRedis } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
@@ -202,6 +203,71 @@ describe('brandq runs', () => {
     expect(pruned.output).toMatch(/deleted \d+ runs? ended before/);
     expect(await runs.getRun('old-run')).toBeUndefined();
     expect(await runs.getRun('still-running')).toBeDefined();
+    client.disconnect();
+  });
+});
+
+describe('brandq: several runs on one fleet', () => {
+  it('refuses a bad --weight or --max-rpm as a usage mistake (exit 2), creating nothing', { timeout: 120_000 }, async () => {
+    const source = await csv('bad-share.csv', ['Acme']);
+    const [zero, fraction, rpm, none, resumed, empty] = await Promise.all([
+      brandq(['enqueue', '--csv', source, '--run', 'bad-weight', '--weight', '0', '--no-follow']),
+      brandq(['run', '--csv', source, '--run', 'bad-weight', '--weight', '1.5']),
+      brandq(['enqueue', '--csv', source, '--run', 'bad-weight', '--max-rpm', 'lots', '--no-follow']),
+      brandq(['runs', 'set', 'bad-weight', '--max-rpm', '0']),
+      brandq(['enqueue', '--resume', '--run', 'bad-weight', '--weight', '2', '--no-follow']),
+      brandq(['runs', 'set', 'bad-weight']),
+    ]);
+    expect(zero).toMatchObject({ code: 2, output: expect.stringMatching(/^error: --weight: weight must be at least 1, got "0"/) });
+    expect(fraction).toMatchObject({ code: 2, output: expect.stringMatching(/^error: --weight: weight must be a whole number, got "1.5"/) });
+    expect(rpm).toMatchObject({ code: 2, output: expect.stringMatching(/^error: --max-rpm: max rpm must be a number, got "lots"/) });
+    expect(none).toMatchObject({ code: 2, output: expect.stringMatching(/^error: --max-rpm must be calls per minute .* or none to lift the ceiling, got "0"/) });
+    expect(resumed).toMatchObject({ code: 2, output: expect.stringMatching(/^error: --weight and --max-rpm go with a new run .* brandq runs set <run-id>/) });
+    expect(empty).toMatchObject({ code: 2, output: expect.stringMatching(/^error: give --weight <n>, --max-rpm <n\|none> or both/) });
+    const client = createRedis(redis.url);
+    expect(await new RunStore(client).getRun('bad-weight')).toBeUndefined();
+    client.disconnect();
+  });
+
+  it('creates a run with --weight and --max-rpm, changes them with brandq runs set (in its history), and status shows weight, ceiling, share and ETA', { timeout: 120_000 }, async () => {
+    const source = await csv('weighted.csv', ['Alpha', 'Bravo', 'Charlie', 'Delta', 'Echo']);
+    const created = await brandq(['enqueue', '--csv', source, '--run', 'weighted', '--weight', '3', '--max-rpm', '60', '--no-follow']);
+    expect(created.code, created.output).toBe(0);
+    expect(created.output).toContain('run weighted: weight 3, at most 60 calls/min at each provider');
+    const client = createRedis(redis.url);
+    const runs = new RunStore(client);
+    expect(await runs.getRun('weighted')).toMatchObject({ weight: 3, maxRpm: 60 });
+
+    const [set, missing] = await Promise.all([brandq(['runs', 'set', 'weighted', '--weight', '5', '--max-rpm', 'none']), brandq(['runs', 'set', 'no-such-run', '--weight', '2'])]);
+    expect(set.code, set.output).toBe(0);
+    expect(set.output).toMatch(/^run weighted: weight 5, no ceiling of its own; 5 queued jobs take their new place/);
+    const run = await runs.getRun('weighted');
+    expect(run?.weight).toBe(5);
+    expect(run?.maxRpm).toBeUndefined();
+    const [entry] = await runs.history('weighted');
+    expect(entry).toMatchObject({ action: 'share', by: expect.stringMatching(/^(.+ \(cli\)|cli)$/), details: { from: { weight: 3, maxRpm: 60 }, weight: 5, maxRpm: null, retagged: 5 } });
+    expect(missing).toMatchObject({ code: 1, output: expect.stringMatching(/^error: run no-such-run not found\s*$/) });
+
+    // What workers count as they go: 30 calls admitted for it, 2 of its brands finished, this minute.
+    const shares = new RunShares(client);
+    for (let i = 0; i < 30; i++) await shares.admitted('weighted');
+    for (const b of ['alpha', 'bravo']) {
+      await runs.recordSuccess({ runId: 'weighted', key: b, brand: b, rowNumber: 2, processedAt: 'now', fields: {} });
+      await shares.finished('weighted');
+    }
+    const [one, json, all] = await Promise.all([brandq(['status', '--run', 'weighted']), brandq(['status', '--run', 'weighted', '--json']), brandq(['status'])]);
+    expect(one.code).toBe(0);
+    // 3 brands open at 2 per minute or so: about a minute and a half.
+    expect(one.output).toMatch(/\n {2}share: weight 5; \d+% of the fleet's calls over the last minute, ETA 0[01]:\d\d at that share\n/);
+    expect(JSON.parse(json.output)).toMatchObject({ fairShare: { weight: 5, maxRpm: null, calls: 30, done: 2, measuredShare: expect.any(Number), etaSeconds: expect.any(Number) } });
+    expect((JSON.parse(json.output) as { fairShare: { measuredShare: number } }).fairShare.measuredShare).toBeGreaterThan(0);
+    expect(all.output).toMatch(/^weighted .*\n {2}share: weight 5; \d+% of the fleet's calls over the last minute, ETA \d\d:\d\d at that share$/m);
+
+    // A run that ended takes no share, and says so (exit 1, as a run not found).
+    await runs.setStatus('weighted', 'completed');
+    const ended = await brandq(['runs', 'set', 'weighted', '--weight', '2']);
+    expect(ended).toMatchObject({ code: 1, output: expect.stringMatching(/^error: run weighted is .*only a run that still has brands to do takes a share\s*$/) });
+    expect((await runs.getRun('weighted'))?.weight).toBe(5);
     client.disconnect();
   });
 });

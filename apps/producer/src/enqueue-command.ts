@@ -27,6 +27,9 @@ export interface EnqueueFlags {
   json?: boolean;
   /** A recipe file (YAML or JSON); the default recipe when absent. */
   recipe?: string;
+  /** The run's weight among the fleet's runs (`--weight`) and its own ceiling in calls per minute (`--max-rpm`). */
+  weight?: number;
+  maxRpm?: number;
 }
 
 export interface EnqueueDeps {
@@ -50,6 +53,9 @@ export function checkEnqueueFlags(flags: EnqueueFlags): void {
   if (!continuing && Boolean(flags.csv) === Boolean(flags.sheet)) throw new UsageError('give exactly one of --csv or --sheet');
   if (flags.resume && !flags.run && !flags.csv && !flags.sheet) throw new UsageError('--resume needs the source (--csv or --sheet) or --run');
   if (flags.json && !flags.dryRun) throw new UsageError('--json goes with --dry-run (the preflight estimate)');
+  if (continuing && (flags.weight !== undefined || flags.maxRpm !== undefined)) {
+    throw new UsageError(`--weight and --max-rpm go with a new run or more brands for one; a run that goes on keeps its own: change it with brandq runs set <run-id>`);
+  }
 }
 
 function sourceSpec(flags: EnqueueFlags): SourceSpec {
@@ -59,6 +65,14 @@ function sourceSpec(flags: EnqueueFlags): SourceSpec {
 /** The recipe a command names (`--recipe <file>`), else the default one. */
 export async function recipeOf(flags: { recipe?: string | undefined }): Promise<Recipe> {
   return flags.recipe ? loadRecipeFile(flags.recipe) : defaultRecipe();
+}
+
+/** What a run asked of the fleet, as the producer's lines say it. */
+export function shareWords(share: { weight?: number | undefined; maxRpm?: number | null | undefined }): string {
+  const words: string[] = [];
+  if (share.weight !== undefined) words.push(`weight ${share.weight}`);
+  if (share.maxRpm !== undefined) words.push(share.maxRpm === null ? 'no ceiling of its own' : `at most ${share.maxRpm} calls/min at each provider`);
+  return words.join(', ');
 }
 
 /**
@@ -101,6 +115,8 @@ export async function enqueueFromFlags(deps: EnqueueDeps, flags: EnqueueFlags): 
     allowPartial: flags.allowPartial === true,
     dryRun: flags.dryRun === true,
     refuseDuringCooldown: false,
+    // Only the fields given: an existing run keeps what is left out (a key holding undefined would not).
+    share: { ...(flags.weight === undefined ? {} : { weight: flags.weight }), ...(flags.maxRpm === undefined ? {} : { maxRpm: flags.maxRpm }) },
   });
   for (const skip of outcome.skipped) process.stderr.write(`skipped: ${skip.message}\n`);
   // No run is created for a list with nothing left to do (exit 0: the source is done).
@@ -121,5 +137,6 @@ export async function enqueueFromFlags(deps: EnqueueDeps, flags: EnqueueFlags): 
   } else {
     process.stdout.write(`run ${outcome.runId}: ${outcome.enqueued} brands enqueued, ${skipped}\n`);
   }
+  if (flags.weight !== undefined || flags.maxRpm !== undefined) process.stdout.write(`run ${outcome.runId}: ${shareWords(flags)}\n`);
   return { runId: outcome.runId };
 }

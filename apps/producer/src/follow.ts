@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
 import { CostLedger, llmLabelFor, microsToUsd, type LedgerSnapshot } from '@brandq/ledger';
-import { runCostSummary } from '@brandq/run-service';
+import { runCostSummary, type RunReport } from '@brandq/run-service';
 import { RunStore, type RunMeta } from '@brandq/runs';
 import { requireRun } from './with-redis.js';
 
@@ -34,6 +34,20 @@ export function renderProgress(run: RunMeta, ledger: LedgerSnapshot, nowMs: numb
     `[${duration(elapsedMs)}<${duration(etaMs)}, ${rate.toFixed(2)} brands/s] ` +
     `Success: ${run.succeeded} | Failed: ${run.failed} | ${money(ledger.spentMicros)}${budget}`
   );
+}
+
+/**
+ * What a run that still has brands to do asks of the fleet and what it got over the last
+ * minute: `weight 2, at most 60 calls/min; 33% of the fleet's calls, ETA 04:10 at that share`.
+ * Undefined for a run that ended.
+ */
+export function renderFairShare(run: RunMeta, share: RunReport['fairShare']): string | undefined {
+  if (run.status === 'completed' || run.status === 'cancelled') return undefined;
+  const asked = `weight ${share.weight}${share.maxRpm === null ? '' : `, at most ${share.maxRpm} calls/min`}`;
+  const got = `${Math.round(share.measuredShare * 100)}% of the fleet's calls over the last minute`;
+  if (run.status !== 'running') return `${asked}; ${got}`;
+  const eta = share.etaSeconds === null ? 'no ETA yet (no brand finished in the last minute)' : `ETA ${duration(share.etaSeconds * 1000)} at that share`;
+  return `${asked}; ${got}, ${eta}`;
 }
 
 /** The line that says why a run is not running, with the figures. */

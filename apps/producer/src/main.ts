@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import { isBrandqError } from '@brandq/errors';
+import { RunControlRefused } from '@brandq/run-service';
 import { EXIT } from './exit-codes.js';
 import { buildProgram, type ActionResult } from './program.js';
 import { UsageError } from './usage-error.js';
@@ -14,7 +15,8 @@ function exitCodeFor(error: unknown): number {
     process.stderr.write(`error: ${error.message}\n(add --help for usage)\n`);
     return EXIT.usage;
   }
-  if (isBrandqError(error) || (error instanceof Error && error.name === 'RedisServerUnavailableError')) {
+  // A run control refused (no such run, a run that ended): nothing changed, and it says why.
+  if (isBrandqError(error) || error instanceof RunControlRefused || (error instanceof Error && error.name === 'RedisServerUnavailableError')) {
     process.stderr.write(`error: ${error.message}\n`);
     return EXIT.error;
   }

@@ -1,3 +1,4 @@
+import { parseMaxRpm, parseWeight } from '@brandq/fair-share';
 import { UsageError } from './usage-error.js';
 
 /*
@@ -31,5 +32,39 @@ export function duration(flag: string) {
     let ms = 0;
     for (const m of text.matchAll(/(\d+(?:\.\d+)?)([dhms])/g)) ms += Number(m[1]) * (DURATION_UNITS_MS[m[2] as string] as number);
     return Math.round(ms);
+  };
+}
+
+/** A number flag's text for the shared rules, which coerce: an empty value would read as 0, and it is no number. */
+const numberText = (value: string): unknown => (value.trim() === '' ? Number.NaN : value);
+
+/** A run's weight among the fleet's runs (`--weight`), by the rules the HTTP API follows too. */
+export function weight(flag: string) {
+  return (value: string): number => {
+    const parsed = parseWeight(numberText(value));
+    if (!parsed.ok) throw new UsageError(`${flag}: ${parsed.message}, got "${value}"`);
+    return parsed.value;
+  };
+}
+
+/** A run's own ceiling in calls per minute at each provider (`--max-rpm` of a new run). */
+export function maxRpm(flag: string) {
+  return (value: string): number => {
+    const parsed = parseMaxRpm(numberText(value));
+    if (!parsed.ok) throw new UsageError(`${flag}: ${parsed.message}, got "${value}"`);
+    return parsed.value;
+  };
+}
+
+/**
+ * A new ceiling for a run (`brandq runs set --max-rpm`): calls per minute, or `none` to lift
+ * it (the word itself: commander stores a parser's null as an empty string).
+ */
+export function maxRpmOrNone(flag: string) {
+  return (value: string): number | 'none' => {
+    if (value.trim().toLowerCase() === 'none') return 'none';
+    const parsed = parseMaxRpm(numberText(value));
+    if (!parsed.ok) throw new UsageError(`${flag} must be calls per minute (a whole number from 1) or none to lift the ceiling, got "${value}"`);
+    return parsed.value;
   };
 }

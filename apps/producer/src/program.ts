@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
+import { DEFAULT_WEIGHT, MAX_WEIGHT } from '@brandq/fair-share';
 import { appEntry } from './app-entry.js';
 import { checkpointCommand } from './checkpoint-command.js';
 import { enqueueCommand } from './enqueue-and-follow.js';
@@ -9,8 +10,8 @@ import { EXIT_CODES_HELP } from './exit-codes.js';
 import { exportCommand } from './export-command.js';
 import { failedCommand } from './failed-command.js';
 import { fleetRunCommand, type FleetRunFlags } from './fleet-run-command.js';
-import { dollars, duration, positiveInt } from './option-values.js';
-import { runsListCommand, runsPruneCommand } from './runs-command.js';
+import { dollars, duration, maxRpm, maxRpmOrNone, positiveInt, weight } from './option-values.js';
+import { runsListCommand, runsPruneCommand, runsSetCommand, type RunsSetFlags } from './runs-command.js';
 import { statusCommand, type StatusFlags } from './status-command.js';
 
 /** What an action leaves: an exit code, or a long-running app (worker, board) that exits on its own. */
@@ -34,7 +35,9 @@ function enqueueOptions(command: Command): Command {
     .option('--force', 'reprocess brands that already have results of this recipe in an earlier run of this source; with --recipe on an existing run, switch it to that recipe')
     .option('--retry-failed', 're-enqueue the failed brands of --run')
     .option('--no-cache', 'make every call even when a cached answer exists')
-    .option('--allow-partial', 'enqueue even when the estimate is above the budget (the budget still holds)');
+    .option('--allow-partial', 'enqueue even when the estimate is above the budget (the budget still holds)')
+    .option('--weight <n>', `the run's share of the fleet against the other runs with work: weight / the sum of their weights (1..${MAX_WEIGHT}, default ${DEFAULT_WEIGHT}; change it later with brandq runs set)`, weight('--weight'))
+    .option('--max-rpm <n>', 'the run\'s own ceiling: at most n calls per minute at each provider, under the provider\'s limit (default: none)', maxRpm('--max-rpm'));
 }
 
 /** Runs a sibling app's entry point in this process, as if it had been started with `args`. */
@@ -101,7 +104,7 @@ export function buildProgram(done: (result: ActionResult) => void): Command {
     .requiredOption('--out <file>', 'checkpoint.json')
     .action(async (flags: { run: string; out: string }) => done(await checkpointCommand(flags)));
 
-  const runs = sub('runs').description('list runs, and delete the ones that ended long ago (retention)');
+  const runs = sub('runs').description('list runs, change a run\'s share of the fleet, and delete the runs that ended long ago (retention)');
   runs
     .command('list')
     .description('the newest runs: status, progress, when each ended and when its keys expire (RUN_RETENTION_DAYS)')
@@ -109,6 +112,14 @@ export function buildProgram(done: (result: ActionResult) => void): Command {
     .option('--json', 'as JSON')
     .exitOverride()
     .action(async (flags: { limit?: number; json?: boolean }) => done(await runsListCommand(flags)));
+  runs
+    .command('set')
+    .description('change a run\'s weight or its own ceiling; a new weight applies from the next free worker slot (recorded in the run\'s history)')
+    .argument('<run-id>', 'the run')
+    .option('--weight <n>', `its share of the fleet against the other runs with work: weight / the sum of their weights (1..${MAX_WEIGHT})`, weight('--weight'))
+    .option('--max-rpm <n>', 'its own ceiling in calls per minute at each provider, or none to lift it', maxRpmOrNone('--max-rpm'))
+    .exitOverride()
+    .action(async (runId: string, flags: RunsSetFlags) => done(await runsSetCommand(runId, flags)));
   runs
     .command('prune')
     .description('delete runs that ended (completed or cancelled) at least --older-than ago, with their jobs; a dry run unless --yes')

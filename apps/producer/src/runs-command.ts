@@ -1,6 +1,11 @@
+import { userInfo } from 'node:os';
+import { DEFAULT_WEIGHT } from '@brandq/fair-share';
 import { createBrandQueue } from '@brandq/queue';
+import { runControls } from '@brandq/run-service';
 import { RunStore, listRunsForRetention, pruneRuns, type PruneReport } from '@brandq/runs';
+import { shareWords } from './enqueue-command.js';
 import { EXIT } from './exit-codes.js';
+import { UsageError } from './usage-error.js';
 import { withRedis } from './with-redis.js';
 
 function iso(ms: number | undefined): string {
@@ -46,6 +51,44 @@ export async function runsPruneCommand(flags: { olderThan: number; yes?: boolean
     try {
       const report = await pruneRuns({ redis, runs: new RunStore(redis), queue }, { olderThanMs: flags.olderThan, dryRun: flags.yes !== true });
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderPrune(report));
+      return EXIT.ok;
+    } finally {
+      await queue.close();
+    }
+  });
+}
+
+export interface RunsSetFlags {
+  weight?: number;
+  /** `none` lifts the run's own ceiling. */
+  maxRpm?: number | 'none';
+}
+
+/** Who changed a run from the command line, for its history (the board records its basic-auth user). */
+function cliUser(): string {
+  try {
+    return `${userInfo().username} (cli)`;
+  } catch {
+    // A uid without a name (a container's arbitrary user): the history still says where it came from.
+    return 'cli';
+  }
+}
+
+/**
+ * `brandq runs set <run-id>`: the run's weight and/or its own ceiling, through the same
+ * control as the board's (its queued jobs are re-tagged, the change goes in its history).
+ */
+export async function runsSetCommand(runId: string, flags: RunsSetFlags): Promise<number> {
+  if (flags.weight === undefined && flags.maxRpm === undefined) throw new UsageError('give --weight <n>, --max-rpm <n|none> or both');
+  const share = { ...(flags.weight === undefined ? {} : { weight: flags.weight }), ...(flags.maxRpm === undefined ? {} : { maxRpm: flags.maxRpm === 'none' ? null : flags.maxRpm }) };
+  return withRedis(async (config, redis) => {
+    const queue = createBrandQueue(redis);
+    try {
+      const { run, history } = await runControls({ redis, queue, config }).share(runId, share, cliUser());
+      // The entry just written comes first in the history the control answers with.
+      const retagged = history[0]?.details.retagged;
+      const moved = typeof retagged === 'number' && retagged > 0 ? `; ${retagged} queued jobs take their new place` : '';
+      process.stdout.write(`run ${runId}: ${shareWords({ weight: run.weight ?? DEFAULT_WEIGHT, maxRpm: run.maxRpm ?? null })}${moved}\n`);
       return EXIT.ok;
     } finally {
       await queue.close();

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { brandJobId, createBrandQueue, type BrandQueue } from '@brandq/queue';
+import { Worker } from 'bullmq';
+import { BRAND_QUEUE, brandJobId, createBrandQueue, type BrandQueue } from '@brandq/queue';
+import { QUEUE_PREFIX } from '@brandq/redis';
 import { useTestRedis } from '@brandq/testing';
 import { FairScheduler } from './fair-scheduler.js';
 
@@ -103,6 +105,23 @@ describe('fair order of the runs in the one queue', () => {
     await scheduler.retag('b', pending, 3);
     const first = (await servingOrder()).slice(0, 200);
     expect(Math.abs(first.filter((r) => r === 'b').length - 150)).toBeLessThanOrEqual(4);
+  });
+
+  it("re-tags only the jobs still waiting: a run's running jobs take no place, so its queued ones are not pushed back", async () => {
+    await enqueue('a', 100, 1);
+    await enqueue('b', 100, 1);
+    // Workers take the first 60 jobs (about half of each run) and hold them.
+    const worker = new Worker(BRAND_QUEUE, null, { connection: redis.client(), prefix: QUEUE_PREFIX });
+    for (let i = 0; i < 60; i++) expect(await worker.getNextJob(`token-${i}`)).toBeDefined();
+    const bIds = Array.from({ length: 100 }, (_, i) => brandJobId('b', `b${i}`));
+    const running = (await queue.getJobs(['active'])).filter((j) => j.data.runId === 'b').length;
+    expect(running).toBeGreaterThan(20);
+    expect(await scheduler.retag('b', bIds, 2)).toBe(100 - running);
+    const order = await servingOrder();
+    // At weight 2, b's next job is at the front, and b holds two of every three places.
+    expect(order.indexOf('b')).toBeLessThanOrEqual(1);
+    expect(Math.abs(order.slice(0, 30).filter((r) => r === 'b').length - 20)).toBeLessThanOrEqual(3);
+    await worker.close(true);
   });
 
   it('starts virtual time again at 0 when the fleet holds no job, so priorities never climb to their limit', async () => {

@@ -10,6 +10,9 @@ interface FairScripts {
   brandqAssignTags(state: string, runId: string, count: number, weight: number, front: number, reset: '0' | '1', mode: 'extend' | 'restart'): Promise<string>;
 }
 
+/** BullMQ states of a job that waits its turn: these hold a place in the fair order. */
+const WAITING_STATES: ReadonlySet<string> = new Set(['prioritized', 'waiting', 'delayed']);
+
 /** Jobs re-tagged at once when a run's queued jobs move (a weight change, a resume). */
 const RETAG_CONCURRENCY = 200;
 
@@ -50,27 +53,28 @@ export class FairScheduler {
 
   /**
    * Re-tags the run's jobs `jobIds` (its unfinished brands, in the order they should go)
-   * at `weight` (see `restartPriorities`). A job that finished or is gone meanwhile is
-   * left alone; a running or delayed one takes its new place when it queues again.
-   * Returns how many jobs were re-tagged.
+   * at `weight` (see `restartPriorities`). Only jobs still waiting their turn (queued or
+   * delayed) take a new place: a running job holds none, and tagging it would push the
+   * run's queued jobs back by as many places. Returns how many jobs were re-tagged.
    */
   async retag(runId: string, jobIds: readonly string[], weight: number): Promise<number> {
-    const priorities = await this.restartPriorities(runId, jobIds.length, weight);
-    let retagged = 0;
+    const queued: Job[] = [];
     for (let i = 0; i < jobIds.length; i += RETAG_CONCURRENCY) {
-      const chunk = jobIds.slice(i, i + RETAG_CONCURRENCY);
-      const done = await Promise.all(chunk.map(async (id, j) => ((await this.changePriority(id, priorities[i + j] as number)) ? 1 : 0)));
-      retagged += done.reduce<number>((a, b) => a + b, 0);
+      const jobs = await Promise.all(jobIds.slice(i, i + RETAG_CONCURRENCY).map((id) => this.waitingJob(id)));
+      for (const job of jobs) if (job) queued.push(job);
     }
-    return retagged;
+    const priorities = await this.restartPriorities(runId, queued.length, weight);
+    for (let i = 0; i < queued.length; i += RETAG_CONCURRENCY) {
+      await Promise.all(queued.slice(i, i + RETAG_CONCURRENCY).map((job, j) => job.changePriority({ priority: priorities[i + j] as number })));
+    }
+    return queued.length;
   }
 
-  /** Moves one job to `priority`; false when it is gone or finished. */
-  async changePriority(jobId: string, priority: number): Promise<boolean> {
+  /** The job if it still waits its turn (queued or delayed); undefined when it runs, finished or is gone. */
+  async waitingJob(jobId: string): Promise<Job | undefined> {
     const job = await Job.fromId(this.queue, jobId);
-    if (!job || job.finishedOn !== undefined) return false;
-    await job.changePriority({ priority });
-    return true;
+    if (!job) return undefined;
+    return WAITING_STATES.has(await job.getState()) ? job : undefined;
   }
 
   private async startOf(runId: string, count: number, weight: number, mode: 'extend' | 'restart'): Promise<number> {

@@ -2,6 +2,7 @@ import type { Config } from '@brandq/config';
 import { BadInputError } from '@brandq/errors';
 import { CostLedger } from '@brandq/ledger';
 import { DEFAULT_WEIGHT, FairScheduler } from '@brandq/fair-share';
+import type { Job } from 'bullmq';
 import type { BrandJobData, BrandQueue } from '@brandq/queue';
 import { brandJobId, brandJobOptions, type RetentionOptions } from '@brandq/queue';
 import { defaultRecipe, recipeFingerprint, type Recipe } from '@brandq/recipe';
@@ -63,30 +64,32 @@ export async function requeueRun(deps: { runs: RunStore; queue: BrandQueue; ledg
   open.sort((a, b) => a.rowNumber - b.rowNumber);
   // The run takes its place from the queue's present: credit banked while it was held
   // would let it take every free slot of the fleet until its old tags were used up.
+  // First where each brand's job is: a running job holds no place in the queue, so only the
+  // others take one (tagging it would push the run's queued jobs back by as many places).
+  type Placed = { brand: BrandJobData; job?: Job; delayed?: boolean };
+  const toPlace: Placed[] = [];
+  let running = 0;
+  for (const brand of open) {
+    const job = await queue.getJob(brandJobId(runId, brand.key));
+    const state = job ? await job.getState() : 'missing';
+    if (job && (state === 'failed' || state === 'completed')) await job.remove();
+    if (state === 'active') running++;
+    else if (job && state !== 'failed' && state !== 'completed') toPlace.push({ brand, job, delayed: state === 'delayed' });
+    else toPlace.push({ brand });
+  }
   const meta = await runs.getRun(runId);
-  const priorities = await scheduler.restartPriorities(runId, open.length, meta?.weight ?? DEFAULT_WEIGHT);
-  let requeued = 0;
+  const priorities = await scheduler.restartPriorities(runId, toPlace.length, meta?.weight ?? DEFAULT_WEIGHT);
   const batch: Parameters<BrandQueue['addBulk']>[0] = [];
-  for (const [i, brand] of open.entries()) {
-    const id = brandJobId(runId, brand.key);
+  for (const [i, { brand, job, delayed }] of toPlace.entries()) {
     const priority = priorities[i] as number;
-    const job = await queue.getJob(id);
     if (job) {
-      const state = await job.getState();
-      if (state === 'failed' || state === 'completed') await job.remove();
-      else {
-        // The new place first: a promoted job queues at the priority it holds.
-        await job.changePriority({ priority });
-        if (state === 'delayed') await job.promote();
-        requeued++;
-        continue;
-      }
-    }
-    batch.push({ name: 'brand', data: brand, opts: { ...options, jobId: id, priority } });
-    requeued++;
+      // The new place first: a promoted job queues at the priority it holds.
+      await job.changePriority({ priority });
+      if (delayed) await job.promote();
+    } else batch.push({ name: 'brand', data: brand, opts: { ...options, jobId: brandJobId(runId, brand.key), priority } });
   }
   for (let i = 0; i < batch.length; i += 500) await queue.addBulk(batch.slice(i, i + 500));
-  return { requeued, reopened, status, ...(budgetEpoch === undefined ? {} : { budgetEpoch }) };
+  return { requeued: toPlace.length + running, reopened, status, ...(budgetEpoch === undefined ? {} : { budgetEpoch }) };
 }
 
 /** How a requeue adds jobs, from the config: the CLI's resume and the board's controls alike. */

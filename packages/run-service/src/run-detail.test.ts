@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RunShares, type FleetShares } from '@brandq/fair-share';
 import { CostLedger } from '@brandq/ledger';
 import type { DeferralReason, LimiterStats } from '@brandq/limiter';
 import { defaultRecipe } from '@brandq/recipe';
@@ -18,11 +19,14 @@ async function newRun(runId: string): Promise<void> {
   await runs.createOrExtendRun({ id: runId, source, sourceKey: `csv:/tmp/${runId}.csv`, brands, skipped: [], recipe: defaultRecipe() });
 }
 
+/** A fleet that admitted no call lately. */
+const quietFleet: FleetShares = { windowMs: 60_000, calls: 0, runs: new Map() };
+
 const fields = { website: 'https://acme.example/', category: 'tools', description: 'Makes <b>anvils</b>', country: 'US', founded_year: 1949, sources: ['https://a.example/', 'https://b.example/'] };
 
 describe('runDetail', () => {
   it('is undefined for a run that does not exist', async () => {
-    expect(await runDetail(deps(), 'no-such-run', { llmLabel: 'OpenAI' })).toBeUndefined();
+    expect(await runDetail(deps(), 'no-such-run', { llmLabel: 'OpenAI', fleet: quietFleet })).toBeUndefined();
   });
 
   it('gathers the run, its recipe, books, cost summary, failure groups and the newest results page by page', async () => {
@@ -44,7 +48,7 @@ describe('runDetail', () => {
     const paused = { at: '2030-01-01T00:04:00.000Z', action: 'pause' as const, by: 'ops', details: {} };
     await runs.appendHistory('detail-a', paused);
 
-    const detail = await runDetail(deps(), 'detail-a', { llmLabel: 'OpenAI', page: 1, pageSize: 3, ratePerMinute: 10 });
+    const detail = await runDetail(deps(), 'detail-a', { llmLabel: 'OpenAI', page: 1, pageSize: 3, ratePerMinute: 10, fleet: quietFleet });
     expect(detail?.run).toMatchObject({ id: 'detail-a', total: 7, succeeded: 4, failed: 3, status: 'completed' });
     expect(detail?.recipe).toEqual({ name: 'brand-facts', steps: [{ id: 'search', type: 'search' }, { id: 'facts', type: 'llm' }] });
     expect(detail?.ledger).toMatchObject({ budgetMicros: 2_000_000, spentMicros: 250_000 });
@@ -73,7 +77,7 @@ describe('runDetail', () => {
       brand: 'Umbrella',
       fields: { website: 'https://acme.example/', category: 'tools', description: 'Makes <b>anvils</b>', country: 'US', founded_year: '1949', sources: 'https://a.example/ https://b.example/' },
     });
-    const second = await runDetail(deps(), 'detail-a', { llmLabel: 'OpenAI', page: 2, pageSize: 3 });
+    const second = await runDetail(deps(), 'detail-a', { llmLabel: 'OpenAI', page: 2, pageSize: 3, fleet: quietFleet });
     expect(second?.results.rows.map((r) => r.brand)).toEqual(['Acme']);
     expect(detail?.history).toEqual([paused]);
   });
@@ -84,10 +88,49 @@ describe('runDetail', () => {
     for (const [i, name] of names.entries()) {
       await runs.recordFailure({ runId: 'detail-many', key: name.toLowerCase(), brand: name, rowNumber: i + 2, kind: 'rate_limited', reason: 'RATE_LIMIT_EXHAUSTED', attempts: 3, failedAt: `2030-01-01T00:0${i}:00.000Z` });
     }
-    const detail = await runDetail(deps(), 'detail-many', { llmLabel: 'OpenAI' });
+    const detail = await runDetail(deps(), 'detail-many', { llmLabel: 'OpenAI', fleet: quietFleet });
     expect(detail?.failures.groups).toHaveLength(1);
     expect(detail?.failures.groups[0]?.count).toBe(7);
     expect(detail?.failures.groups[0]?.latest.map((e) => e.brand)).toEqual(['Wayne', 'Stark', 'Hooli']);
+  });
+});
+
+describe("the run's fair share", () => {
+  // On a 5 s bucket boundary: the last minute is read over 11 whole buckets and this one, 55 s.
+  const now = 2_000_000_000_000;
+
+  it('gives its weight and ceiling, its part of the calls the fleet was admitted over the last minute, and the ETA at that pace', async () => {
+    const { runs } = deps();
+    await newRun('detail-share');
+    expect(await runs.setShare('detail-share', { weight: 3, maxRpm: 60 })).toBe(true);
+    for (const [i, name] of names.slice(0, 2).entries()) {
+      await runs.recordSuccess({ runId: 'detail-share', key: name.toLowerCase(), brand: name, rowNumber: i + 2, fields, processedAt: '2030-01-01T00:00:00.000Z' });
+    }
+    const shares = new RunShares(redis.client(), () => now);
+    for (let i = 0; i < 30; i++) await shares.admitted('detail-share');
+    for (let i = 0; i < 10; i++) await shares.admitted('detail-other');
+    await shares.finished('detail-share');
+    await shares.finished('detail-share');
+
+    const detail = await runDetail(deps(), 'detail-share', { llmLabel: 'OpenAI', fleet: await shares.measure() });
+    // 5 brands open, 2 finished in 55 s: 137.5 s, rounded up.
+    expect(detail?.fairShare).toEqual({ weight: 3, maxRpm: 60, measuredShare: 0.75, calls: 30, done: 2, windowMs: 55_000, etaSeconds: 138 });
+  });
+
+  it('is weight 1 without a ceiling for a run that set neither; no ETA while it finished nothing lately or is held; 0 when nothing is open', async () => {
+    const { runs } = deps();
+    await newRun('detail-plain');
+    const plain = await runDetail(deps(), 'detail-plain', { llmLabel: 'OpenAI', fleet: quietFleet });
+    expect(plain?.fairShare).toEqual({ weight: 1, maxRpm: null, measuredShare: 0, calls: 0, done: 0, windowMs: 60_000, etaSeconds: null });
+
+    const fleet: FleetShares = { windowMs: 60_000, calls: 10, runs: new Map([['detail-plain', { calls: 10, done: 6, share: 1 }]]) };
+    expect((await runDetail(deps(), 'detail-plain', { llmLabel: 'OpenAI', fleet }))?.fairShare.etaSeconds).toBe(70);
+    await runs.setStatus('detail-plain', 'paused', 'paused by ops');
+    expect((await runDetail(deps(), 'detail-plain', { llmLabel: 'OpenAI', fleet }))?.fairShare).toMatchObject({ measuredShare: 1, etaSeconds: null });
+    for await (const b of runs.brands('detail-plain')) {
+      await runs.recordSuccess({ runId: 'detail-plain', key: b.key, brand: b.name, rowNumber: b.rowNumber, fields, processedAt: '2030-01-01T00:00:00.000Z' });
+    }
+    expect((await runDetail(deps(), 'detail-plain', { llmLabel: 'OpenAI', fleet }))?.fairShare.etaSeconds).toBe(0);
   });
 });
 

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import type { FleetShares } from '@brandq/fair-share';
 import { microsToUsd, type CostLedger, type LedgerSnapshot } from '@brandq/ledger';
 import type { DeferralReason, LimiterStats } from '@brandq/limiter';
 import { fieldText, resultFields, type Recipe } from '@brandq/recipe';
 import { LATEST_RESULTS_KEPT, type RunHistoryEntry, type RunMeta, type RunStore, type RunTimelineData } from '@brandq/runs';
-import { runCostSummary } from './run-report.js';
+import { runCostSummary, runFairShare, type RunFairShare } from './run-report.js';
 
 /** What holds a run back now: its state, its money, or the shared limiter rule that made calls wait. */
 export type BindingReason = 'ended' | 'paused' | 'budget' | 'none' | DeferralReason;
@@ -69,6 +70,8 @@ export interface RunDetail {
   ledger: LedgerSnapshot;
   costSummary: string;
   eta: RunEta;
+  /** Its weight and ceiling among the fleet's runs, its share of the calls over the last minute and the ETA at that share. */
+  fairShare: RunFairShare;
   binding: Binding;
   failures: { groups: FailureGroup[] };
   results: ResultsPage;
@@ -90,6 +93,8 @@ export interface RunDetailOptions {
   /** Brands processed per minute lately (`recentRatePerMinute` of the run's timeline); default: the average since the run began. */
   ratePerMinute?: number | undefined;
   limiter?: LimiterLook | undefined;
+  /** The fleet's shares over the last minute (`RunShares.measure()`). */
+  fleet: FleetShares;
   /** The LLM provider's name in the cost summary (`OpenAI`, `OpenRouter`). */
   llmLabel: string;
   nowMs?: number;
@@ -123,6 +128,7 @@ export async function runDetail(deps: { runs: RunStore; ledger: CostLedger }, ru
     ledger,
     costSummary: runCostSummary({ ledger, recipe }, options.llmLabel),
     eta: runEta(run, ratePerMinute),
+    fairShare: runFairShare(run, options.fleet),
     binding: bindingNow(run, ledger, options.limiter),
     failures: { groups },
     results,
