@@ -2,7 +2,7 @@ export { createRedis, isClusterUrl, parseClusterUrl, clusterNodeUrls, isCluster,
 export type { ConnectionRole, ClusterAddress } from './connection.js';
 export { defineScripts } from './scripts.js';
 export type { ScriptDefinition } from './scripts.js';
-export { KEY_PREFIX, QUEUE_PREFIX, assertSafeId, runKeys, runKeyList, runIndexKeys, limiterKeys, cacheKeys, sheetFlusherKeys, fairShareKeys, runCeilingKey } from './keys.js';
+export { KEY_PREFIX, QUEUE_PREFIX, assertSafeId, runKeys, runKeyList, runIndexKeys, limiterKeys, cacheKeys, sheetFlusherKeys, fairShareKeys, runCeilingKey, batchKeys } from './keys.js';
 export type { RunKeys, LimiterKeys } from './keys.js';
 export { startRedisServer, waitForPing, pings, redactUrl, RedisServerUnavailableError } from './redis-server.js';
 export type { RedisServerHandle, StartRedisServerOptions } from './redis-server.js';

@@ -49,6 +49,12 @@ export function runKeys(runId: string) {
     /** Hash: the run's timeline, counters per time bucket at a fixed resolution (see packages/runs/lua/timeline.lua). */
     timeline: `${base}:timeline`,
     /** List: the run's history (who paused, resumed, cancelled, re-budgeted, retried it), JSON entries, newest first, capped. */ history: `${base}:history`,
+    /** Hash: batch request id -> the LLM request a batch-tier step parked, waiting for the run step's next batch. */
+    batchPending: `${base}:batch-pending`,
+    /** Hash: batch intent id -> the batch as the coordinator tracks it (its requests, file, batch id, state). */
+    batchIntents: `${base}:batch-intents`,
+    /** Hash: batch request id -> what its batch answered (the completion, or why it failed for good). */
+    batchOutcomes: `${base}:batch-outcomes`,
   };
 }
 
@@ -66,6 +72,17 @@ export const fairShareKeys = {
 export function runCeilingKey(runId: string, provider: string): string {
   return `${KEY_PREFIX}:{run:${assertSafeId(runId, 'run id')}}:ceiling:${assertSafeId(provider, 'provider')}`;
 }
+
+/**
+ * The fleet's one batch coordinator: its lease, the run steps with parked requests
+ * (`runId|stepId` -> when the oldest was parked) and the batches not yet collected
+ * (`runId|intentId` -> when claimed).
+ */
+export const batchKeys = {
+  lease: `${KEY_PREFIX}:batch-coordinator:lease`,
+  groups: `${KEY_PREFIX}:batch:groups`,
+  open: `${KEY_PREFIX}:batch:open`,
+};
 
 /** The one sheet flusher of the fleet: its lease, and the runs with rows waiting. */
 export const sheetFlusherKeys = {
