@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
-import { microsToUsd, usdToMicros } from '@brandq/ledger';
+import { microsToUsd, usdToMicros, type LlmTier } from '@brandq/ledger';
 import type { BrandQueue } from '@brandq/queue';
 import { formatEstimate } from '@brandq/preflight';
 import { defaultRecipe, loadRecipeFile, type Recipe } from '@brandq/recipe';
@@ -30,6 +30,9 @@ export interface EnqueueFlags {
   /** The run's weight among the fleet's runs (`--weight`) and its own ceiling in calls per minute (`--max-rpm`). */
   weight?: number;
   maxRpm?: number;
+  /** The run's LLM tier (`--llm-tier`) and how long a flex call refused for capacity waits before it goes standard (`--flex-fallback-after`, ms). */
+  llmTier?: LlmTier;
+  flexFallbackAfter?: number;
 }
 
 export interface EnqueueDeps {
@@ -55,6 +58,9 @@ export function checkEnqueueFlags(flags: EnqueueFlags): void {
   if (flags.json && !flags.dryRun) throw new UsageError('--json goes with --dry-run (the preflight estimate)');
   if (continuing && (flags.weight !== undefined || flags.maxRpm !== undefined)) {
     throw new UsageError(`--weight and --max-rpm go with a new run or more brands for one; a run that goes on keeps its own: change it with brandq runs set <run-id>`);
+  }
+  if (continuing && (flags.llmTier !== undefined || flags.flexFallbackAfter !== undefined)) {
+    throw new UsageError('--llm-tier and --flex-fallback-after go with a new run or more brands for one; a run that goes on keeps its own tier');
   }
 }
 
@@ -117,6 +123,8 @@ export async function enqueueFromFlags(deps: EnqueueDeps, flags: EnqueueFlags): 
     refuseDuringCooldown: false,
     // Only the fields given: an existing run keeps what is left out (a key holding undefined would not).
     share: { ...(flags.weight === undefined ? {} : { weight: flags.weight }), ...(flags.maxRpm === undefined ? {} : { maxRpm: flags.maxRpm }) },
+    llmTier: flags.llmTier,
+    flexFallbackAfterMs: flags.flexFallbackAfter,
   });
   for (const skip of outcome.skipped) process.stderr.write(`skipped: ${skip.message}\n`);
   // No run is created for a list with nothing left to do (exit 0: the source is done).

@@ -1,4 +1,5 @@
 import { parseMaxRpm, parseWeight } from '@brandq/fair-share';
+import { LLM_TIERS, type LlmTier } from '@brandq/ledger';
 import { UsageError } from './usage-error.js';
 
 /*
@@ -66,5 +67,14 @@ export function maxRpmOrNone(flag: string) {
     const parsed = parseMaxRpm(numberText(value));
     if (!parsed.ok) throw new UsageError(`${flag} must be calls per minute (a whole number from 1) or none to lift the ceiling, got "${value}"`);
     return parsed.value;
+  };
+}
+
+/** An LLM tier (`--llm-tier`). */
+export function llmTier(flag: string) {
+  return (value: string): LlmTier => {
+    const tier = value.trim().toLowerCase();
+    if (!(LLM_TIERS as readonly string[]).includes(tier)) throw new UsageError(`${flag} must be one of ${LLM_TIERS.join(', ')}, got "${value}"`);
+    return tier as LlmTier;
   };
 }

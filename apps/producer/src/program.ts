@@ -10,7 +10,7 @@ import { EXIT_CODES_HELP } from './exit-codes.js';
 import { exportCommand } from './export-command.js';
 import { failedCommand } from './failed-command.js';
 import { fleetRunCommand, type FleetRunFlags } from './fleet-run-command.js';
-import { dollars, duration, maxRpm, maxRpmOrNone, positiveInt, weight } from './option-values.js';
+import { dollars, duration, llmTier, maxRpm, maxRpmOrNone, positiveInt, weight } from './option-values.js';
 import { runsListCommand, runsPruneCommand, runsSetCommand, type RunsSetFlags } from './runs-command.js';
 import { statusCommand, type StatusFlags } from './status-command.js';
 
@@ -37,7 +37,9 @@ function enqueueOptions(command: Command): Command {
     .option('--no-cache', 'make every call even when a cached answer exists')
     .option('--allow-partial', 'enqueue even when the estimate is above the budget (the budget still holds)')
     .option('--weight <n>', `the run's share of the fleet against the other runs with work: weight / the sum of their weights (1..${MAX_WEIGHT}, default ${DEFAULT_WEIGHT}; change it later with brandq runs set)`, weight('--weight'))
-    .option('--max-rpm <n>', 'the run\'s own ceiling: at most n calls per minute at each provider, under the provider\'s limit (default: none)', maxRpm('--max-rpm'));
+    .option('--max-rpm <n>', 'the run\'s own ceiling: at most n calls per minute at each provider, under the provider\'s limit (default: none)', maxRpm('--max-rpm'))
+    .option('--llm-tier <tier>', 'how the LLM steps are served and billed: standard, flex (half price, slower, may wait for capacity) or batch (half price, results within 24 h); a recipe step\'s own tier wins (default: standard)', llmTier('--llm-tier'))
+    .option('--flex-fallback-after <duration>', 'with flex: a brand\'s call refused for capacity this long goes at the standard tier and price, e.g. 30m (default: FLEX_FALLBACK_AFTER_SECONDS, 0 = never)', duration('--flex-fallback-after'));
 }
 
 /** Runs a sibling app's entry point in this process, as if it had been started with `args`. */

@@ -7,6 +7,7 @@ import { CostLedger, microsToUsd } from '@brandq/ledger';
 import { BrandqMetrics, cacheMetrics, pipelineMetrics, startMetricsServer } from '@brandq/metrics';
 import { LlmClient, ModelPrices, loadTokenizer } from '@brandq/llm';
 import { createLogger } from '@brandq/logger';
+import { BatchApi, BatchCoordinator, BatchDesk } from '@brandq/batch';
 import { ResultCache } from '@brandq/cache';
 import { BrandPipeline, FinalFailure, brandBackoffStrategy, createBrandJobProcessor, stepDefaultsOf, type StoredJobData } from '@brandq/pipeline';
 import { BRAND_QUEUE, BACKOFF_TYPE, createBrandQueue } from '@brandq/queue';
@@ -17,6 +18,9 @@ import { TavilySearchClient } from '@brandq/tavily';
 import { createProviderGate } from './provider-gate.js';
 import { RunTimelineRecorder, allObservers } from './run-timeline-recording.js';
 import { runCallShares } from './run-call-shares.js';
+
+/** A batch's budget reservations outlive its provider's 24-hour window. */
+const BATCH_RESERVATION_MS = 25 * 3600_000;
 
 /** How long a cache fill lock lives between renewals (the filler renews it every third of that). */
 const CACHE_FILL_LOCK_MS = 10_000;
@@ -115,10 +119,12 @@ async function main(): Promise<void> {
       model: config.OPENAI_MODEL,
       maxOutputTokens: config.OPENAI_MAX_OUTPUT_TOKENS,
       timeoutMs: config.OPENAI_TIMEOUT_SECONDS * 1000,
+      flexTimeoutMs: config.FLEX_TIMEOUT_SECONDS * 1000,
       referer: config.OPENROUTER_REFERER,
       title: config.OPENROUTER_TITLE,
     }),
     sheetWrites,
+    batches: new BatchDesk(client),
     gate,
     cache:
       config.CACHE_TTL_HOURS > 0
@@ -196,6 +202,24 @@ async function main(): Promise<void> {
     logger,
   });
   sheetFlusher.start();
+  // Every worker runs one; only the holder of the fleet-wide lease submits and collects batches.
+  const batchCoordinator = new BatchCoordinator({
+    redis: client,
+    api: new BatchApi({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL }),
+    runs,
+    // A batch may take its provider's whole 24 hours: its budget stays held that long.
+    ledger: new CostLedger(client, BATCH_RESERVATION_MS),
+    queue,
+    priceOf: (model) => prices.priceOf(model),
+    maxRequests: config.BATCH_MAX_REQUESTS,
+    maxBytes: config.BATCH_MAX_BYTES,
+    gatherMs: config.BATCH_GATHER_SECONDS * 1000,
+    pollMs: config.BATCH_POLL_SECONDS * 1000,
+    queueTokens: config.BATCH_QUEUE_TOKENS,
+    requestAttempts: config.BATCH_REQUEST_ATTEMPTS,
+    logger,
+  });
+  batchCoordinator.start();
 
   let stopping = false;
   const stop = async (signal: 'SIGINT' | 'SIGTERM') => {
@@ -228,6 +252,7 @@ async function main(): Promise<void> {
     clearTimeout(grace);
     // After the jobs (they queue rows), before the gate and Redis (the flush needs both).
     await sheetFlusher.stop();
+    await batchCoordinator.stop();
     await gate.close();
     await metricsServer?.close();
     await queue.close();

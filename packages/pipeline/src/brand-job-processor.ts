@@ -12,6 +12,11 @@ import { doublingBackoffMs, exponentialBackoffMs } from './backoff.js';
 export interface BrandJobState {
   checkpoint?: BrandCheckpoint;
   rateLimitHits?: number;
+  /** When this brand's flex calls were first refused for capacity (ms), and how often since. */
+  flexRefusedSince?: number;
+  flexRefusals?: number;
+  /** The brand's flex calls waited out the run's `--flex-fallback-after`: they go at the standard tier. */
+  flexFallback?: boolean;
   history?: AttemptRecord[];
 }
 
@@ -36,6 +41,10 @@ export interface ProcessorOptions {
   pausedRecheckMs: number;
   /** How long a job waits for the run's in-flight calls to settle when only they stand in the budget's way (default 2000). */
   budgetInFlightRecheckMs?: number;
+  /** How long a job whose batch-tier step parked waits before it looks again, if the batch coordinator has not woken it (default 5 min). */
+  batchParkRecheckMs?: number;
+  /** The first wait of a flex call refused for capacity; doubled each time, up to 32x (default 5000). */
+  flexBackoffBaseMs?: number;
 }
 
 /** A final failure that BullMQ must not retry, carrying its class for metrics and Bull Board. */
@@ -85,6 +94,8 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
       const outcome = await pipeline.process(data, await recipeOf(run), {
         checkpoint: data.checkpoint ?? {},
         maxRpm: run.maxRpm,
+        llmTier: run.llmTier,
+        flexFallback: data.flexFallback === true,
         saveCheckpoint: async (checkpoint) => {
           data.checkpoint = checkpoint;
           await job.updateData(data);
@@ -95,11 +106,11 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
       const error: BrandqError = isBrandqError(caught)
         ? caught
         : new TransientError(caught instanceof Error ? caught.message : String(caught), { cause: caught });
-      return handleFailure(job, token, error);
+      return handleFailure(job, token, error, run);
     }
   };
 
-  async function handleFailure(job: Job<StoredJobData>, token: string | undefined, error: BrandqError): Promise<never> {
+  async function handleFailure(job: Job<StoredJobData>, token: string | undefined, error: BrandqError, run: RunMeta): Promise<never> {
     const data = job.data;
     const record: AttemptRecord = { at: new Date().toISOString(), kind: error.kind, message: error.message, provider: error.provider };
 
@@ -154,6 +165,31 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
         logger.error({ runId: data.runId, provider: error.provider, brand: data.name }, `run ${data.runId} paused: ${reason}`);
         await fail(job, error, reason);
         throw new FinalFailure(error.kind, reason);
+      }
+      case 'batch_parked': {
+        // Waits for its batch with its worker slot given back; the coordinator wakes it when
+        // the answer is in, and the recheck covers a wake lost to a crash. No attempt used.
+        await delay(job, token, options.batchParkRecheckMs ?? 300_000);
+        throw new DelayedError();
+      }
+      case 'capacity_unavailable': {
+        // Flex capacity is short: not a rate limit and not billed. Back off; once the run's
+        // --flex-fallback-after has passed since the first refusal, go at the standard tier.
+        const now = Date.now();
+        data.flexRefusedSince ??= now;
+        data.flexRefusals = (data.flexRefusals ?? 0) + 1;
+        const fallbackAfterMs = run.flexFallbackAfterMs ?? 0;
+        if (fallbackAfterMs > 0 && now - data.flexRefusedSince >= fallbackAfterMs) {
+          data.flexFallback = true;
+          await remember(job, { ...record, message: `${record.message}; refused for ${now - data.flexRefusedSince} ms: going at the standard tier` });
+          await delay(job, token, 1);
+          throw new DelayedError();
+        }
+        const base = options.flexBackoffBaseMs ?? 5000;
+        const waitMs = Math.max(error.retryAfterMs ?? 0, doublingBackoffMs(data.flexRefusals, base, base * 32));
+        await remember(job, { ...record, waitMs });
+        await delay(job, token, waitMs);
+        throw new DelayedError();
       }
       case 'run_throttled': {
         // The run's own ceiling: the job waits for its run's next slot with its worker slot

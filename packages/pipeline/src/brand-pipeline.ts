@@ -1,7 +1,8 @@
-import { RateLimitedError, RunThrottledError, isBrandqError, type Provider } from '@brandq/errors';
+import { BadRequestError, BatchParkedError, ConfigError, RateLimitedError, RunThrottledError, isBrandqError, type Provider } from '@brandq/errors';
+import { batchRequestId, type BatchDesk } from '@brandq/batch';
 import type { CallUsage, CostLedger, ModelPrice, PaidProvider, Reservation, SettleResult } from '@brandq/ledger';
-import { llmCostMicros, tavilyCostMicros } from '@brandq/ledger';
-import { LlmBadAnswer, type LlmAnswer, type LlmClient } from '@brandq/llm';
+import { llmCostMicros, tavilyCostMicros, tierPrice, type LlmTier } from '@brandq/ledger';
+import { LlmBadAnswer, answerOf, chatRequestBody, type LlmAnswer, type LlmClient, type LlmRequest } from '@brandq/llm';
 import type { Logger } from '@brandq/logger';
 import type { BrandJobData } from '@brandq/queue';
 import { parseAnswer, recipeFingerprint, resultFields, shouldSkip, type FieldValue, type LlmStep, type Recipe, type SearchStep, type TemplateContext } from '@brandq/recipe';
@@ -39,6 +40,8 @@ export interface PipelineDeps {
   observer?: PipelineObserver;
   /** Fair shares between runs: each run's own ceiling, and its admitted calls counted; absent = neither. */
   shares?: RunCallShares | undefined;
+  /** Where batch-tier steps park their requests and find their answers; absent = no batch tier. */
+  batches?: Pick<BatchDesk, 'park' | 'outcomeOf'> | undefined;
   /** Provider answers cached by what determines them; absent = no cache. */
   cache?: ResultCache | undefined;
 }
@@ -72,10 +75,31 @@ export interface ProcessContext {
   signal?: AbortSignal;
   /** The run's own ceiling in calls per minute at each provider (`--max-rpm`), read when the job started. */
   maxRpm?: number | undefined;
+  /** The run's LLM tier (`--llm-tier`); a step's own tier wins. */
+  llmTier?: LlmTier | undefined;
+  /** This brand's flex calls were refused for capacity past the run's `--flex-fallback-after`: they go standard. */
+  flexFallback?: boolean | undefined;
 }
 
-/** What every call of one job shares: its abort signal and its run's ceiling. */
-type CallScope = Pick<ProcessContext, 'signal' | 'maxRpm'>;
+/** What every call of one job shares: its abort signal, its run's ceiling and LLM tier. */
+type CallScope = Pick<ProcessContext, 'signal' | 'maxRpm' | 'llmTier' | 'flexFallback'>;
+
+/** The tier a step's calls go at for this brand: the step's own, else the run's; a flex call that waited out its fallback goes standard. */
+function tierOf(step: LlmStep, scope: CallScope): LlmTier {
+  const tier = step.tier ?? scope.llmTier ?? 'standard';
+  return tier === 'flex' && scope.flexFallback ? 'standard' : tier;
+}
+
+/**
+ * The model's word is never trusted as-is: the step's fields check every value, and only
+ * links the step was shown may be cited. An unusable answer stays an `LlmBadAnswer`.
+ */
+function checkedAnswer(step: LlmStep, plan: LlmPlan, answer: LlmAnswer | LlmBadAnswer): Record<string, FieldValue> | LlmBadAnswer {
+  if (answer instanceof LlmBadAnswer) return answer;
+  const parsed = parseAnswer(step, answer.json, plan.shownUrls);
+  if (!parsed.ok) return LlmBadAnswer.of(`answer does not match the schema: ${parsed.message}`, JSON.stringify(answer.json), answer.usage, answer.headers);
+  return parsed.values;
+}
 
 export interface ProcessOutcome {
   result: BrandResult;
@@ -200,17 +224,17 @@ export class BrandPipeline {
   private async extract(brand: BrandJobData, step: LlmStep, template: TemplateContext, scope: CallScope): Promise<Record<string, FieldValue>> {
     const plan = planLlm(step, template, this.deps.defaults);
     const site: CallSite = { provider: 'llm', step: step.id };
-    const worstCase = await this.llmWorstCaseMicros(plan);
+    const worstCase = await this.llmWorstCaseMicros(plan, tierOf(step, scope));
     try {
       return await this.cached(brand, site, plan.cacheKey, worstCase, async () => {
-        const answer = await this.llmCall(brand, step, plan, scope);
+        const answer = await this.llmCall(brand, step, plan, scope, 0);
         if (answer instanceof LlmBadAnswer) throw answer;
         return answer;
       }, scope.signal);
     } catch (error) {
       if (!(error instanceof LlmBadAnswer)) throw error;
       this.deps.logger.warn({ brand: brand.name, step: step.id, reason: error.error.message }, 'LLM answer rejected, asking once more');
-      const repaired = await this.llmCall(brand, step, planLlm(step, template, this.deps.defaults, error.error.message), scope);
+      const repaired = await this.llmCall(brand, step, planLlm(step, template, this.deps.defaults, error.error.message), scope, 1);
       if (repaired instanceof LlmBadAnswer) throw repaired.error;
       return repaired;
     }
@@ -228,20 +252,25 @@ export class BrandPipeline {
     return value;
   }
 
-  /** The most an LLM call can cost: its prompt and output cap at its model's price, with the reserve factor. */
-  private async llmWorstCaseMicros(plan: LlmPlan, promptTokens = this.deps.llm.promptTokensOf(plan.request.messages, plan.request.responseFormat)): Promise<number> {
+  /** The most an LLM call can cost: its prompt and output cap at its model's price for its tier, with the reserve factor. */
+  private async llmWorstCaseMicros(plan: LlmPlan, tier: LlmTier, promptTokens = this.deps.llm.promptTokensOf(plan.request.messages, plan.request.responseFormat)): Promise<number> {
     const { priceOf, llmReserveFactor = 1 } = this.deps;
-    const price = await priceOf(plan.request.model);
+    const price = tierPrice(await priceOf(plan.request.model), tier);
     return Math.ceil(llmCostMicros(price, promptTokens, plan.request.maxOutputTokens) * Math.max(1, llmReserveFactor));
   }
 
-  /** One paid LLM call; the answer's fields are valid for the step, or it is an `LlmBadAnswer` (billed all the same). */
-  private async llmCall(brand: BrandJobData, step: LlmStep, plan: LlmPlan, scope: CallScope): Promise<Record<string, FieldValue> | LlmBadAnswer> {
+  /**
+   * One LLM call at its tier; the answer's fields are valid for the step, or it is an
+   * `LlmBadAnswer` (billed all the same). `round` 0 is the step's ask, 1 its repair.
+   */
+  private async llmCall(brand: BrandJobData, step: LlmStep, plan: LlmPlan, scope: CallScope, round: number): Promise<Record<string, FieldValue> | LlmBadAnswer> {
+    const tier = tierOf(step, scope);
+    if (tier === 'batch') return this.batchCall(brand, step, plan, round);
     const { llm, gate } = this.deps;
-    const { request } = plan;
+    const request: LlmRequest = tier === 'flex' ? { ...plan.request, serviceTier: 'flex' } : plan.request;
     const promptTokens = llm.promptTokensOf(request.messages, request.responseFormat);
-    const price = await this.deps.priceOf(request.model);
-    const worstCaseMicros = await this.llmWorstCaseMicros(plan, promptTokens);
+    const price = tierPrice(await this.deps.priceOf(request.model), tier);
+    const worstCaseMicros = await this.llmWorstCaseMicros(plan, tier, promptTokens);
     const site: CallSite = { provider: 'llm', step: step.id };
     const answer: LlmAnswer | LlmBadAnswer = await this.paidCall(
       site,
@@ -270,12 +299,33 @@ export class BrandPipeline {
     );
     // After the booking: the answer's cost is in the ledger before anything else touches Redis.
     await gate.syncFromHeaders('llm', answer.headers);
-    if (answer instanceof LlmBadAnswer) return answer;
-    // The model's word is never trusted as-is: the step's fields check every value, and
-    // only links the step was shown may be cited.
-    const parsed = parseAnswer(step, answer.json, plan.shownUrls);
-    if (!parsed.ok) return LlmBadAnswer.of(`answer does not match the schema: ${parsed.message}`, JSON.stringify(answer.json), answer.usage, answer.headers);
-    return parsed.values;
+    return checkedAnswer(step, plan, answer);
+  }
+
+  /**
+   * A batch-tier call: the answer the fleet's batch coordinator handed back (booked by it
+   * from the results file), or the request parked for the run step's next batch and the
+   * job told to wait for it. No limiter permit: batches have their own queue at the provider.
+   */
+  private async batchCall(brand: BrandJobData, step: LlmStep, plan: LlmPlan, round: number): Promise<Record<string, FieldValue> | LlmBadAnswer> {
+    const { batches, llm } = this.deps;
+    if (!batches) throw new ConfigError(`step "${step.id}" runs at the batch tier, but this worker has no batch coordinator`);
+    const customId = batchRequestId(step.id, round, brand.key);
+    const outcome = await batches.outcomeOf(brand.runId, customId);
+    if (outcome?.kind === 'failed') throw new BadRequestError(`the batch request of step "${step.id}" failed: ${outcome.reason}`, { provider: 'llm' });
+    if (outcome) return checkedAnswer(step, plan, answerOf(outcome.completion, plan.request, new Headers()));
+    const promptTokens = llm.promptTokensOf(plan.request.messages, plan.request.responseFormat);
+    await batches.park(brand.runId, {
+      customId,
+      brandKey: brand.key,
+      step: step.id,
+      model: plan.request.model,
+      body: chatRequestBody(plan.request),
+      tokens: promptTokens + plan.request.maxOutputTokens,
+      worstCaseMicros: await this.llmWorstCaseMicros(plan, 'batch', promptTokens),
+      attempt: 0,
+    });
+    throw new BatchParkedError(`step "${step.id}" waits for its batch`, { provider: 'llm' });
   }
 
   private async writeBack(brand: BrandJobData, recipe: Recipe, result: BrandResult): Promise<void> {

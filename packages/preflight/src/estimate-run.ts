@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { ResultCache } from '@brandq/cache';
 import type { Config } from '@brandq/config';
-import { llmCostMicros, tavilyCostMicros, type ModelPrice } from '@brandq/ledger';
+import { llmCostMicros, tavilyCostMicros, tierPrice, type LlmTier, type ModelPrice } from '@brandq/ledger';
 import type { Limiter } from '@brandq/limiter';
 import { ModelPrices, requestPromptTokens } from '@brandq/llm';
 import { planLlm, planSearch, stepDefaultsOf } from '@brandq/pipeline';
@@ -39,8 +39,12 @@ export interface StepEstimate {
   /** The largest prompt seen among the brands counted (a call needs it plus the output cap at once). */
   maxPromptTokens: number;
   outputTokensPerCall: number;
-  /** The most the step's paid calls can cost: every call at its output cap. */
+  /** The most the step's paid calls can cost: every call at its output cap, at its tier's price. */
   costMicros: number;
+  /** An LLM step's tier: its own, else the run's. */
+  tier?: LlmTier;
+  /** The same calls at the standard price: what the tier saves is the difference. */
+  standardCostMicros: number;
 }
 
 export interface RunEstimate {
@@ -57,6 +61,8 @@ export interface RunEstimate {
   estimatedTokens: number;
   /** An upper bound: every LLM answer at its output cap, every search at its depth's credits. */
   estimatedCostMicros: number;
+  /** What the cheaper tiers save against the standard price on that bound. */
+  savingMicros: number;
   /** Limit-derived lower bound on the run's duration. */
   estimatedSeconds: number;
   binding: BindingLimit;
@@ -97,7 +103,7 @@ interface StepTally {
  * knows them, with the pipeline's own cache keys), the paid calls, tokens and dollars (an
  * upper bound), and which limit binds.
  */
-export async function estimateRun(deps: EstimateDeps, brands: readonly PreflightBrand[], opts: { noCache: boolean; recipe: Recipe }): Promise<RunEstimate> {
+export async function estimateRun(deps: EstimateDeps, brands: readonly PreflightBrand[], opts: { noCache: boolean; recipe: Recipe; llmTier?: LlmTier }): Promise<RunEstimate> {
   const { redis, config, limiter } = deps;
   const { recipe } = opts;
   const defaults = stepDefaultsOf(config);
@@ -165,13 +171,26 @@ export async function estimateRun(deps: EstimateDeps, brands: readonly Preflight
     const base = { id: step.id, type: step.type, paidCalls: tally.paid, cached: tally.cached, skipped: tally.skipped };
     if (step.type === 'search') {
       const credits = tally.paid * planSearch(step, { brand: '', hints: {}, results: {}, fields: {} }, defaults).credits;
-      return { ...base, credits, promptTokensPerCall: 0, maxPromptTokens: 0, outputTokensPerCall: 0, costMicros: tavilyCostMicros(credits, config.TAVILY_COST_PER_CREDIT) };
+      const costMicros = tavilyCostMicros(credits, config.TAVILY_COST_PER_CREDIT);
+      return { ...base, credits, promptTokensPerCall: 0, maxPromptTokens: 0, outputTokensPerCall: 0, costMicros, standardCostMicros: costMicros };
     }
     const model = step.model ?? defaults.model;
     const output = step.maxOutputTokens ?? defaults.maxOutputTokens;
     const prompt = tally.promptTokens.length === 0 ? 0 : Math.ceil(tally.promptTokens.reduce((a, b) => a + b, 0) / tally.promptTokens.length);
     const maxPromptTokens = Math.max(0, ...tally.promptTokens);
-    return { ...base, model, credits: 0, promptTokensPerCall: prompt, maxPromptTokens, outputTokensPerCall: output, costMicros: tally.paid * llmCostMicros(priceOf.get(model)!, prompt, output) };
+    const tier = step.tier ?? opts.llmTier ?? 'standard';
+    const price = priceOf.get(model)!;
+    return {
+      ...base,
+      model,
+      tier,
+      credits: 0,
+      promptTokensPerCall: prompt,
+      maxPromptTokens,
+      outputTokensPerCall: output,
+      costMicros: tally.paid * llmCostMicros(tierPrice(price, tier), prompt, output),
+      standardCostMicros: tally.paid * llmCostMicros(tierPrice(price, 'standard'), prompt, output),
+    };
   });
 
   const sum = (type: RecipeStep['type'], pick: (s: StepEstimate) => number) => steps.filter((s) => s.type === type).reduce((total, s) => total + pick(s), 0);
@@ -231,6 +250,7 @@ export async function estimateRun(deps: EstimateDeps, brands: readonly Preflight
     tokensPerCall,
     estimatedTokens,
     estimatedCostMicros: steps.reduce((total, s) => total + s.costMicros, 0),
+    savingMicros: steps.reduce((total, s) => total + s.standardCostMicros - s.costMicros, 0),
     estimatedSeconds: Math.ceil(minutes * 60),
     binding,
     ratesPerMinute,

@@ -12,11 +12,12 @@ export function formatEstimate(e: RunEstimate, budgetMicros: number): string {
     ...e.steps.map((s) => {
       const calls = `${n(s.paidCalls)} paid, ${n(s.cached)} cached${s.skipped > 0 ? `, ${n(s.skipped)} skipped` : ''}`;
       const usage = s.type === 'search' ? `${n(s.credits)} credits` : `${s.model} ${n(s.promptTokensPerCall)} + ${n(s.outputTokensPerCall)} tokens per call`;
-      return `    - ${s.id} (${s.type}): ${calls}; ${usage}; up to ${usd(s.costMicros)}`;
+      const tier = s.tier && s.tier !== 'standard' ? ` at the ${s.tier} tier (standard: ${usd(s.standardCostMicros)})` : '';
+      return `    - ${s.id} (${s.type}): ${calls}; ${usage}; up to ${usd(s.costMicros)}${tier}`;
     }),
     `  Paid calls: Tavily ${n(e.paidSearches)}, LLM ${n(e.paidLlmCalls)}`,
     `  Tokens: up to ${n(e.estimatedTokens)} (${n(e.tokensPerCall)} per call at admission: prompt and output cap)`,
-    `  Cost: up to ${usd(e.estimatedCostMicros)}${budgetMicros > 0 ? ` (budget ${usd(budgetMicros)})` : ''}`,
+    `  Cost: up to ${usd(e.estimatedCostMicros)}${budgetMicros > 0 ? ` (budget ${usd(budgetMicros)})` : ''}${e.savingMicros > 0 ? `; the cheaper tiers save up to ${usd(e.savingMicros)} against standard` : ''}`,
     `  Duration: >= ${Math.ceil(e.estimatedSeconds / 60)} min at the configured limits; binding limit: ${e.binding}`,
     `  Live workers: ${e.liveWorkers}${e.liveWorkers === 0 ? ' (start some with: pnpm worker)' : ''}`,
   ];

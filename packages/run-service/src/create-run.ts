@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
 import { BadInputError, ConfigError } from '@brandq/errors';
 import { FairScheduler, type RunShare } from '@brandq/fair-share';
-import { CostLedger } from '@brandq/ledger';
+import { CostLedger, type LlmTier } from '@brandq/ledger';
 import { headerCells, resultRange } from '@brandq/pipeline';
 import type { RunEstimate } from '@brandq/preflight';
 import type { BrandQueue } from '@brandq/queue';
@@ -42,6 +42,9 @@ export interface CreateRunRequest {
   refuseDuringCooldown: boolean;
   /** The run's weight and ceiling among the fleet's runs (`--weight`, `--max-rpm`). */
   share?: Partial<RunShare> | undefined;
+  /** The run's LLM tier (`--llm-tier`, default standard) and, for flex, how long a refused call waits before it goes standard (`--flex-fallback-after`, default FLEX_FALLBACK_AFTER_SECONDS). */
+  llmTier?: LlmTier | undefined;
+  flexFallbackAfterMs?: number | undefined;
 }
 
 export type CreateRunOutcome =
@@ -73,6 +76,7 @@ export async function createRun(deps: RunServiceDeps, request: CreateRunRequest)
       noCache: request.noCache,
       allowPartial: request.dryRun === true || request.allowPartial,
       refuseDuringCooldown: request.refuseDuringCooldown,
+      llmTier: request.llmTier,
     },
   );
   if (request.dryRun) return { kind: 'estimated', estimate, skipped: loaded.skipped };
@@ -89,6 +93,7 @@ export async function createRun(deps: RunServiceDeps, request: CreateRunRequest)
       retention: { keepCompleted: config.JOB_KEEP_COMPLETED, keepFailed: config.JOB_KEEP_FAILED },
       noCache: request.noCache,
       share: request.share,
+      llm: request.llmTier === undefined ? undefined : { tier: request.llmTier, flexFallbackAfterMs: request.flexFallbackAfterMs ?? config.FLEX_FALLBACK_AFTER_SECONDS * 1000 },
     },
   );
   if (outcome.kind === 'nothing_to_do') return { ...outcome, skipped: loaded.skipped };

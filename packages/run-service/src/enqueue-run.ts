@@ -1,7 +1,7 @@
 import { BadInputError, TransientError, isBrandqError } from '@brandq/errors';
 import type { BrandInput } from '@brandq/input';
 import { DEFAULT_WEIGHT, type FairScheduler, type RunShare } from '@brandq/fair-share';
-import type { CostLedger } from '@brandq/ledger';
+import type { CostLedger, LlmTier } from '@brandq/ledger';
 import type { Recipe } from '@brandq/recipe';
 import { brandJobId, brandJobOptions, type BrandJobData, type BrandQueue, type RetentionOptions } from '@brandq/queue';
 import type { RunMeta, RunStore } from '@brandq/runs';
@@ -20,6 +20,8 @@ export interface EnqueueRunInput {
   noCache?: boolean;
   /** The run's weight and ceiling (`--weight`, `--max-rpm`); a field left out keeps the run's own (a new run's weight is 1). */
   share?: Partial<RunShare> | undefined;
+  /** The run's LLM tier and flex fallback (`--llm-tier`, `--flex-fallback-after`); absent: the run keeps its own. */
+  llm?: { tier: LlmTier; flexFallbackAfterMs: number } | undefined;
 }
 
 export interface EnqueueRunDeps {
@@ -91,6 +93,7 @@ export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): 
     }
     ({ meta: run, added, created } = written);
     if (input.budgetMicros > 0) await deps.ledger.setBudget(input.runId, input.budgetMicros);
+    if (input.llm) await deps.runs.setLlmTier(input.runId, input.llm.tier, input.llm.flexFallbackAfterMs);
     if (input.share && (input.share.weight !== undefined || input.share.maxRpm !== undefined)) {
       await deps.runs.setShare(input.runId, input.share);
       run = { ...run, ...input.share };

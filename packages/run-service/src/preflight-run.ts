@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '@brandq/config';
 import { BadInputError, BudgetExhaustedError, RateLimitedError } from '@brandq/errors';
-import { microsToUsd } from '@brandq/ledger';
+import { microsToUsd, type LlmTier } from '@brandq/ledger';
 import { createLimiter, limitsFromConfig } from '@brandq/limiter';
 import { estimateRun, type RunEstimate } from '@brandq/preflight';
 import type { BrandQueue } from '@brandq/queue';
@@ -18,6 +18,8 @@ export interface PreflightRequest {
   allowPartial: boolean;
   /** Refuse while a provider is in a fleet-wide cooldown (the HTTP endpoint does). */
   refuseDuringCooldown: boolean;
+  /** The run's LLM tier (`--llm-tier`); recipe steps may name their own. */
+  llmTier?: LlmTier | undefined;
 }
 
 /**
@@ -28,10 +30,11 @@ export interface PreflightRequest {
 export async function preflightRun(deps: { redis: Redis; config: Config; queue: BrandQueue }, request: PreflightRequest): Promise<RunEstimate> {
   const { redis, config, queue } = deps;
   const { loaded } = request;
+  refuseUnofferedTiers(request.recipe, request.llmTier ?? 'standard', config);
   const estimate = await estimateRun(
     { redis, config, limiter: createLimiter({ redis, providers: limitsFromConfig(config) }), liveWorkers: (await queue.getWorkers()).length },
     loaded.brands.map((b) => ({ name: b.name, hints: hintsOf(b) })),
-    { noCache: request.noCache, recipe: request.recipe },
+    { noCache: request.noCache, recipe: request.recipe, ...(request.llmTier ? { llmTier: request.llmTier } : {}) },
   );
   refuseStepsThatCannotFit(estimate, createLimiter({ redis, providers: limitsFromConfig(config) }).limitsOf('llm').effectiveTpm);
   const cooldownEnds = Object.values(estimate.cooldowns);
@@ -50,6 +53,32 @@ export async function preflightRun(deps: { redis: Redis; config: Config; queue: 
     );
   }
   return estimate;
+}
+
+/**
+ * Flex and Batch are OpenAI's: OpenRouter offers neither, and Flex only some models (the
+ * others answer 400 without falling back). A run that asks for a tier its provider or
+ * model does not offer is refused before it exists, naming the step.
+ */
+function refuseUnofferedTiers(recipe: Recipe, runTier: LlmTier, config: Pick<Config, 'OPENAI_BASE_URL' | 'OPENAI_MODEL' | 'LLM_FLEX_MODELS'>): void {
+  const openRouter = /openrouter/i.test(new URL(config.OPENAI_BASE_URL).hostname);
+  for (const step of recipe.steps) {
+    if (step.type !== 'llm') continue;
+    const tier = step.tier ?? runTier;
+    if (tier === 'standard') continue;
+    const model = step.model ?? config.OPENAI_MODEL;
+    if (openRouter) {
+      throw new BadInputError(`recipe step "${step.id}": the ${tier} tier is OpenAI's; OpenRouter (${config.OPENAI_BASE_URL}) does not offer it: use --llm-tier standard`, {
+        details: { step: step.id, tier },
+      });
+    }
+    if (tier === 'flex' && !config.LLM_FLEX_MODELS.includes(model)) {
+      throw new BadInputError(
+        `recipe step "${step.id}": model ${model} has no flex tier (flex models: ${config.LLM_FLEX_MODELS.join(', ')}; set LLM_FLEX_MODELS if OpenAI added it): use --llm-tier batch or standard`,
+        { details: { step: step.id, tier, model } },
+      );
+    }
+  }
 }
 
 /**
