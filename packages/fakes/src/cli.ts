@@ -11,8 +11,19 @@ function port(name: string): number {
   return value;
 }
 
+/** Optional non-negative milliseconds; unset leaves the fake's default. */
+function millis(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number of milliseconds, got ${raw}`);
+  return value;
+}
+
+// The batch delay is also settable at runtime: POST /__fake/config {"batchDelayMs": ...}.
+const batchDelayMs = millis('FAKES_OPENAI_BATCH_DELAY_MS');
 const fakes = await startFakes({
-  openai: { port: port('FAKES_OPENAI_PORT') },
+  openai: { port: port('FAKES_OPENAI_PORT'), ...(batchDelayMs !== undefined ? { batchDelayMs } : {}) },
   tavily: { port: port('FAKES_TAVILY_PORT') },
   sheets: { port: port('FAKES_SHEETS_PORT') },
 });

@@ -5,7 +5,35 @@ export type { FakeSheetsServer, FakeSheetsOptions } from './sheets/fake-sheets.j
 export type { FakeServerOptions } from './server/fake-server.js';
 export type { RetryAfterMode } from './server/retry-headers.js';
 export type { Fault, FaultRates, StatusFault } from './server/faults.js';
-export { Ledger, type LedgerEntry, type LedgerSummary, type SheetWrite } from './server/ledger.js';
+export {
+  Ledger,
+  type BatchStatus,
+  type LedgerBatch,
+  type LedgerEntry,
+  type LedgerSummary,
+  type SheetWrite,
+  type TierTotals,
+} from './server/ledger.js';
+export {
+  BATCH_ENDPOINT,
+  DEFAULT_BATCH_DELAY_MS,
+  DEFAULT_BATCH_ENQUEUED_TOKEN_LIMIT,
+  DEFAULT_BATCH_MAX_BYTES,
+  DEFAULT_BATCH_MAX_REQUESTS,
+  type BatchExpiry,
+  type BatchLineFailure,
+  type BatchOptions,
+} from './openai/batches.js';
+export {
+  DEFAULT_FLEX_MODELS,
+  DEFAULT_TIER_DISCOUNT,
+  LLM_TIERS,
+  RESOURCE_UNAVAILABLE_CODE,
+  tierPricing,
+  type CheaperTier,
+  type LlmTier,
+  type TierPricingOptions,
+} from './openai/tiers.js';
 export { RemoteFake } from './remote.js';
 
 // Ground truth the system's tests compare brandq's output and accounting against.

@@ -1,5 +1,6 @@
+import type { BatchExpiry, BatchLineFailure } from './openai/batches.js';
 import type { Fault } from './server/faults.js';
-import { Ledger, type LedgerEntry, type LedgerSummary } from './server/ledger.js';
+import { Ledger, type LedgerBatch, type LedgerEntry, type LedgerSummary } from './server/ledger.js';
 
 /**
  * Drives a fake running in another process (e.g. `pnpm fakes`) through its
@@ -14,8 +15,8 @@ export class RemoteFake {
   }
 
   async ledger(): Promise<Ledger> {
-    const body = (await this.call('GET', '/__fake/ledger')) as { entries: LedgerEntry[] };
-    return Ledger.fromEntries(body.entries);
+    const body = (await this.call('GET', '/__fake/ledger')) as { entries: LedgerEntry[]; summary: { batches?: LedgerBatch[] } };
+    return Ledger.fromEntries(body.entries, body.summary.batches ?? []);
   }
 
   /** The fake's own summary: billed micro-dollars, paid calls per brand, ... */
@@ -32,6 +33,27 @@ export class RemoteFake {
   /** Faults travel as JSON: use `brand` filters, `match` functions cannot cross processes. */
   async injectFaults(faults: readonly Fault[]): Promise<void> {
     await this.call('POST', '/__fake/faults', faults);
+  }
+
+  /** OpenAI fake: the next `count` flex requests answer 429 Resource Unavailable. */
+  async injectFlexShortage(count = 1): Promise<void> {
+    await this.call('POST', '/__fake/flex-shortage', { count });
+  }
+
+  /** OpenAI fake: batch lines (given custom_ids, or the next `count`) fail into the error file. */
+  async injectBatchLineFailures(failure: BatchLineFailure): Promise<void> {
+    await this.call('POST', '/__fake/batch-failures', failure);
+  }
+
+  /** OpenAI fake: the next batch created expires after `afterLines` lines. */
+  async injectBatchExpiry(expiry: BatchExpiry = {}): Promise<void> {
+    await this.call('POST', '/__fake/batch-expiry', expiry);
+  }
+
+  /** OpenAI fake: expires a running batch now; false when it is cancelling, ended or unknown. */
+  async expireBatch(batchId: string): Promise<boolean> {
+    const body = (await this.call('POST', `/__fake/batches/${encodeURIComponent(batchId)}/expire`)) as { expired: boolean };
+    return body.expired;
   }
 
   async reset(): Promise<void> {

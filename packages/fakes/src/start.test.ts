@@ -54,10 +54,10 @@ describe('startFakes and the /__fake control endpoints', () => {
 });
 
 describe('cli', () => {
-  it('prints the env lines and exits cleanly on SIGTERM', async () => {
+  it('prints the env lines, takes the batch delay from FAKES_OPENAI_BATCH_DELAY_MS, and exits cleanly on SIGTERM', async () => {
     const cli = fileURLToPath(new URL('./cli.ts', import.meta.url));
     const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=@brandq/source', cli], {
-      env: { ...process.env, FAKES_OPENAI_PORT: '0' },
+      env: { ...process.env, FAKES_OPENAI_PORT: '0', FAKES_OPENAI_BATCH_DELAY_MS: '250' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const lines: string[] = [];
@@ -72,6 +72,9 @@ describe('cli', () => {
     expect(env['GOOGLE_SHEETS_ROOT_URL']).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     const res = await fetch(`${new URL(env['TAVILY_BASE_URL'] ?? '').origin}/__fake/ledger`);
     expect(res.status).toBe(200);
+    // An empty config change answers the options in force.
+    const config = await fetch(`${new URL(env['OPENAI_BASE_URL'] ?? '').origin}/__fake/config`, { method: 'POST', body: '{}' });
+    expect(((await config.json()) as { options: { batchDelayMs?: number } }).options.batchDelayMs).toBe(250);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });

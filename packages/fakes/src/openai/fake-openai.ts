@@ -12,20 +12,30 @@ import {
 import { formatResetDuration, formatTryAgainIn } from '../server/durations.js';
 import type { StatusFault } from '../server/faults.js';
 import { isRecord } from '../server/http-io.js';
+import type { LedgerEntry } from '../server/ledger.js';
+import { Prng } from '../server/prng.js';
+import { BatchApi } from './batch-api.js';
+import type { BatchExpiry, BatchLineFailure, BatchOptions } from './batches.js';
 import { badContent, completeContent, expectedContent, type CompletionText } from './completion.js';
 import { openAiModelList, openRouterModelList } from './models-list.js';
-import { llmErrorReply, llmFaultError, maskKey, type LlmFlavor } from './openai-errors.js';
+import { llmErrorReply, llmFaultError, maskKey, type LlmError, type LlmFlavor } from './openai-errors.js';
 import { readPrompt, type PromptFacts } from './prompt.js';
 import { answerSchemaOf, expectedAnswer } from './schema-answer.js';
+import {
+  DEFAULT_FLEX_MODELS,
+  flexUnavailableError,
+  flexUnsupportedError,
+  readServiceTier,
+  tierPricing,
+  type LlmPricing,
+  type LlmTier,
+  type TierPricingOptions,
+} from './tiers.js';
 import { countChatPromptTokens, countResponseFormatTokens, type ChatMessageInput } from './tokens.js';
 
-/** USD per million tokens (= micro-dollars per token). */
-export interface LlmPricing {
-  inputPerMillion: number;
-  outputPerMillion: number;
-}
+export type { LlmPricing } from './tiers.js';
 
-export interface FakeOpenAIOptions extends FakeServerOptions {
+export interface FakeOpenAIOptions extends FakeServerOptions, TierPricingOptions, BatchOptions {
   /**
    * Tokens admitted per window, counted at admission the way OpenAI counts them: the
    * prompt (messages + `response_format` schema) plus the request's output cap
@@ -53,6 +63,18 @@ export interface FakeOpenAIOptions extends FakeServerOptions {
    * scripts, huge text); brands not listed get the normal deterministic answer.
    */
   answers?: Record<string, string>;
+  /**
+   * Models served with `service_tier: "flex"` (default DEFAULT_FLEX_MODELS, which holds
+   * gpt-4o-mini); a flex request for another model answers OpenAI's 400 (param `service_tier`).
+   * The OpenRouter flavor ignores `service_tier`.
+   */
+  flexModels?: string[];
+  /**
+   * Share (0..1) of flex requests refused for capacity with OpenAI's 429 Resource Unavailable
+   * (see `flexUnavailableError`), drawn from its own seeded PRNG; `injectFlexShortage(n)`
+   * refuses the next n flex requests. Neither is billed nor counted in the rpm/tpm windows.
+   */
+  flexUnavailableRate?: number;
 }
 
 export const DEFAULT_LLM_PRICING: LlmPricing = { inputPerMillion: 0.15, outputPerMillion: 0.6 };
@@ -69,6 +91,7 @@ const OPENROUTER_MODELS_PATH = '/api/v1/models';
 
 interface ChatCall extends ProviderCall {
   model: string;
+  tier: LlmTier;
   prompt: PromptFacts;
   /** Billed prompt tokens: messages + schema. */
   promptTokens: number;
@@ -89,8 +112,64 @@ export function llmCostMicros(pricing: LlmPricing, promptTokens: number, complet
  * without one the answer is `expectedContent` (brand facts).
  */
 export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
+  /** Files and Batches endpoints (OpenAI flavor only). */
+  private readonly batchApi: BatchApi;
+  /** Flex requests still to refuse for capacity (`injectFlexShortage`). */
+  private flexShortages = 0;
+  /** Draws `flexUnavailableRate`, apart from the latency/fault PRNG so its sequence stays as it was. */
+  private flexPrng: Prng;
+
   constructor(options: FakeOpenAIOptions = {}) {
     super('openai', options);
+    this.flexPrng = flexPrngFor(options.seed);
+    this.batchApi = new BatchApi({
+      ledger: this.ledger,
+      batchOptions: () => this.options,
+      organization: () => this.options.organization ?? 'org-fake',
+      enqueuedTokens: (body) => this.enqueuedTokens(body),
+      answerLine: (body, entry, failure) => this.answerBatchLine(body, entry, failure),
+    });
+  }
+
+  override configure(partial: Partial<FakeOpenAIOptions>): void {
+    super.configure(partial);
+    if (partial.seed !== undefined) this.flexPrng = flexPrngFor(partial.seed);
+  }
+
+  /** Refuses the next `count` flex requests with 429 Resource Unavailable (unbilled, outside the rpm/tpm windows). */
+  injectFlexShortage(count = 1): void {
+    this.flexShortages += Math.max(0, Math.floor(count));
+  }
+
+  get pendingFlexShortages(): number {
+    return this.flexShortages;
+  }
+
+  /** Makes batch lines fail into the error file: given custom_ids, or the next `count` lines. */
+  injectBatchLineFailures(failure: BatchLineFailure): void {
+    this.batchApi.batches.injectLineFailures(failure);
+  }
+
+  /** Makes the next batch created expire after `afterLines` lines (default 0). */
+  injectBatchExpiry(expiry: BatchExpiry = {}): void {
+    this.batchApi.batches.injectExpiry(expiry);
+  }
+
+  /** Expires a running batch now; false when it is cancelling, ended or unknown. */
+  expireBatch(batchId: string): boolean {
+    return this.batchApi.batches.expire(batchId);
+  }
+
+  /** Clears ledger (with its batches), limiter windows, queued faults, files, batches and their injections. */
+  override reset(): void {
+    super.reset();
+    this.batchApi.reset();
+    this.flexShortages = 0;
+  }
+
+  override async close(): Promise<void> {
+    this.batchApi.batches.stop();
+    await super.close();
   }
 
   private get flavor(): LlmFlavor {
@@ -133,12 +212,20 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
     return null;
   }
 
-  protected route(ctx: RequestContext): RouteResult<ChatCall> {
+  protected override maxRequestBytes(method: string, path: string): number {
+    return BatchApi.maxRequestBytes(method, path) ?? super.maxRequestBytes(method, path);
+  }
+
+  protected async route(ctx: RequestContext): Promise<RouteResult<ChatCall>> {
     if (ctx.method === 'GET' && ctx.url.pathname === OPENROUTER_MODELS_PATH) {
       return { reply: { status: 200, body: openRouterModelList(this.modelPrices()) } };
     }
     if (ctx.method === 'GET' && OPENAI_MODELS_PATHS.has(ctx.url.pathname)) {
       return { reply: { status: 200, body: openAiModelList([...this.modelPrices().keys()]) } };
+    }
+    if (this.flavor === 'openai' && BatchApi.handles(ctx.url.pathname)) {
+      const reply = await this.batchApi.route(ctx);
+      if (reply) return { reply };
     }
     if (ctx.method !== 'POST' || !CHAT_PATHS.has(ctx.url.pathname)) {
       return { reply: this.error(404, { message: `Invalid URL (${ctx.method} ${ctx.url.pathname})`, code: null }) };
@@ -152,11 +239,29 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
         }),
       };
     }
+    const parsed = this.parseChat(body, ctx.entry, null);
+    if ('reply' in parsed || parsed.call.tier !== 'flex') return parsed;
+    // A capacity shortage is decided before the limiter: it is not a rate limit and counts in no window.
+    if (!this.takeFlexShortage()) return parsed;
+    ctx.entry.subject = parsed.call.subject;
+    ctx.entry.brand = parsed.call.brand;
+    return { reply: llmErrorReply(this.flavor, flexUnavailableError(parsed.call.model)) };
+  }
+
+  /**
+   * Reads a chat completion request into `entry` (model, schema name, tier). `batchTier` is
+   * set for a batch line: its tier is `batch` whatever its body says.
+   */
+  private parseChat(body: Record<string, unknown>, entry: LedgerEntry, batchTier: 'batch' | null): RouteResult<ChatCall> {
     const model = body['model'];
     if (typeof model !== 'string' || model === '') return { reply: this.missing('model') };
-    ctx.entry.model = model;
+    entry.model = model;
     const schemaName = schemaNameOf(body['response_format']);
-    if (schemaName !== undefined) ctx.entry.schemaName = schemaName;
+    if (schemaName !== undefined) entry.schemaName = schemaName;
+    const tier = this.tierOf(body, model, batchTier);
+    if ('error' in tier) return { reply: llmErrorReply(this.flavor, tier.error) };
+    entry.tier = tier.tier;
+    if (tier.refused) return { reply: llmErrorReply(this.flavor, tier.refused) };
     const messages = body['messages'];
     if (!Array.isArray(messages) || messages.length === 0 || !messages.every(isMessage)) {
       return { reply: this.missing('messages') };
@@ -174,8 +279,52 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
       scripted ?? (answerSchema === null ? expectedContent(prompt) : JSON.stringify(expectedAnswer(answerSchema, messages)));
     const answer = completeContent(content, maxTokens);
     return {
-      call: { subject: prompt.brand, brand: prompt.brand, model, prompt, promptTokens, schemaTokens, maxTokens, answer },
+      call: { subject: prompt.brand, brand: prompt.brand, model, tier: tier.tier, prompt, promptTokens, schemaTokens, maxTokens, answer },
     };
+  }
+
+  /** The request's tier; `refused` when it asks flex of a model without it. OpenRouter ignores `service_tier`. */
+  private tierOf(
+    body: Record<string, unknown>,
+    model: string,
+    batchTier: 'batch' | null,
+  ): { tier: LlmTier; refused?: LlmError } | { error: LlmError } {
+    if (batchTier !== null) return { tier: batchTier };
+    if (this.flavor === 'openrouter') return { tier: 'standard' };
+    const asked = readServiceTier(body['service_tier']);
+    if ('error' in asked) return asked;
+    if (asked.tier === 'flex' && !(this.options.flexModels ?? DEFAULT_FLEX_MODELS).includes(model)) {
+      return { tier: 'flex', refused: flexUnsupportedError(model) };
+    }
+    return { tier: asked.tier };
+  }
+
+  private takeFlexShortage(): boolean {
+    if (this.flexShortages > 0) {
+      this.flexShortages--;
+      return true;
+    }
+    const rate = this.options.flexUnavailableRate ?? 0;
+    return rate > 0 && this.flexPrng.next() < rate;
+  }
+
+  /** A batch line: the same answer as a chat request, billed at the batch price; or the injected failure. */
+  private answerBatchLine(body: Record<string, unknown>, entry: LedgerEntry, failure: LlmError | null): { status: number; body: unknown } {
+    const parsed = this.parseChat(body, entry, 'batch');
+    if ('reply' in parsed) return lineError(parsed.reply, entry);
+    const { call } = parsed;
+    entry.subject = call.subject;
+    entry.brand = call.brand;
+    if (failure) return lineError(llmErrorReply(this.flavor, failure), entry);
+    return { status: 200, body: this.completion(call, call.answer, entry) };
+  }
+
+  /** Tokens a batch line holds in the enqueued-token queue: prompt with schema plus the output cap. */
+  private enqueuedTokens(body: Record<string, unknown>): number {
+    const messages = body['messages'];
+    const prompt = Array.isArray(messages) && messages.every(isMessage) ? countChatPromptTokens(messages) : 0;
+    const cap = readMaxTokens(body) ?? this.options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS;
+    return prompt + countResponseFormatTokens(body['response_format']) + cap;
   }
 
   /** Counted at admission as the prompt plus the output cap, not what the answer will use. */
@@ -186,8 +335,12 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
 
   protected serve(call: ChatCall, ctx: RequestContext, opts: ServeOptions): Reply {
     const answer = opts.badContent ? completeContent(badContent(call.prompt, opts.badContent), call.maxTokens) : call.answer;
-    const { entry } = ctx;
-    const costMicros = llmCostMicros(this.priceOf(call.model), call.promptTokens, answer.completionTokens);
+    return { status: 200, body: this.completion(call, answer, ctx.entry) };
+  }
+
+  /** The chat.completion body, with `entry` filled in and billed at the call's tier price. */
+  private completion(call: ChatCall, answer: CompletionText, entry: LedgerEntry): Record<string, unknown> {
+    const costMicros = llmCostMicros(this.tierPriceOf(call.model, call.tier), call.promptTokens, answer.completionTokens);
     entry.promptTokens = call.promptTokens;
     entry.schemaTokens = call.schemaTokens;
     entry.completionTokens = answer.completionTokens;
@@ -200,22 +353,21 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
     };
     if (this.flavor === 'openrouter') usage['cost'] = costMicros / 1_000_000;
     return {
-      status: 200,
-      body: {
-        id: `${this.flavor === 'openrouter' ? 'gen' : 'chatcmpl'}-fake${entry.id}`,
-        object: 'chat.completion',
-        created: Math.floor(entry.at / 1000),
-        model: call.model,
-        choices: [
-          {
-            index: 0,
-            message: { role: 'assistant', content: answer.content, refusal: null },
-            logprobs: null,
-            finish_reason: answer.finishReason,
-          },
-        ],
-        usage,
-      },
+      id: `${this.flavor === 'openrouter' ? 'gen' : 'chatcmpl'}-fake${entry.id}`,
+      object: 'chat.completion',
+      created: Math.floor(entry.at / 1000),
+      model: call.model,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: answer.content, refusal: null },
+          logprobs: null,
+          finish_reason: answer.finishReason,
+        },
+      ],
+      usage,
+      // OpenAI names the tier that served the request ("default" for auto/default/absent).
+      ...(this.flavor === 'openai' ? { service_tier: call.tier === 'flex' ? 'flex' : 'default' } : {}),
     };
   }
 
@@ -257,9 +409,35 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
     };
   }
 
-  /** The price the fake bills for `model`. */
+  /** The price the fake bills for `model` (standard tier). */
   priceOf(model: string): LlmPricing {
     return this.options.prices?.[model] ?? this.options.pricing ?? DEFAULT_LLM_PRICING;
+  }
+
+  /** The price the fake bills for `model` in `tier` (flex and batch: half of `priceOf` unless configured). */
+  tierPriceOf(model: string, tier: LlmTier): LlmPricing {
+    return tierPricing(this.priceOf(model), model, tier, this.options);
+  }
+
+  protected override control(method: string, path: string, body: unknown): Reply | null {
+    const record = isRecord(body) ? body : {};
+    if (method === 'POST' && path === '/__fake/flex-shortage') {
+      this.injectFlexShortage(typeof record['count'] === 'number' ? record['count'] : 1);
+      return { status: 200, body: { pendingFlexShortages: this.flexShortages } };
+    }
+    if (method === 'POST' && path === '/__fake/batch-failures') {
+      this.injectBatchLineFailures(record as BatchLineFailure);
+      return { status: 200, body: this.batchApi.batches.pendingInjections };
+    }
+    if (method === 'POST' && path === '/__fake/batch-expiry') {
+      this.injectBatchExpiry(record as BatchExpiry);
+      return { status: 200, body: this.batchApi.batches.pendingInjections };
+    }
+    const expire = /^\/__fake\/batches\/([^/]+)\/expire$/.exec(path);
+    if (method === 'POST' && expire?.[1] !== undefined) {
+      return { status: 200, body: { expired: this.expireBatch(decodeURIComponent(expire[1])) } };
+    }
+    return null;
   }
 
   /** Every listed model with the price it bills. */
@@ -298,6 +476,17 @@ export class FakeOpenAIServer extends FakeServer<FakeOpenAIOptions, ChatCall> {
       ...(e.metadata ? { metadata: e.metadata } : {}),
     });
   }
+}
+
+/** A batch line answered with an error: its status and body go to the error file. */
+function lineError(reply: Reply, entry: LedgerEntry): { status: number; body: unknown } {
+  entry.errorCode = reply.errorCode ?? null;
+  return { status: reply.status, body: reply.body };
+}
+
+function flexPrngFor(seed: number | undefined): Prng {
+  // A fixed offset keeps the flex draws apart from the main PRNG's sequence for the same seed.
+  return new Prng((seed ?? 1) + 0x5f1e);
 }
 
 function isMessage(value: unknown): value is ChatMessageInput {

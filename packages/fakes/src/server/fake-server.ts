@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { drawRandomFault, FaultQueue, isStatusFault, type Fault, type FaultRates, type StatusFault } from './faults.js';
-import { isRecord, readJsonBody, sendBody } from './http-io.js';
+import { isRecord, MAX_BODY_BYTES, readJsonBody, sendBody } from './http-io.js';
 import { Ledger, type LedgerEntry, type ProviderName } from './ledger.js';
 import { Prng } from './prng.js';
 import { retryAfterHeaders, type RetryAfterMode } from './retry-headers.js';
@@ -53,10 +53,12 @@ export interface FakeServerOptions {
 export interface Reply {
   status: number;
   body?: unknown;
-  raw?: string;
+  raw?: string | Buffer;
   headers?: Record<string, string>;
   /** Error code for the ledger (`rate_limit_exceeded`, ...). */
   errorCode?: string;
+  /** Without the provider's `answerHeaders` (OpenAI's x-ratelimit-*): endpoints outside those limits (files, batches). */
+  bare?: boolean;
 }
 
 /** What a provider parsed out of a request it serves. */
@@ -91,6 +93,8 @@ export interface RequestContext {
   headers: IncomingHttpHeaders;
   body: unknown;
   bodyInvalid: boolean;
+  /** The body's bytes, for routes that are not JSON (multipart file uploads). */
+  rawBody: Buffer;
   entry: LedgerEntry;
 }
 
@@ -161,7 +165,7 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
   /** 401 reply when the request's credentials are refused, else null. */
   protected abstract authorize(ctx: RequestContext): Reply | null;
   /** Parses a provider request; `{ reply }` answers it directly (404 unknown route, 400 bad body). */
-  protected abstract route(ctx: RequestContext): RouteResult<C>;
+  protected abstract route(ctx: RequestContext): RouteResult<C> | Promise<RouteResult<C>>;
   protected abstract admission(call: C): Admission;
   protected abstract serve(call: C, ctx: RequestContext, opts: ServeOptions): Reply;
   protected abstract statusFaultReply(fault: StatusFault, call: C, retryAfterMs: number | null): Reply;
@@ -175,6 +179,11 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
   /** Headers on every provider answer (OpenAI's x-ratelimit-*). */
   protected answerHeaders(_call: C | null, _now: number): Record<string, string> {
     return {};
+  }
+
+  /** Largest request body read for a route (larger ones read as invalid); file uploads ask for more. */
+  protected maxRequestBytes(_method: string, _path: string): number {
+    return MAX_BODY_BYTES;
   }
 
   /** Provider-specific `/__fake/*` routes (e.g. seeding sheets). */
@@ -286,14 +295,14 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
     const entry = this.ledger.open({ provider: this.provider, at, method, path: url.pathname, ...(req.socket.remotePort ? { clientPort: req.socket.remotePort } : {}) });
     // Drawn at arrival so the PRNG sequence follows request order, whatever the outcome.
     const latency = this.drawLatency();
-    const parsed = await readJsonBody(req);
-    const ctx: RequestContext = { method, url, headers: req.headers, body: parsed.json, bodyInvalid: parsed.invalid, entry };
+    const parsed = await readJsonBody(req, this.maxRequestBytes(method, url.pathname));
+    const ctx: RequestContext = { method, url, headers: req.headers, body: parsed.json, bodyInvalid: parsed.invalid, rawBody: parsed.raw, entry };
 
     const denied = this.authorize(ctx);
     if (denied) return this.answer(res, entry, denied, null, latency);
     entry.authorized = true;
 
-    const routed = this.route(ctx);
+    const routed = await this.route(ctx);
     if ('reply' in routed) return this.answer(res, entry, routed.reply, null, latency);
     const { call } = routed;
     entry.subject = call.subject;
@@ -441,7 +450,8 @@ export abstract class FakeServer<O extends FakeServerOptions, C extends Provider
     entry.status = reply.status;
     entry.errorCode = reply.errorCode ?? entry.errorCode;
     entry.completedAt = Date.now();
-    const headers = { 'x-request-id': `req_fake_${entry.id}`, ...this.answerHeaders(call, entry.completedAt), ...reply.headers };
+    const providerHeaders = reply.bare ? {} : this.answerHeaders(call, entry.completedAt);
+    const headers = { 'x-request-id': `req_fake_${entry.id}`, ...providerHeaders, ...reply.headers };
     sendBody(res, reply.status, reply.raw ?? JSON.stringify(reply.body ?? {}), headers);
   }
 

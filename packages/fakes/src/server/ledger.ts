@@ -1,3 +1,5 @@
+import type { LlmTier } from '../openai/tiers.js';
+
 export type ProviderName = 'openai' | 'tavily' | 'sheets';
 
 /** What a fault did to a request; `null` on entries served normally. */
@@ -74,6 +76,16 @@ export interface LedgerEntry {
   schemaName?: string;
   completionTokens?: number;
   finishReason?: string;
+  /**
+   * The tier the chat completion was asked in and billed at (`costMicros` is at the tier's
+   * price): set on chat completion requests once their model and `service_tier` are read, and
+   * on batch lines; absent on other requests (models, files, batches endpoints).
+   */
+  tier?: LlmTier;
+  /** Batch lines: the batch that ran this line (the entry is the line's execution, not an HTTP request). */
+  batchId?: string;
+  /** Batch lines: the line's `custom_id`. */
+  customId?: string;
   // Tavily
   query?: string;
   searchDepth?: string;
@@ -87,6 +99,51 @@ export interface LedgerEntry {
 
 export type NewLedgerEntry = Pick<LedgerEntry, 'provider' | 'at' | 'method' | 'path' | 'clientPort'>;
 
+export type BatchStatus = 'validating' | 'failed' | 'in_progress' | 'finalizing' | 'completed' | 'expired' | 'cancelling' | 'cancelled';
+
+/**
+ * One batch created on the fake OpenAI's Batch API, live while it runs (status, counts,
+ * files). The ground truth for "no request submitted twice, none lost".
+ */
+export interface LedgerBatch {
+  id: string;
+  inputFileId: string;
+  metadata: Record<string, string> | null;
+  /** The model of its lines; null when the file failed validation before one was read. */
+  model: string | null;
+  /** Requests (non-blank lines) in the input file. */
+  lineCount: number;
+  /** The lines' custom_ids in file order; empty when the file itself failed validation. */
+  customIds: string[];
+  status: BatchStatus;
+  /** Epoch ms. */
+  createdAt: number;
+  /** Epoch ms when it reached completed, failed, expired or cancelled; null before. */
+  endedAt: number | null;
+  /** Tokens it holds in the model's enqueued-token queue while unfinished (prompt + max tokens per line). */
+  enqueuedTokens: number;
+  /** Lines answered 200 (in the output file, billed). */
+  completed: number;
+  /** Lines in the error file: injected failures, bad request bodies, and lines an expiry cut off. */
+  failed: number;
+  /** Micro-dollars billed for its lines at the batch price. */
+  billedMicros: number;
+  /** `errors.data[].code` of a batch that failed (validation, enqueued-token limit). */
+  errorCodes: string[];
+  outputFileId: string | null;
+  errorFileId: string | null;
+}
+
+/** Requests, paid calls and billed micros of one tier (chat requests and batch lines). */
+export interface TierTotals {
+  /** Ledger entries of the tier: chat requests whatever their outcome, and executed batch lines. */
+  requests: number;
+  paidCalls: number;
+  billedMicros: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
 /**
  * Every request a fake received, in arrival order, with summary helpers.
  * `entries()` returns a copy of the list (the entry objects are live: in-flight
@@ -94,12 +151,14 @@ export type NewLedgerEntry = Pick<LedgerEntry, 'provider' | 'at' | 'method' | 'p
  */
 export class Ledger implements Iterable<LedgerEntry> {
   private list: LedgerEntry[] = [];
+  private batchList: LedgerBatch[] = [];
   private nextId = 1;
 
-  /** Rebuilds a ledger from entries fetched over HTTP (`GET /__fake/ledger`). */
-  static fromEntries(entries: readonly LedgerEntry[]): Ledger {
+  /** Rebuilds a ledger from entries (and batches) fetched over HTTP (`GET /__fake/ledger`). */
+  static fromEntries(entries: readonly LedgerEntry[], batches: readonly LedgerBatch[] = []): Ledger {
     const ledger = new Ledger();
     ledger.list = [...entries];
+    ledger.batchList = [...batches];
     ledger.nextId = entries.reduce((max, e) => Math.max(max, e.id), 0) + 1;
     return ledger;
   }
@@ -150,6 +209,67 @@ export class Ledger implements Iterable<LedgerEntry> {
 
   reset(): void {
     this.list = [];
+    this.batchList = [];
+  }
+
+  /** Adds a batch the fake OpenAI created; the record stays live (the fake updates it in place). */
+  recordBatch(batch: LedgerBatch): void {
+    this.batchList.push(batch);
+  }
+
+  /** Every batch created, in creation order. */
+  batches(): LedgerBatch[] {
+    return [...this.batchList];
+  }
+
+  /** custom_id -> the batches (any status, in creation order) whose input file held it. */
+  batchIdsByCustomId(): Map<string, string[]> {
+    const byId = new Map<string, string[]>();
+    for (const b of this.batchList) {
+      for (const id of b.customIds) {
+        const ids = byId.get(id);
+        if (ids) ids.push(b.id);
+        else byId.set(id, [b.id]);
+      }
+    }
+    return byId;
+  }
+
+  /**
+   * custom_ids submitted in more than one batch that did not fail validation (a failed batch
+   * ran nothing, so submitting its lines again is no double submission). Resubmitting the
+   * lines an expiry cut off shows here too: see `batchCustomIdsBilledTwice` for double billing.
+   */
+  batchCustomIdsInSeveralBatches(): string[] {
+    const counts = new Map<string, number>();
+    for (const b of this.batchList) {
+      if (b.status === 'failed') continue;
+      for (const id of b.customIds) counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    return [...counts].filter(([, n]) => n > 1).map(([id]) => id);
+  }
+
+  /** custom_ids of batch lines billed more than once, across all batches. */
+  batchCustomIdsBilledTwice(): string[] {
+    const counts = new Map<string, number>();
+    for (const e of this) if (e.billed && e.customId !== undefined) counts.set(e.customId, (counts.get(e.customId) ?? 0) + 1);
+    return [...counts].filter(([, n]) => n > 1).map(([id]) => id);
+  }
+
+  /** Totals per tier of the chat requests and batch lines (entries without a tier are left out). */
+  tierTotals(): Record<LlmTier, TierTotals> {
+    const totals = { standard: emptyTierTotals(), flex: emptyTierTotals(), batch: emptyTierTotals() };
+    for (const e of this) {
+      if (e.tier === undefined) continue;
+      const t = totals[e.tier];
+      t.requests++;
+      if (!e.billed) continue;
+      t.paidCalls++;
+      t.billedMicros += e.costMicros;
+      t.promptTokens += e.promptTokens ?? 0;
+      t.completionTokens += e.completionTokens ?? 0;
+    }
+    return totals;
   }
 
   /** Total billed micro-dollars (billed entries only). */
@@ -224,6 +344,10 @@ export class Ledger implements Iterable<LedgerEntry> {
       promptTokens: sumBilled(this.list, (e) => e.promptTokens),
       completionTokens: sumBilled(this.list, (e) => e.completionTokens),
       credits: sumBilled(this.list, (e) => e.credits),
+      byTier: this.tierTotals(),
+      batches: this.batches(),
+      batchCustomIdsInSeveralBatches: this.batchCustomIdsInSeveralBatches(),
+      batchCustomIdsBilledTwice: this.batchCustomIdsBilledTwice(),
     };
   }
 }
@@ -243,6 +367,16 @@ export interface LedgerSummary {
   promptTokens: number;
   completionTokens: number;
   credits: number;
+  /** `Ledger.tierTotals()`: LLM requests and bills per tier (standard, flex, batch). */
+  byTier: Record<LlmTier, TierTotals>;
+  /** Every batch created on the fake OpenAI (`Ledger.batches()`). */
+  batches: LedgerBatch[];
+  batchCustomIdsInSeveralBatches: string[];
+  batchCustomIdsBilledTwice: string[];
+}
+
+function emptyTierTotals(): TierTotals {
+  return { requests: 0, paidCalls: 0, billedMicros: 0, promptTokens: 0, completionTokens: 0 };
 }
 
 function sumBilled(entries: LedgerEntry[], pick: (e: LedgerEntry) => number | undefined): number {
