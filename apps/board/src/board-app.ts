@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
+import type { ModelPrice } from '@brandq/ledger';
 import type { BrandQueue } from '@brandq/queue';
 import { redactValue } from '@brandq/redact';
 import type { RunControls } from '@brandq/run-service';
@@ -37,6 +38,8 @@ export interface BoardOptions {
   runControls?: RunControls | undefined;
   /** The LLM provider's name in cost summaries (`llmLabelFor(OPENAI_BASE_URL)`); default `LLM`. */
   llmLabel?: string;
+  /** Standard prices and the default model, for what a cheaper tier saved in cost summaries. */
+  pricing?: { table: Readonly<Record<string, ModelPrice>>; defaultModel: string };
 }
 
 /** `POST /api/runs` carries the CSV text itself: this much, and a 413 that says so beyond it. */

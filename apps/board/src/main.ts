@@ -52,6 +52,7 @@ async function main(): Promise<void> {
     createRun: (body) => createRun({ redis, queue, config }, body),
     runControls: runControls({ redis, queue, config }),
     llmLabel: llmLabelFor(config.OPENAI_BASE_URL),
+    pricing: { table: config.LLM_PRICING, defaultModel: config.OPENAI_MODEL },
   });
   const server = app.listen(config.BOARD_PORT, config.BOARD_HOST, () => {
     const address = server.address();

@@ -37,6 +37,7 @@ export function mountRunDetail(app: Express, options: BoardOptions): void {
     const detail = await runDetail({ runs, ledger }, runId, {
       ...page,
       llmLabel: options.llmLabel ?? 'LLM',
+      ...(options.pricing ? { pricing: options.pricing } : {}),
       limiter: await lookAtLimiter(),
       ratePerMinute: recentRatePerMinute(timeline, Date.now()),
       fleet: await shares.measure(),

@@ -110,7 +110,7 @@ export async function followRun(redis: Redis, runId: string, config: Config, opt
         const status = statusLine(run, snapshot);
         if (status) out.write(`${status}\n`);
         if (detached) out.write(`${detachedNote}\n`);
-        out.write(`${runCostSummary({ ledger: snapshot, recipe: await runs.getRecipe(runId) }, llmLabelFor(config.OPENAI_BASE_URL))}\n`);
+        out.write(`${runCostSummary({ ledger: snapshot, recipe: await runs.getRecipe(runId), run }, llmLabelFor(config.OPENAI_BASE_URL), { table: config.LLM_PRICING, defaultModel: config.OPENAI_MODEL })}\n`);
         return { run, detached };
       }
       await new Promise((r) => setTimeout(r, tty ? 250 : 500));

@@ -63,7 +63,7 @@ export async function statusCommand(flags: StatusFlags): Promise<number> {
         ...(share ? [`  share: ${share}`] : []),
         renderProgress(run, snapshot, Date.now()),
         ...[statusLine(run, snapshot)].filter((l): l is string => l !== undefined),
-        runCostSummary(report, llmLabelFor(config.OPENAI_BASE_URL)),
+        runCostSummary(report, llmLabelFor(config.OPENAI_BASE_URL), { table: config.LLM_PRICING, defaultModel: config.OPENAI_MODEL }),
         '',
       ].join('\n'),
     );

@@ -5,7 +5,7 @@ import { runKeys } from '@brandq/redis';
 import { useTestRedis } from '@brandq/testing';
 import { BUDGET_EPOCH_FIELD, CostLedger } from './cost-ledger.js';
 import { formatCostSummary } from './cost-summary.js';
-import { llmCostMicros, tavilyCostMicros } from './pricing.js';
+import { llmCostMicros, tavilyCostMicros, tierPrice } from './pricing.js';
 
 const redis = useTestRedis();
 
@@ -50,6 +50,22 @@ describe('CostLedger', () => {
     expect(text).toContain(
       ['  By step:', '    - search: $0.01 (1 calls, 1 credits)', '    - extract: $0.00 (1 calls, 1,000 in / 200 out tokens, 1 cached)', '    - score: $0.00 (1 calls, 10 in / 2 out tokens)'].join('\n'),
     );
+  });
+
+  it('shows a cheaper tier per step and what it saved against the standard price of the same tokens', async () => {
+    const ledger = new CostLedger(redis.client());
+    const standard = { inputPerMillion: 1, outputPerMillion: 4 };
+    // 100,000 in and 50,000 out at half of $1 / $4 per million: $0.15 billed, $0.15 saved.
+    const batch = tierPrice(standard, 'batch');
+    await ledger.settle(await ledger.reserve('ledger-tier', 'llm', 500_000, 'extract'), { costMicros: llmCostMicros(batch, 100_000, 50_000), inputTokens: 100_000, outputTokens: 50_000 });
+    await ledger.settle(await ledger.reserve('ledger-tier', 'llm', 500_000, 'score'), { costMicros: llmCostMicros(standard, 10_000, 0), inputTokens: 10_000, outputTokens: 0 });
+    const text = formatCostSummary(await ledger.snapshot('ledger-tier'), 'OpenAI', [
+      { id: 'extract', tier: 'batch', standardPrice: standard },
+      { id: 'score', tier: 'standard', standardPrice: standard },
+    ]);
+    expect(text).toContain('    - extract: $0.15 (1 calls, 100,000 in / 50,000 out tokens; batch tier, saved $0.15 against standard)');
+    expect(text).toContain('    - score: $0.01 (1 calls, 10,000 in / 0 out tokens)\n');
+    expect(text).toContain('  Cheaper tiers: saved $0.15 against the standard price');
   });
 
   it('refuses a reservation that only calls in flight keep out as retryable, not as an exhausted budget', async () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FleetShares } from '@brandq/fair-share';
-import { microsToUsd, type CostLedger, type LedgerSnapshot } from '@brandq/ledger';
+import { microsToUsd, type CostLedger, type LedgerSnapshot, type ModelPrice } from '@brandq/ledger';
 import type { DeferralReason, LimiterStats } from '@brandq/limiter';
 import { fieldText, resultFields, type Recipe } from '@brandq/recipe';
 import { LATEST_RESULTS_KEPT, type RunHistoryEntry, type RunMeta, type RunStore, type RunTimelineData } from '@brandq/runs';
@@ -97,6 +97,8 @@ export interface RunDetailOptions {
   fleet: FleetShares;
   /** The LLM provider's name in the cost summary (`OpenAI`, `OpenRouter`). */
   llmLabel: string;
+  /** Standard prices (LLM_PRICING) and the default model: a cheaper tier's saving is measured against them. */
+  pricing?: { table: Readonly<Record<string, ModelPrice>>; defaultModel: string };
   nowMs?: number;
 }
 
@@ -126,7 +128,7 @@ export async function runDetail(deps: { runs: RunStore; ledger: CostLedger }, ru
     run,
     recipe: { name: recipe.name, steps: recipe.steps.map((s) => ({ id: s.id, type: s.type })) },
     ledger,
-    costSummary: runCostSummary({ ledger, recipe }, options.llmLabel),
+    costSummary: runCostSummary({ ledger, recipe, run }, options.llmLabel, options.pricing),
     eta: runEta(run, ratePerMinute),
     fairShare: runFairShare(run, options.fleet),
     binding: bindingNow(run, ledger, options.limiter),

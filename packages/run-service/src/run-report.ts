@@ -1,5 +1,5 @@
 import { DEFAULT_WEIGHT, etaSeconds, type FleetShares } from '@brandq/fair-share';
-import { formatCostSummary, type CostLedger, type LedgerSnapshot } from '@brandq/ledger';
+import { formatCostSummary, tierPrice, type CostLedger, type LedgerSnapshot, type ModelPrice } from '@brandq/ledger';
 import type { Recipe } from '@brandq/recipe';
 import type { RunMeta, RunStore } from '@brandq/runs';
 
@@ -57,7 +57,20 @@ export function runFairShare(run: RunMeta, fleet: FleetShares): RunFairShare {
   };
 }
 
-/** The cost summary of a run: per provider, then per step of its recipe in the recipe's order. */
-export function runCostSummary(report: Pick<RunReport, 'ledger' | 'recipe'>, llmLabel: string): string {
-  return formatCostSummary(report.ledger, llmLabel, report.recipe.steps.map((s) => s.id));
+/**
+ * The cost summary of a run: per provider, then per step of its recipe in the recipe's
+ * order, each LLM step with its tier and, where the model's standard price is in `pricing`,
+ * what its tier saved against it.
+ */
+export function runCostSummary(
+  report: Pick<RunReport, 'ledger' | 'recipe'> & { run?: Pick<RunMeta, 'llmTier'> | undefined },
+  llmLabel: string,
+  pricing?: { table: Readonly<Record<string, ModelPrice>>; defaultModel: string },
+): string {
+  const steps = report.recipe.steps.map((step) => {
+    if (step.type !== 'llm') return { id: step.id };
+    const price = pricing?.table[step.model ?? pricing.defaultModel];
+    return { id: step.id, tier: step.tier ?? report.run?.llmTier ?? 'standard', ...(price ? { standardPrice: tierPrice(price, 'standard') } : {}) };
+  });
+  return formatCostSummary(report.ledger, llmLabel, steps);
 }
