@@ -175,6 +175,19 @@ describe('batch coordinator', () => {
     await c.stop();
   });
 
+  it('holds a run whose budget cannot cover a request: nothing is sent, its requests wait parked for a raised budget', async () => {
+    const brands = await parkedRun('batch-budget', 5);
+    // Each request holds its worst case, 100 micro-dollars, before its batch may go out.
+    await new CostLedger(redis.client()).setBudget('batch-budget', 50);
+    const c = coordinator();
+    for (let i = 0; i < 3; i++) await c.runOnce();
+    expect(openai.ledger.batches()).toEqual([]);
+    expect((await new RunStore(redis.client()).getRun('batch-budget'))?.status).toBe('budget_exhausted');
+    expect(await redis.client().hlen('brandq:{run:batch-budget}:batch-pending')).toBe(brands.length);
+    expect((await new CostLedger(redis.client()).snapshot('batch-budget')).reservedMicros).toBe(0);
+    await c.stop();
+  });
+
   it("cancels a cancelled run's open batch and gives back the budget held for what it did not answer", async () => {
     openai.reset();
     await parkedRun('batch-cancel', 5);

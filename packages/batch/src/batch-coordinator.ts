@@ -196,6 +196,8 @@ export class BatchCoordinator {
         reservations[request.customId] = await this.options.ledger.reserve(intent.runId, 'llm', request.worstCaseMicros, intent.step);
       } catch (err) {
         if (!isBrandqError(err) || (err.kind !== 'budget_exhausted' && err.kind !== 'budget_in_flight')) throw err;
+        // Out of budget: the run is held as a worker holds it, so it shows and a raised budget resumes it.
+        if (err.kind === 'budget_exhausted') await this.options.runs.markBudgetExhausted(intent.runId, Number(err.details['budgetEpoch'] ?? 0), err.message);
         refused.push(request);
       }
     }
