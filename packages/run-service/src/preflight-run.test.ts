@@ -43,4 +43,27 @@ describe('the preflight guard on a recipe', () => {
     const fits = await createRun({ redis: redis.client(), queue, config }, { ...request, runId: 'fits', recipe: recipeWithCap(1_000) });
     expect(fits).toMatchObject({ kind: 'created', runId: 'fits' });
   });
+
+  it("refuses a tier the provider or model does not offer, naming the step; a tier it offers is kept on the run, and the estimate shows the saving", async () => {
+    const request = { source: { csvText: 'brand\nAcme\nGlobex\n' }, budgetMicros: 0, noCache: true, force: false, allowPartial: true, refuseDuringCooldown: false, recipe: recipeWithCap(500) };
+    const openai = loadConfig({ REDIS_URL: redis.url });
+    const deps = { redis: redis.client(), queue, config: openai };
+    const noFlex = await createRun(deps, { ...request, runId: 'no-flex', llmTier: 'flex' }).catch((e: unknown) => e);
+    expect(noFlex).toBeInstanceOf(BadInputError);
+    expect((noFlex as Error).message).toMatch(/recipe step "facts": model gpt-4o-mini has no flex tier/);
+    const openRouter = loadConfig({ REDIS_URL: redis.url, OPENAI_BASE_URL: 'https://openrouter.ai/api/v1' });
+    const routed = await createRun({ ...deps, config: openRouter }, { ...request, runId: 'routed', llmTier: 'batch' }).catch((e: unknown) => e);
+    expect((routed as Error).message).toMatch(/recipe step "facts": the batch tier is OpenAI's; OpenRouter .* does not offer it/);
+    for (const id of ['no-flex', 'routed']) expect(await new RunStore(redis.client()).getRun(id)).toBeUndefined();
+
+    const flexModel = loadConfig({ REDIS_URL: redis.url, LLM_FLEX_MODELS: 'gpt-4o-mini' });
+    const batch = await createRun({ ...deps, config: flexModel }, { ...request, runId: 'batched', llmTier: 'batch' });
+    expect(batch.kind).toBe('created');
+    if (batch.kind !== 'created') return;
+    const facts = batch.estimate.steps.find((step) => step.id === 'facts');
+    expect(facts).toMatchObject({ tier: 'batch' });
+    expect(facts!.costMicros * 2).toBeCloseTo(facts!.standardCostMicros, -1);
+    expect(batch.estimate.savingMicros).toBe(facts!.standardCostMicros - facts!.costMicros);
+    expect(await new RunStore(redis.client()).getRun('batched')).toMatchObject({ llmTier: 'batch' });
+  });
 });
