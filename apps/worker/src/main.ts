@@ -152,6 +152,7 @@ async function main(): Promise<void> {
     rateLimitBackoffBaseMs: config.OPENAI_BACKOFF_BASE_SECONDS * 1000,
     pausedRecheckMs: 30_000,
     flexBackoffBaseMs: config.OPENAI_BACKOFF_BASE_SECONDS * 1000,
+    flexFallbackAfterMs: config.FLEX_FALLBACK_AFTER_SECONDS * 1000,
     // The coordinator wakes a parked job when its answer is in; this recheck covers a wake
     // lost to a coordinator killed between handing the answer back and waking the job.
     batchParkRecheckMs: Math.max(30_000, 4 * config.BATCH_POLL_SECONDS * 1000),

@@ -205,6 +205,7 @@ describe('nothing is half-enqueued', () => {
     // enqueueRun adds jobs 500 at a time: Redis is killed right before the second batch.
     let batches = 0;
     const dying = {
+      getJobState: (id: string) => queue.getJobState(id),
       addBulk: async (jobs: Parameters<BrandQueue['addBulk']>[0]) => {
         batches += 1;
         if (batches === 2) await server.stop();
@@ -236,7 +237,7 @@ describe('nothing is half-enqueued', () => {
     expect(resumed.output()).toMatch(/resuming run half-run: processed 0\/700 .* 700 brands queued/);
     expect(await adminQueue.count()).toBe(700);
     const expectedIds = new Set(brands.map((b) => brandJobId('half-run', b.key)));
-    const ids = new Set((await adminQueue.getJobs(['waiting'], 0, -1)).map((j) => j.id));
+    const ids = new Set((await adminQueue.getJobs(['waiting', 'prioritized'], 0, -1)).map((j) => j.id));
     expect(ids).toEqual(expectedIds);
     // The run is listed (its index written on creation or on resume).
     expect((await runs.listRuns(10)).map((r) => r.id)).toContain('half-run');

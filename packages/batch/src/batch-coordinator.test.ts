@@ -19,6 +19,8 @@ import { batchRequestId } from './batch-request.js';
 const redis = useTestRedis();
 const PRICE: ModelPrice = { inputPerMillion: 0.15, outputPerMillion: 0.6 };
 const MODEL = 'gpt-4o-mini';
+/** The recipe fingerprint the requests were asked under. */
+const FP = 'f'.repeat(64);
 let openai: FakeOpenAIServer;
 let queue: BrandQueue;
 
@@ -53,7 +55,7 @@ async function parkedRun(runId: string, n: number): Promise<BrandJobData[]> {
   const desk = new BatchDesk(client);
   for (const brand of brands) {
     const body = chatRequestBody({ model: MODEL, messages: [{ role: 'user', content: `Brand: ${brand.name}` }], maxOutputTokens: 100, temperature: 0, responseFormat: format });
-    await desk.park(runId, { customId: batchRequestId('extract', 0, brand.key), brandKey: brand.key, step: 'extract', model: MODEL, body, tokens: 120, worstCaseMicros: 100, attempt: 0 });
+    await desk.park(runId, { customId: batchRequestId('extract', 0, FP, brand.key), brandKey: brand.key, step: 'extract', model: MODEL, body, tokens: 120, worstCaseMicros: 100, attempt: 0 });
     await queue.add('brand', brand, { jobId: brandJobId(runId, brand.key), delay: 3_600_000 });
   }
   return brands;
@@ -84,7 +86,7 @@ async function settle(c: BatchCoordinator, runId: string, brands: readonly Brand
   const desk = new BatchDesk(redis.client());
   for (let pass = 0; pass < maxPasses; pass++) {
     await c.runOnce();
-    const outcomes = await Promise.all(brands.map((b) => desk.outcomeOf(runId, batchRequestId('extract', 0, b.key))));
+    const outcomes = await Promise.all(brands.map((b) => desk.outcomeOf(runId, batchRequestId('extract', 0, FP, b.key))));
     if (outcomes.every((o) => o !== undefined)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -100,7 +102,7 @@ describe('batch coordinator', () => {
     expect(batches).toHaveLength(1);
     expect(batches[0]?.lineCount).toBe(6);
     const desk = new BatchDesk(redis.client());
-    for (const b of brands) expect((await desk.outcomeOf('batch-one', batchRequestId('extract', 0, b.key)))?.kind).toBe('answered');
+    for (const b of brands) expect((await desk.outcomeOf('batch-one', batchRequestId('extract', 0, FP, b.key)))?.kind).toBe('answered');
     const money = await new CostLedger(redis.client()).snapshot('batch-one');
     const billed = openai.ledger.tierTotals().batch;
     expect(billed.paidCalls).toBe(6);
@@ -110,6 +112,25 @@ describe('batch coordinator', () => {
     expect(openai.ledger.tierTotals().standard.paidCalls).toBe(0);
     // Every parked job was woken: none is still delayed.
     expect(await queue.getDelayedCount()).toBe(0);
+    await c.stop();
+  });
+
+  it('parks a request once over its whole life: a job looking again while its request is in a batch sends nothing new', async () => {
+    const brands = await parkedRun('batch-once', 3);
+    const c = coordinator();
+    // Claimed into a batch and on its way to the provider...
+    for (let i = 0; i < 5 && openai.ledger.batches().length === 0; i++) await c.runOnce();
+    expect(openai.ledger.batches()).toHaveLength(1);
+    // ...while every job comes back (its recheck) and parks its request again.
+    const desk = new BatchDesk(redis.client());
+    const body = chatRequestBody({ model: MODEL, messages: [{ role: 'user', content: 'Brand: again' }], maxOutputTokens: 100, temperature: 0, responseFormat: format });
+    for (const b of brands) {
+      await desk.park('batch-once', { customId: batchRequestId('extract', 0, FP, b.key), brandKey: b.key, step: 'extract', model: MODEL, body, tokens: 120, worstCaseMicros: 100, attempt: 0 });
+    }
+    expect(await redis.client().hlen('brandq:{run:batch-once}:batch-pending')).toBe(0);
+    await settle(c, 'batch-once', brands);
+    expect(openai.ledger.batches()).toHaveLength(1);
+    expect(openai.ledger.batchCustomIdsBilledTwice()).toEqual([]);
     await c.stop();
   });
 
@@ -151,9 +172,36 @@ describe('batch coordinator', () => {
     await next.stop();
   });
 
+  it('adopts the batch a killed coordinator created even when the run was cancelled meanwhile: cancelled at the provider, what it billed booked', async () => {
+    await parkedRun('batch-crash-cancel', 4);
+    const api = new BatchApi({ apiKey: 'sk-test', baseURL: openai.url });
+    const dying = Object.create(api) as BatchApi;
+    dying.create = async (...args: Parameters<BatchApi['create']>) => {
+      await api.create(...args);
+      throw new Error('killed after create');
+    };
+    const doomed = redis.client();
+    const first = coordinator({ api: dying, redis: doomed, leaseMs: 300 });
+    for (let i = 0; i < 10 && openai.ledger.batches().length === 0; i++) await first.runOnce().catch(() => undefined);
+    doomed.disconnect();
+    await new RunStore(redis.client()).setStatus('batch-crash-cancel', 'cancelled', 'test');
+    await new Promise((r) => setTimeout(r, 400));
+    const next = coordinator();
+    for (let i = 0; i < 100 && (await redis.client().zcard('brandq:batch:open')) > 0; i++) {
+      await next.runOnce();
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    expect(openai.ledger.batches()).toHaveLength(1);
+    expect(openai.ledger.batches()[0]?.status).toMatch(/cancell|completed/);
+    const money = await new CostLedger(redis.client()).snapshot('batch-crash-cancel');
+    expect(money.providers.llm.costMicros).toBe(openai.ledger.tierTotals().batch.billedMicros);
+    expect(money.reservedMicros).toBe(0);
+    await next.stop();
+  });
+
   it('sends failed lines again in a later batch, and fails a request for good after its attempts, with the reason', async () => {
     const brands = await parkedRun('batch-retry', 3);
-    const ids = brands.map((b) => batchRequestId('extract', 0, b.key));
+    const ids = brands.map((b) => batchRequestId('extract', 0, FP, b.key));
     openai.injectBatchLineFailures({ customIds: [ids[0]!] });
     const c = coordinator({ requestAttempts: 2 });
     await settle(c, 'batch-retry', brands);
@@ -162,7 +210,7 @@ describe('batch coordinator', () => {
     expect(openai.ledger.batches()).toHaveLength(2);
 
     const again = await parkedRun('batch-fail', 2);
-    const failing = batchRequestId('extract', 0, again[0]!.key);
+    const failing = batchRequestId('extract', 0, FP, again[0]!.key);
     openai.injectBatchLineFailures({ customIds: [failing], count: 2 });
     openai.injectBatchLineFailures({ customIds: [failing] });
     await settle(c, 'batch-fail', again);

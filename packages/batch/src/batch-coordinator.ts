@@ -145,10 +145,21 @@ export class BatchCoordinator {
   /** One step of one batch; false once it is collected (or dropped). */
   private async advance(intent: BatchIntent): Promise<boolean> {
     const run = await this.options.runs.getRun(intent.runId);
-    const stopping = !run || run.status === 'cancelled' || run.status === 'budget_exhausted';
+    const cancelled = !run || run.status === 'cancelled';
+    const stopping = cancelled || run.status === 'budget_exhausted';
+    if (stopping && intent.state === 'uploaded') {
+      // A predecessor killed after creating the batch left it `uploaded`: the batch may run
+      // at the provider. Adopt it (and cancel it below), never drop it.
+      const existing = await this.options.api.findByIntent(intent.id);
+      if (existing) {
+        intent.batchId = existing.id;
+        intent.state = 'submitted';
+        await this.saveIntent(intent);
+      }
+    }
     if (stopping && intent.state !== 'submitted') {
-      // Not sent yet: nothing was billed. A cancelled run's requests go; a held run's wait in the pending hash.
-      await this.unclaim(intent, !run || run.status === 'cancelled' ? [] : intent.requests);
+      // Not sent: nothing was billed. A cancelled run's requests go; a held run's wait in the pending hash.
+      await this.unclaim(intent, cancelled ? [] : intent.requests);
       return false;
     }
     switch (intent.state) {
@@ -163,6 +174,8 @@ export class BatchCoordinator {
       case 'uploaded': {
         if (this.queueFullUntil > this.now()) return true;
         const existing = await this.options.api.findByIntent(intent.id);
+        // The lease may have lapsed during the lookup: a successor could be creating this batch.
+        if (!existing && !this.lease.holds()) return true;
         const batch =
           existing ?? (await this.options.api.create(intent.fileId as string, { [INTENT_METADATA_KEY]: intent.id, brandq_run: intent.runId, brandq_step: intent.step }));
         intent.batchId = batch.id;
@@ -173,14 +186,15 @@ export class BatchCoordinator {
       }
       case 'submitted': {
         if (stopping && !intent.cancelRequested) {
-          await this.options.api.cancel(intent.batchId as string);
+          // A batch that ended meanwhile cannot be cancelled (409): it is collected as it ended.
+          await this.options.api.cancel(intent.batchId as string).catch((err: unknown) => this.log.info({ batchId: intent.batchId, err: String(err) }, 'batch not cancelled'));
           intent.cancelRequested = true;
           await this.saveIntent(intent);
           this.log.info({ runId: intent.runId, batchId: intent.batchId, status: run?.status ?? 'deleted' }, 'batch cancelled: its run stopped');
         }
         const batch = await this.options.api.retrieve(intent.batchId as string);
         if (!TERMINAL.has(batch.status)) return true;
-        await this.collect(intent, batch, run?.status === 'cancelled' || !run);
+        await this.collect(intent, batch, cancelled, intent.cancelRequested === true && !cancelled);
         return false;
       }
     }
@@ -193,7 +207,9 @@ export class BatchCoordinator {
     for (const request of intent.requests) {
       if (reservations[request.customId]) continue;
       try {
-        reservations[request.customId] = await this.options.ledger.reserve(intent.runId, 'llm', request.worstCaseMicros, intent.step);
+        // A deterministic id: a coordinator killed halfway reserves the same ids again, and
+        // the ledger holds each once (a random id would leave the first holds to expire into spend).
+        reservations[request.customId] = await this.options.ledger.reserve(intent.runId, 'llm', request.worstCaseMicros, intent.step, `${intent.id}:${request.customId}`);
       } catch (err) {
         if (!isBrandqError(err) || (err.kind !== 'budget_exhausted' && err.kind !== 'budget_in_flight')) throw err;
         // Out of budget: the run is held as a worker holds it, so it shows and a raised budget resumes it.
@@ -220,7 +236,7 @@ export class BatchCoordinator {
    * expired or was never reached is sent again in a later batch (up to `requestAttempts`),
    * unless its run was cancelled. Then its brand's job is woken.
    */
-  private async collect(intent: BatchIntent, batch: OpenAI.Batches.Batch, runCancelled: boolean): Promise<void> {
+  private async collect(intent: BatchIntent, batch: OpenAI.Batches.Batch, runCancelled: boolean, heldForBudget: boolean): Promise<void> {
     const { api, ledger } = this.options;
     const price = tierPrice(await this.options.priceOf(intent.model), 'batch');
     const lines = new Map<string, BatchResultLine>();
@@ -228,6 +244,8 @@ export class BatchCoordinator {
       if (fileId) for (const line of await api.lines(fileId)) lines.set(line.custom_id, line);
     }
     const queueFull = batch.status === 'failed' && (batch.errors?.data ?? []).some((e) => e.code === 'token_limit_exceeded');
+    // Lines a full provider queue or a budget hold kept from running were never tried: sent again without using an attempt.
+    const notTried = queueFull || heldForBudget;
     if (queueFull) this.queueFullUntil = this.now() + this.options.gatherMs + this.options.pollMs;
     const outcomes: Record<string, string> = {};
     const again: ParkedRequest[] = [];
@@ -247,7 +265,7 @@ export class BatchCoordinator {
       if (reservation) await ledger.release(reservation);
       if (runCancelled) continue;
       const reason = line?.error?.message ?? line?.error?.code ?? (line?.response ? `HTTP ${line.response.status_code}` : `batch ${batch.status}`);
-      if (queueFull || request.attempt + 1 < this.options.requestAttempts) again.push({ ...request, attempt: queueFull ? request.attempt : request.attempt + 1 });
+      if (notTried || request.attempt + 1 < this.options.requestAttempts) again.push({ ...request, attempt: notTried ? request.attempt : request.attempt + 1 });
       else outcomes[request.customId] = JSON.stringify({ kind: 'failed', reason: `${reason} (in ${request.attempt + 1} batches)`, attempts: request.attempt + 1 } satisfies BatchOutcome);
     }
     const keys = runKeys(intent.runId);

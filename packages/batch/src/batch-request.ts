@@ -25,9 +25,10 @@ export type BatchOutcome =
 
 /**
  * A request's id in its run's batches: the step, whether it is the step's first ask or
- * its repair (`round`), and the brand. The same brand asking the same thing twice (a job
- * retried, a worker killed) gets the same id, so it is parked, sent and paid for once.
+ * its repair (`round`), the recipe it asks for (a run switched to another recipe asks
+ * anew) and the brand. The same brand asking the same thing twice (a job retried, a worker
+ * killed) gets the same id, so it is parked, sent and paid for once.
  */
-export function batchRequestId(step: string, round: number, brandKey: string): string {
-  return `${step}.${round}.${brandKey}`;
+export function batchRequestId(step: string, round: number, recipeFingerprint: string, brandKey: string): string {
+  return `${step}.${round}.${recipeFingerprint.slice(0, 12)}.${brandKey}`;
 }

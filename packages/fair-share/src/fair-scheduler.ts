@@ -10,6 +10,20 @@ interface FairScripts {
   brandqAssignTags(state: string, runId: string, count: number, weight: number, front: number, reset: '0' | '1', mode: 'extend' | 'restart'): Promise<string>;
 }
 
+/**
+ * Moves a job to `priority`; a job that finished and was removed since its state was read
+ * (a worker raced the move) is left alone: it needs no place any more.
+ */
+export async function moveJob(job: Job, priority: number): Promise<boolean> {
+  try {
+    await job.changePriority({ priority });
+    return true;
+  } catch (err) {
+    if (err instanceof Error && /Missing key/i.test(err.message)) return false;
+    throw err;
+  }
+}
+
 /** BullMQ states of a job that waits its turn: these hold a place in the fair order. */
 const WAITING_STATES: ReadonlySet<string> = new Set(['prioritized', 'waiting', 'delayed']);
 
@@ -65,7 +79,7 @@ export class FairScheduler {
     }
     const priorities = await this.restartPriorities(runId, queued.length, weight);
     for (let i = 0; i < queued.length; i += RETAG_CONCURRENCY) {
-      await Promise.all(queued.slice(i, i + RETAG_CONCURRENCY).map((job, j) => job.changePriority({ priority: priorities[i + j] as number })));
+      await Promise.all(queued.slice(i, i + RETAG_CONCURRENCY).map((job, j) => moveJob(job, priorities[i + j] as number)));
     }
     return queued.length;
   }

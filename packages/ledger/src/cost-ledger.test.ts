@@ -68,6 +68,17 @@ describe('CostLedger', () => {
     expect(text).toContain('  Cheaper tiers: saved $0.15 against the standard price');
   });
 
+  it('holds a reservation asked twice under the same id once (a holder that died halfway and asks again)', async () => {
+    const ledger = new CostLedger(redis.client());
+    await ledger.setBudget('ledger-same-id', 1_000);
+    const first = await ledger.reserve('ledger-same-id', 'llm', 600, 'extract', 'intent-1:a');
+    const again = await ledger.reserve('ledger-same-id', 'llm', 600, 'extract', 'intent-1:a');
+    expect(again).toMatchObject({ id: first.id, micros: first.micros });
+    expect((await ledger.snapshot('ledger-same-id')).reservedMicros).toBe(600);
+    await ledger.settle(again, { costMicros: 100, inputTokens: 10, outputTokens: 10 });
+    expect(await ledger.snapshot('ledger-same-id')).toMatchObject({ reservedMicros: 0, spentMicros: 100 });
+  });
+
   it('refuses a reservation that only calls in flight keep out as retryable, not as an exhausted budget', async () => {
     const ledger = new CostLedger(redis.client());
     await ledger.setBudget('ledger-b', 10_000);

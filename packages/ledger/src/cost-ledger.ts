@@ -154,8 +154,7 @@ export class CostLedger {
    * Throws `BudgetInFlightError` when only reservations in flight keep it from fitting (wait
    * and retry), `BudgetExhaustedError` when nothing is in flight and it still does not fit.
    */
-  async reserve(runId: string, provider: PaidProvider, micros: number, step?: string): Promise<Reservation> {
-    const id = randomUUID();
+  async reserve(runId: string, provider: PaidProvider, micros: number, step?: string, id: string = randomUUID()): Promise<Reservation> {
     // A worst case rounds up, never down.
     const requested = Math.max(0, Math.ceil(finiteMicros(micros, 'reservation')));
     const [outcome, held, available, inFlight, epoch] = await this.redis.brandqReserveBudget(...this.holdKeys(runId), id, provider, requested, this.reservationTtlMs);

@@ -45,6 +45,8 @@ export interface ProcessorOptions {
   batchParkRecheckMs?: number;
   /** The first wait of a flex call refused for capacity; doubled each time, up to 32x (default 5000). */
   flexBackoffBaseMs?: number;
+  /** A flex call refused for capacity this long goes standard, for runs that set no `--flex-fallback-after` (FLEX_FALLBACK_AFTER_SECONDS; 0 = never). */
+  flexFallbackAfterMs?: number;
 }
 
 /** A final failure that BullMQ must not retry, carrying its class for metrics and Bull Board. */
@@ -98,6 +100,9 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
         flexFallback: data.flexFallback === true,
         saveCheckpoint: async (checkpoint) => {
           data.checkpoint = checkpoint;
+          // A step is done: the next one's flex refusals are counted from its own first.
+          delete data.flexRefusedSince;
+          delete data.flexRefusals;
           await job.updateData(data);
         },
       });
@@ -178,7 +183,7 @@ export function createBrandJobProcessor(options: ProcessorOptions) {
         const now = Date.now();
         data.flexRefusedSince ??= now;
         data.flexRefusals = (data.flexRefusals ?? 0) + 1;
-        const fallbackAfterMs = run.flexFallbackAfterMs ?? 0;
+        const fallbackAfterMs = run.flexFallbackAfterMs ?? options.flexFallbackAfterMs ?? 0;
         if (fallbackAfterMs > 0 && now - data.flexRefusedSince >= fallbackAfterMs) {
           data.flexFallback = true;
           await remember(job, { ...record, message: `${record.message}; refused for ${now - data.flexRefusedSince} ms: going at the standard tier` });

@@ -41,7 +41,7 @@ export interface PipelineDeps {
   /** Fair shares between runs: each run's own ceiling, and its admitted calls counted; absent = neither. */
   shares?: RunCallShares | undefined;
   /** Where batch-tier steps park their requests and find their answers; absent = no batch tier. */
-  batches?: Pick<BatchDesk, 'park' | 'outcomeOf'> | undefined;
+  batches?: Pick<BatchDesk, 'park' | 'outcomeOf' | 'forget'> | undefined;
   /** Provider answers cached by what determines them; absent = no cache. */
   cache?: ResultCache | undefined;
 }
@@ -82,7 +82,7 @@ export interface ProcessContext {
 }
 
 /** What every call of one job shares: its abort signal, its run's ceiling and LLM tier. */
-type CallScope = Pick<ProcessContext, 'signal' | 'maxRpm' | 'llmTier' | 'flexFallback'>;
+type CallScope = Pick<ProcessContext, 'signal' | 'maxRpm' | 'llmTier' | 'flexFallback'> & { recipeFingerprint: string };
 
 /** The tier a step's calls go at for this brand: the step's own, else the run's; a flex call that waited out its fallback goes standard. */
 function tierOf(step: LlmStep, scope: CallScope): LlmTier {
@@ -159,6 +159,7 @@ export class BrandPipeline {
 
     const fingerprint = fingerprintOf(recipe);
     const done = checkpointedSteps(ctx.checkpoint, fingerprint);
+    const scope: CallScope = { signal: ctx.signal, maxRpm: ctx.maxRpm, llmTier: ctx.llmTier, flexFallback: ctx.flexFallback, recipeFingerprint: fingerprint };
     const template: TemplateContext & { results: Record<string, SearchOutcome['hits']>; fields: Record<string, FieldValue> } = {
       brand: brand.name,
       hints: brand.hints,
@@ -171,8 +172,8 @@ export class BrandPipeline {
         output = shouldSkip(step, template)
           ? { skipped: true }
           : step.type === 'search'
-            ? { search: await this.search(brand, step, template, ctx) }
-            : { values: await this.extract(brand, step, template, ctx) };
+            ? { search: await this.search(brand, step, template, scope) }
+            : { values: await this.extract(brand, step, template, scope) };
         done[step.id] = output;
         await ctx.saveCheckpoint({ recipe: fingerprint, steps: { ...done } });
       }
@@ -265,7 +266,7 @@ export class BrandPipeline {
    */
   private async llmCall(brand: BrandJobData, step: LlmStep, plan: LlmPlan, scope: CallScope, round: number): Promise<Record<string, FieldValue> | LlmBadAnswer> {
     const tier = tierOf(step, scope);
-    if (tier === 'batch') return this.batchCall(brand, step, plan, round);
+    if (tier === 'batch') return this.batchCall(brand, step, plan, round, scope.recipeFingerprint);
     const { llm, gate } = this.deps;
     const request: LlmRequest = tier === 'flex' ? { ...plan.request, serviceTier: 'flex' } : plan.request;
     const promptTokens = llm.promptTokensOf(request.messages, request.responseFormat);
@@ -307,12 +308,16 @@ export class BrandPipeline {
    * from the results file), or the request parked for the run step's next batch and the
    * job told to wait for it. No limiter permit: batches have their own queue at the provider.
    */
-  private async batchCall(brand: BrandJobData, step: LlmStep, plan: LlmPlan, round: number): Promise<Record<string, FieldValue> | LlmBadAnswer> {
+  private async batchCall(brand: BrandJobData, step: LlmStep, plan: LlmPlan, round: number, fingerprint: string): Promise<Record<string, FieldValue> | LlmBadAnswer> {
     const { batches, llm } = this.deps;
     if (!batches) throw new ConfigError(`step "${step.id}" runs at the batch tier, but this worker has no batch coordinator`);
-    const customId = batchRequestId(step.id, round, brand.key);
+    const customId = batchRequestId(step.id, round, fingerprint, brand.key);
     const outcome = await batches.outcomeOf(brand.runId, customId);
-    if (outcome?.kind === 'failed') throw new BadRequestError(`the batch request of step "${step.id}" failed: ${outcome.reason}`, { provider: 'llm' });
+    if (outcome?.kind === 'failed') {
+      // Taken by this brand's failure: a retry of the brand asks afresh.
+      await batches.forget(brand.runId, customId);
+      throw new BadRequestError(`the batch request of step "${step.id}" failed: ${outcome.reason}`, { provider: 'llm' });
+    }
     if (outcome) return checkedAnswer(step, plan, answerOf(outcome.completion, plan.request, new Headers()));
     const promptTokens = llm.promptTokensOf(plan.request.messages, plan.request.responseFormat);
     await batches.park(brand.runId, {

@@ -49,6 +49,8 @@ export function runKeys(runId: string) {
     /** Hash: the run's timeline, counters per time bucket at a fixed resolution (see packages/runs/lua/timeline.lua). */
     timeline: `${base}:timeline`,
     /** List: the run's history (who paused, resumed, cancelled, re-budgeted, retried it), JSON entries, newest first, capped. */ history: `${base}:history`,
+    /** Hash: batch request id -> 1 once parked, until its outcome is consumed: a request is parked (and paid for) once. */
+    batchKnown: `${base}:batch-known`,
     /** Hash: batch request id -> the LLM request a batch-tier step parked, waiting for the run step's next batch. */
     batchPending: `${base}:batch-pending`,
     /** Hash: batch intent id -> the batch as the coordinator tracks it (its requests, file, batch id, state). */
@@ -68,7 +70,7 @@ export const fairShareKeys = {
   window: (bucketStartMs: number) => `${KEY_PREFIX}:fair-share:window:${bucketStartMs}`,
 };
 
-/** A run's own ceiling at one provider (`--max-rpm`): the earliest time its next call may start. Expires on its own. */
+/** A run's own ceiling at one provider (`--max-rpm`): when its next call may start, and the latest slot told to a waiting caller. Expires on its own. */
 export function runCeilingKey(runId: string, provider: string): string {
   return `${KEY_PREFIX}:{run:${assertSafeId(runId, 'run id')}}:ceiling:${assertSafeId(provider, 'provider')}`;
 }

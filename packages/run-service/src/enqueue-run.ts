@@ -109,11 +109,20 @@ export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): 
   const options = brandJobOptions(input.attempts, input.retention);
   let offered = 0;
   try {
-    // Each job's place among the other runs' jobs: its run's weight decides the spacing.
-    const priorities = await deps.scheduler.prioritiesFor(input.runId, jobs.length, run.weight ?? DEFAULT_WEIGHT);
+    // Each new job's place among the other runs' jobs, its run's weight deciding the spacing.
+    // Jobs the queue holds already keep theirs (adding them again is a no-op): tagging them
+    // too would move the run's later tags, and so its new brands, back by as many places.
+    const fresh = await missingJobs(deps.queue, jobs.map((data) => brandJobId(data.runId, data.key)));
+    const priorities = await deps.scheduler.prioritiesFor(input.runId, fresh.size, run.weight ?? DEFAULT_WEIGHT);
+    let next = 0;
     for (let i = 0; i < jobs.length; i += BULK_CHUNK) {
       const chunk = jobs.slice(i, i + BULK_CHUNK);
-      await deps.queue.addBulk(chunk.map((data, j) => ({ name: 'brand', data, opts: { ...options, jobId: brandJobId(data.runId, data.key), priority: priorities[i + j] as number } })));
+      await deps.queue.addBulk(
+        chunk.map((data) => {
+          const jobId = brandJobId(data.runId, data.key);
+          return { name: 'brand', data, opts: { ...options, jobId, ...(fresh.has(jobId) ? { priority: priorities[next++] as number } : {}) } };
+        }),
+      );
       offered += chunk.length;
     }
   } catch (error) {
@@ -125,6 +134,19 @@ export async function enqueueRun(deps: EnqueueRunDeps, input: EnqueueRunInput): 
     );
   }
   return { kind: 'enqueued', run, enqueued: jobs.length, added, created };
+}
+
+/** The ids of `jobIds` the queue does not hold (looked up in pipelined chunks). */
+async function missingJobs(queue: BrandQueue, jobIds: readonly string[]): Promise<Set<string>> {
+  const missing = new Set<string>();
+  for (let i = 0; i < jobIds.length; i += BULK_CHUNK) {
+    const chunk = jobIds.slice(i, i + BULK_CHUNK);
+    const states = await Promise.all(chunk.map((id) => queue.getJobState(id)));
+    chunk.forEach((id, j) => {
+      if (states[j] === 'unknown') missing.add(id);
+    });
+  }
+  return missing;
 }
 
 /** Classified errors pass through; a connection failure becomes a TransientError with what to do next. */

@@ -1,7 +1,7 @@
 import type { Config } from '@brandq/config';
 import { BadInputError } from '@brandq/errors';
 import { CostLedger } from '@brandq/ledger';
-import { DEFAULT_WEIGHT, FairScheduler } from '@brandq/fair-share';
+import { DEFAULT_WEIGHT, FairScheduler, moveJob } from '@brandq/fair-share';
 import type { Job } from 'bullmq';
 import type { BrandJobData, BrandQueue } from '@brandq/queue';
 import { brandJobId, brandJobOptions, type RetentionOptions } from '@brandq/queue';
@@ -84,8 +84,7 @@ export async function requeueRun(deps: { runs: RunStore; queue: BrandQueue; ledg
     const priority = priorities[i] as number;
     if (job) {
       // The new place first: a promoted job queues at the priority it holds.
-      await job.changePriority({ priority });
-      if (delayed) await job.promote();
+      if ((await moveJob(job, priority)) && delayed) await job.promote().catch(() => undefined);
     } else batch.push({ name: 'brand', data: brand, opts: { ...options, jobId: brandJobId(runId, brand.key), priority } });
   }
   for (let i = 0; i < batch.length; i += 500) await queue.addBulk(batch.slice(i, i + 500));

@@ -34,6 +34,7 @@ const writeOtherKey: Record<Exclude<keyof RunKeys, 'meta' | 'recipe' | 'brands' 
   unconfirmedReservations: (key) => client.hset(key, 'res-0', 3_000),
   settledBookings: (key) => client.zadd(key, Date.now(), 'booking-1'),
   sheetWrites: (key) => client.xadd(key, '*', 'row', '2', 'values', '["x"]'),
+  batchKnown: (key) => client.hset(key, 'extract.0.acme', '1'),
   batchPending: (key) => client.hset(key, 'extract.0.acme', '{"customId":"extract.0.acme"}'),
   batchIntents: (key) => client.hset(key, 'intent-1', '{"state":"submitted"}'),
   batchOutcomes: (key) => client.hset(key, 'extract.0.acme', '{"kind":"failed"}'),
