@@ -220,6 +220,7 @@ async function main(): Promise<void> {
     maxBytes: config.BATCH_MAX_BYTES,
     gatherMs: config.BATCH_GATHER_SECONDS * 1000,
     pollMs: config.BATCH_POLL_SECONDS * 1000,
+    leaseMs: config.BATCH_LEASE_SECONDS * 1000,
     queueTokens: config.BATCH_QUEUE_TOKENS,
     requestAttempts: config.BATCH_REQUEST_ATTEMPTS,
     logger,

@@ -183,6 +183,8 @@ export const envSchema = z.object({
   BATCH_GATHER_SECONDS: num(30, { min: 0, max: 86_400 }),
   /** How often the batch coordinator asks the provider about the batches it submitted. */
   BATCH_POLL_SECONDS: num(30, { min: 0.1, max: 3600 }),
+  /** The batch coordinator's lease: a dead coordinator is replaced after this long. */
+  BATCH_LEASE_SECONDS: num(30, { min: 1, max: 3600 }),
   /** The provider's batch queue limit: tokens (prompt + output cap) per model in batches not yet finished. */
   BATCH_QUEUE_TOKENS: num(2_000_000, { min: 1 }),
   /** Batches a request may go through (failed or expired lines are sent again) before its brand fails. */

@@ -39,7 +39,9 @@ export function classifyLlmError(error: unknown): BrandqError {
     // Flex capacity is short: the request was refused before any work, so it is neither
     // billed nor a sign the fleet goes too fast.
     if (error.code === 'resource_unavailable' || /resource unavailable/i.test(error.message)) {
-      return new CapacityUnavailableError(`LLM flex capacity unavailable (HTTP 429): ${error.message}`, withWait);
+      // Only an explicit Retry-After: the rate window's reset headers say nothing of Flex capacity.
+      const asked = explicitRetryAfter(error.headers);
+      return new CapacityUnavailableError(`LLM flex capacity unavailable (HTTP 429): ${error.message}`, asked === undefined ? opts : { ...opts, retryAfterMs: asked });
     }
     if (error.code === 'insufficient_quota') {
       return new QuotaExhaustedError('LLM quota exhausted (insufficient_quota): add credits or raise the limit with the provider, then resume the run', opts);
