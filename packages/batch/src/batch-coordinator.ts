@@ -286,7 +286,12 @@ export class BatchCoordinator {
       const oldest = Number(groups[i + 1]);
       const { runId, step } = parseGroupMember(member);
       const run = await this.options.runs.getRun(runId);
-      if (run && run.status !== 'running') continue;
+      // A held run's requests wait for it; an ended run's are not sent (they expire with the run).
+      if (run && (run.status === 'paused' || run.status === 'budget_exhausted')) continue;
+      if (run && run.status !== 'running') {
+        await this.redis.zrem(batchKeys.groups, member);
+        continue;
+      }
       const pending = run ? await this.pendingOf(runId, step) : [];
       if (pending.length === 0) {
         await this.redis.zrem(batchKeys.groups, member);
