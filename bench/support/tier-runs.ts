@@ -11,6 +11,7 @@ import { llmCostMicros as fakeLlmCostMicros, type LedgerBatch, type TierTotals }
 import { CostLedger, type LedgerSnapshot, type LlmTier } from '../../packages/ledger/src/index.js';
 import type { Recipe } from '../../packages/recipe/src/index.js';
 import { createRun } from '../../packages/run-service/src/index.js';
+import { DEMO_LIMITS } from '../../apps/demo/src/demo-limits.js';
 import { brandNames, sleep } from './pipeline-runs.js';
 import { RunStore, createBrandQueue, spawnTs, startFakes, waitForExit, type SpawnedProcess } from './workspace.js';
 
@@ -79,12 +80,7 @@ export async function runAtTier(admin: Redis, redisUrl: string, recipe: Recipe, 
     // The fake serves gpt-4o-mini at Flex; brandq's default list (OpenAI's) does not name it.
     LLM_FLEX_MODELS: 'gpt-4o-mini',
     // The demo's limits: far from binding, so the tiers' own waits are what differ.
-    OPENAI_RPM_LIMIT: '600',
-    OPENAI_RPM_BURST: '20',
-    OPENAI_TPM_LIMIT: '400000',
-    OPENAI_MAX_CONCURRENCY: '6',
-    TAVILY_RPM_LIMIT: '1000',
-    TAVILY_RPM_BURST: '20',
+    ...DEMO_LIMITS,
     BATCH_GATHER_SECONDS: String(settings.batchGatherSeconds),
     BATCH_POLL_SECONDS: String(settings.batchPollSeconds),
     LOG_FORMAT: 'json',

@@ -10,6 +10,7 @@ import { defaultRecipe, loadRecipeFile, type Recipe } from '@brandq/recipe';
 import { createRedis, pings, redactUrl, startRedisServer, type RedisServerHandle } from '@brandq/redis';
 import { RunStore } from '@brandq/runs';
 import { spawnTs, waitForExit, type SpawnedProcess } from '@brandq/testing/processes';
+import { DEMO_LIMITS } from './demo-limits.js';
 
 const WORKERS = 3;
 /** The model the demo's workers call (the fake serves it at every tier). */
@@ -128,12 +129,7 @@ async function main(argv: string[]): Promise<number> {
     TAVILY_API_KEY: 'tvly-demo-local-fake',
     GOOGLE_SHEETS_ROOT_URL: fakes.sheets.url,
     GOOGLE_SHEETS_ACCESS_TOKEN: 'demo',
-    OPENAI_RPM_LIMIT: '600',
-    OPENAI_RPM_BURST: '20',
-    OPENAI_TPM_LIMIT: '400000',
-    OPENAI_MAX_CONCURRENCY: '6',
-    TAVILY_RPM_LIMIT: '1000',
-    TAVILY_RPM_BURST: '20',
+    ...DEMO_LIMITS,
     // Set whatever the tier: a recipe step may ask for flex or batch on its own.
     // Real OpenAI has no Flex for gpt-4o-mini; the fake does, so the demo can show the tier.
     LLM_FLEX_MODELS: MODEL,

@@ -1,15 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '@brandq/config';
-import { type Fakes } from '@brandq/fakes';
+import type { Config } from '@brandq/config';
+import type { Fakes } from '@brandq/fakes';
 import { usdToMicros } from '@brandq/ledger';
-import { createBrandQueue, type BrandQueue } from '@brandq/queue';
+import type { BrandQueue } from '@brandq/queue';
 import { defaultRecipe } from '@brandq/recipe';
-import { createRedis } from '@brandq/redis';
-import { createRun, runControls, type RunControls } from '@brandq/run-service';
-import { RunStore } from '@brandq/runs';
-import { useTestRedis, type SpawnedProcess } from '@brandq/testing';
-import { startOpenFakes, startWorkers, stopWorkers, waitFor, waitForRun, waitForWorkersReady, workerEnv } from './test-support.js';
-
+import { createRun, type RunControls } from '@brandq/run-service';
+import type { RunStore } from '@brandq/runs';
+import { useTestRedis } from '@brandq/testing';
+import { drainRunFleet, startRunFleet, stopRunFleet, type RunFleet } from './test-run-fleet.js';
+import { waitFor, waitForRun } from './test-support.js'
 /**
  * Fair shares between runs, on a real fleet: worker processes, Redis, and a search provider
  * whose limit binds, so every free worker slot is contended and the fleet's throughput is
@@ -45,9 +44,9 @@ const REORDERED = 3;
  */
 const STALLED = SEARCHES_PER_SECOND / 2;
 
+let fleet: RunFleet | undefined;
 let fakes: Fakes;
-let workers: SpawnedProcess[] = [];
-let client: ReturnType<typeof createRedis>;
+let client: RunFleet['client'];
 let queue: BrandQueue;
 let runs: RunStore;
 let controls: RunControls;
@@ -55,38 +54,24 @@ let config: Config;
 const started: string[] = [];
 
 beforeAll(async () => {
-  fakes = await startOpenFakes({ tavily: { rpm: SEARCHES_PER_SECOND * 60, latencyMs: { min: 5, max: 15 }, seed: 31 }, openai: { latencyMs: { min: 5, max: 15 }, seed: 32 } });
-  const env = workerEnv(fakes, redis.url, { TAVILY_RPM_LIMIT: String(SEARCHES_PER_SECOND * 60), TAVILY_RPM_BURST: '2' });
-  config = loadConfig(env);
-  client = createRedis(redis.url);
-  queue = createBrandQueue(client);
-  runs = new RunStore(client);
-  controls = runControls({ redis: client, queue, config });
-  workers = startWorkers(WORKERS, env, CONCURRENCY);
-  await waitForWorkersReady(queue, WORKERS);
+  fleet = await startRunFleet(redis.url, {
+    fakes: { tavily: { rpm: SEARCHES_PER_SECOND * 60, latencyMs: { min: 5, max: 15 }, seed: 31 }, openai: { latencyMs: { min: 5, max: 15 }, seed: 32 } },
+    env: { TAVILY_RPM_LIMIT: String(SEARCHES_PER_SECOND * 60), TAVILY_RPM_BURST: '2' },
+    workers: WORKERS,
+    concurrency: CONCURRENCY,
+  });
+  ({ fakes, client, queue, runs, controls, config } = fleet);
 });
 
 afterEach(async () => {
   // What a test left running is cancelled, and the fleet drained, so the next test starts on an idle fleet.
-  for (const runId of started.splice(0)) {
-    const run = await runs.getRun(runId);
-    if (run && run.status !== 'completed' && run.status !== 'cancelled') await controls.cancel(runId, 'test');
-  }
-  await waitFor('an idle fleet', async () => {
-    const counts = await queue.getJobCounts('active', 'waiting', 'prioritized', 'delayed');
-    return Object.values(counts).every((n) => n === 0);
-  }, 20_000);
+  await drainRunFleet(fleet as RunFleet, started.splice(0), { what: 'an idle fleet', timeoutMs: 20_000 });
   // The limit binds at the fleet's limiter, not by refusals: a refused search waits out a
   // backoff, which would skew the shares by something other than the fair order.
   expect(fakes.tavily.ledger.withStatus(429), 'searches the fake refused').toEqual([]);
 });
 
-afterAll(async () => {
-  await stopWorkers(workers);
-  await queue?.close();
-  client?.disconnect();
-  await fakes?.close();
-});
+afterAll(() => stopRunFleet(fleet));
 
 /** A new run of `count` brands named after it, with its share of the fleet. */
 async function startRun(runId: string, count: number, opts: { weight?: number; budgetUsd?: number } = {}): Promise<void> {

@@ -2,7 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type Config } from '@brandq/config';
+import type { Config } from '@brandq/config';
 import { DEFAULT_LLM_PRICING, type Fakes, type LedgerEntry, type LlmTier } from '@brandq/fakes';
 import { CostLedger, type LedgerSnapshot } from '@brandq/ledger';
 import { createLimiter } from '@brandq/limiter';
@@ -10,9 +10,10 @@ import type { StoredJobData } from '@brandq/pipeline';
 import { createBrandQueue, type BrandQueue } from '@brandq/queue';
 import { defaultRecipe } from '@brandq/recipe';
 import { batchKeys, createRedis, runKeys, startRedisServer, type RedisServerHandle } from '@brandq/redis';
-import { createRun, runControls, type RunControls } from '@brandq/run-service';
+import { createRun } from '@brandq/run-service';
 import { RunStore } from '@brandq/runs';
 import { useTestRedis, type SpawnedProcess } from '@brandq/testing';
+import { drainRunFleet, startRunFleet, stopRunFleet, type RunFleet } from './test-run-fleet.js';
 import {
   COMPOSE_REDIS_ARGS,
   enqueue,
@@ -113,47 +114,36 @@ async function batchStateOf(client: ReturnType<typeof createRedis>, runId: strin
 }
 
 describe('LLM tiers on a fleet of worker processes', () => {
+  let fleet: RunFleet | undefined;
   let fakes: Fakes;
-  let workers: SpawnedProcess[] = [];
-  let client: ReturnType<typeof createRedis>;
+  let client: RunFleet['client'];
   let queue: BrandQueue;
   let runs: RunStore;
   let config: Config;
-  let controls: RunControls;
   const started: string[] = [];
 
   beforeAll(async () => {
-    fakes = await startOpenFakes({ openai: { latencyMs: { min: 5, max: 30 }, seed: 81, batchDelayMs: 1500 }, tavily: { latencyMs: { min: 5, max: 20 }, seed: 82 } });
-    const env = workerEnv(fakes, redis.url, { ...BATCH_PACE, ...FLEX_MODELS });
-    config = loadConfig(env);
-    client = createRedis(redis.url);
-    queue = createBrandQueue(client);
-    runs = new RunStore(client);
-    controls = runControls({ redis: client, queue, config });
-    workers = startWorkers(WORKERS, env, CONCURRENCY);
-    await waitForWorkersReady(queue, WORKERS);
+    fleet = await startRunFleet(redis.url, {
+      fakes: { openai: { latencyMs: { min: 5, max: 30 }, seed: 81, batchDelayMs: 1500 }, tavily: { latencyMs: { min: 5, max: 20 }, seed: 82 } },
+      env: { ...BATCH_PACE, ...FLEX_MODELS },
+      workers: WORKERS,
+      concurrency: CONCURRENCY,
+    });
+    ({ fakes, client, queue, runs, config } = fleet);
   });
 
   afterEach(async () => {
     // The next test starts on an idle fleet, no batch open, and a fake with empty ledgers:
     // what a failed test left running is cancelled (its open batches with it).
-    for (const runId of started.splice(0)) {
-      const run = await runs.getRun(runId);
-      if (run && run.status !== 'completed' && run.status !== 'cancelled') await controls.cancel(runId, 'test');
-    }
-    await waitFor('an idle fleet with no batch open', async () => {
-      const counts = await queue.getJobCounts('active', 'waiting', 'prioritized', 'delayed');
-      return Object.values(counts).every((n) => n === 0) && (await client.zcard(batchKeys.open)) === 0;
-    }, 30_000);
+    await drainRunFleet(fleet as RunFleet, started.splice(0), {
+      what: 'an idle fleet with no batch open',
+      timeoutMs: 30_000,
+      alsoIdle: async () => (await client.zcard(batchKeys.open)) === 0,
+    });
     fakes.reset();
   });
 
-  afterAll(async () => {
-    await stopWorkers(workers);
-    await queue?.close();
-    client?.disconnect();
-    await fakes?.close();
-  });
+  afterAll(() => stopRunFleet(fleet));
 
   async function startRun(runId: string, names: readonly string[], llm: { tier: LlmTier; flexFallbackAfterMs?: number }): Promise<void> {
     const outcome = await createRun(

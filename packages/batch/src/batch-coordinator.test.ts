@@ -4,6 +4,7 @@ import { CostLedger, type ModelPrice } from '@brandq/ledger';
 import { chatRequestBody, type JsonSchemaFormat } from '@brandq/llm';
 import { brandJobId, createBrandQueue, type BrandJobData, type BrandQueue } from '@brandq/queue';
 import { RunStore } from '@brandq/runs';
+import { batchKeys } from '@brandq/redis';
 import { useTestRedis } from '@brandq/testing';
 import { BatchApi } from './batch-api.js';
 import { BatchCoordinator, type BatchCoordinatorOptions } from './batch-coordinator.js';
@@ -81,6 +82,28 @@ function coordinator(over: Partial<BatchCoordinatorOptions> = {}): BatchCoordina
   });
 }
 
+/**
+ * A coordinator that creates its batch at the provider and dies before writing it down:
+ * its connection goes, its lease is no longer renewed and runs out. `meanwhile` happens
+ * after its death, before the next coordinator may take over.
+ */
+async function killedAfterCreatingBatch(meanwhile?: () => Promise<unknown>): Promise<void> {
+  const api = new BatchApi({ apiKey: 'sk-test', baseURL: openai.url });
+  const dying = Object.create(api) as BatchApi;
+  dying.create = async (...args: Parameters<BatchApi['create']>) => {
+    await api.create(...args);
+    throw new Error('killed after create');
+  };
+  const doomed = redis.client();
+  const first = coordinator({ api: dying, redis: doomed, leaseMs: 300 });
+  for (let i = 0; i < 10 && openai.ledger.batches().length === 0; i++) await first.runOnce().catch(() => undefined);
+  doomed.disconnect();
+  await meanwhile?.();
+  const admin = redis.client();
+  for (let i = 0; i < 100 && (await admin.exists(batchKeys.lease)) === 1; i++) await new Promise((r) => setTimeout(r, 20));
+  expect(await admin.exists(batchKeys.lease), 'the dead coordinator\'s lease ran out').toBe(0);
+}
+
 /** Passes until every request of the run has an outcome (or `maxPasses` ran out). */
 async function settle(c: BatchCoordinator, runId: string, brands: readonly BrandJobData[], maxPasses = 200): Promise<void> {
   const desk = new BatchDesk(redis.client());
@@ -148,21 +171,8 @@ describe('batch coordinator', () => {
 
   it('never submits a batch twice: a coordinator killed after creating it, before writing it down, is replaced by one that adopts it', async () => {
     const brands = await parkedRun('batch-crash', 4);
-    const api = new BatchApi({ apiKey: 'sk-test', baseURL: openai.url });
-    // The batch is created at the provider, then the process "dies" before recording it.
-    const dying = Object.create(api) as BatchApi;
-    dying.create = async (...args: Parameters<BatchApi['create']>) => {
-      await api.create(...args);
-      throw new Error('killed after create');
-    };
-    const doomed = redis.client();
-    const first = coordinator({ api: dying, redis: doomed, leaseMs: 300 });
-    for (let i = 0; i < 10 && openai.ledger.batches().length === 0; i++) await first.runOnce().catch(() => undefined);
+    await killedAfterCreatingBatch();
     expect(openai.ledger.batches()).toHaveLength(1);
-    // The process dies: its connection goes, its lease is no longer renewed and runs out;
-    // the next coordinator goes on from what was written.
-    doomed.disconnect();
-    await new Promise((r) => setTimeout(r, 400));
     const next = coordinator();
     await settle(next, 'batch-crash', brands);
     expect(openai.ledger.batches()).toHaveLength(1);
@@ -174,18 +184,7 @@ describe('batch coordinator', () => {
 
   it('adopts the batch a killed coordinator created even when the run was cancelled meanwhile: cancelled at the provider, what it billed booked', async () => {
     await parkedRun('batch-crash-cancel', 4);
-    const api = new BatchApi({ apiKey: 'sk-test', baseURL: openai.url });
-    const dying = Object.create(api) as BatchApi;
-    dying.create = async (...args: Parameters<BatchApi['create']>) => {
-      await api.create(...args);
-      throw new Error('killed after create');
-    };
-    const doomed = redis.client();
-    const first = coordinator({ api: dying, redis: doomed, leaseMs: 300 });
-    for (let i = 0; i < 10 && openai.ledger.batches().length === 0; i++) await first.runOnce().catch(() => undefined);
-    doomed.disconnect();
-    await new RunStore(redis.client()).setStatus('batch-crash-cancel', 'cancelled', 'test');
-    await new Promise((r) => setTimeout(r, 400));
+    await killedAfterCreatingBatch(() => new RunStore(redis.client()).setStatus('batch-crash-cancel', 'cancelled', 'test'));
     const next = coordinator();
     for (let i = 0; i < 100 && (await redis.client().zcard('brandq:batch:open')) > 0; i++) {
       await next.runOnce();
