@@ -198,6 +198,49 @@ describe('batch coordinator', () => {
     await next.stop();
   });
 
+  it('a coordinator that lost its lease while collecting writes nothing its successor already wrote', async () => {
+    const brands = await parkedRun('batch-stale', 3);
+    openai.injectBatchLineFailures({ customIds: [batchRequestId('extract', 0, FP, brands[1]!.key)] });
+    // A stalls while reading the results file...
+    const api = new BatchApi({ apiKey: 'sk-test', baseURL: openai.url });
+    const stalling = Object.create(api) as BatchApi;
+    let resume: () => void = () => undefined;
+    const stalled = new Promise<void>((r) => (resume = r));
+    let reading = false;
+    stalling.lines = async (...args: Parameters<BatchApi['lines']>) => {
+      reading = true;
+      await stalled;
+      return api.lines(...args);
+    };
+    const a = coordinator({ api: stalling, leaseMs: 300 });
+    // One pass at a time, as its loop runs them, until a pass stalls reading the results.
+    let pass: Promise<void> = Promise.resolve();
+    let passing = false;
+    for (let i = 0; i < 100 && !reading; i++) {
+      if (!passing) {
+        passing = true;
+        pass = a.runOnce().finally(() => (passing = false));
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(reading).toBe(true);
+    // ...and loses its lease (as behind a partition): another holder shows up, A's renewal
+    // sees it and stops; when that lease lapses B takes over and finishes the run.
+    await redis.client().set(batchKeys.lease, 'elsewhere:partition', 'PX', 300);
+    const b = coordinator();
+    await settle(b, 'batch-stale', brands);
+    // A wakes up and collects what B collected already: nothing is written again.
+    resume();
+    await pass;
+    expect(await redis.client().hlen('brandq:{run:batch-stale}:batch-pending')).toBe(0);
+    expect(openai.ledger.batches()).toHaveLength(2);
+    expect(openai.ledger.batchCustomIdsBilledTwice()).toEqual([]);
+    const money = await new CostLedger(redis.client()).snapshot('batch-stale');
+    expect(money.providers.llm.costMicros).toBe(openai.ledger.tierTotals().batch.billedMicros);
+    await a.stop();
+    await b.stop();
+  });
+
   it('sends failed lines again in a later batch, and fails a request for good after its attempts, with the reason', async () => {
     const brands = await parkedRun('batch-retry', 3);
     const ids = brands.map((b) => batchRequestId('extract', 0, FP, b.key));

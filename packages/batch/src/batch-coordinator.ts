@@ -10,10 +10,14 @@ import { INTENT_METADATA_KEY, type BatchApi, type BatchResultLine } from './batc
 import { groupMember, parseGroupMember } from './batch-desk.js';
 import type { BatchOutcome, ParkedRequest } from './batch-request.js';
 
-const SCRIPTS = [{ name: 'brandqClaimBatch', file: new URL('../lua/claim-batch.lua', import.meta.url), numberOfKeys: 2 }] as const;
+const SCRIPTS = [
+  { name: 'brandqClaimBatch', file: new URL('../lua/claim-batch.lua', import.meta.url), numberOfKeys: 2 },
+  { name: 'brandqResolveIntent', file: new URL('../lua/resolve-intent.lua', import.meta.url), numberOfKeys: 3 },
+] as const;
 
 interface BatchScripts {
   brandqClaimBatch(pending: string, intents: string, intentId: string, intentHead: string, ...requestIds: string[]): Promise<number>;
+  brandqResolveIntent(pending: string, intents: string, outcomes: string, intentId: string, intentJson: string, back: number, ...pairs: string[]): Promise<number>;
 }
 
 /**
@@ -222,11 +226,10 @@ export class BatchCoordinator {
       await this.unclaim(intent, refused);
       return false;
     }
-    if (refused.length > 0) await this.repark(intent.runId, refused, 0);
-    intent.requests = kept;
-    intent.reservations = reservations;
-    intent.state = 'reserved';
-    await this.saveIntent(intent);
+    // The refused requests leave the intent and go back to pending in one step.
+    const reserved: BatchIntent = { ...intent, requests: kept, reservations, state: 'reserved' };
+    if (!(await this.resolve(intent, reserved, refused, {}))) return false;
+    Object.assign(intent, reserved);
     return true;
   }
 
@@ -268,10 +271,12 @@ export class BatchCoordinator {
       if (notTried || request.attempt + 1 < this.options.requestAttempts) again.push({ ...request, attempt: notTried ? request.attempt : request.attempt + 1 });
       else outcomes[request.customId] = JSON.stringify({ kind: 'failed', reason: `${reason} (in ${request.attempt + 1} batches)`, attempts: request.attempt + 1 } satisfies BatchOutcome);
     }
-    const keys = runKeys(intent.runId);
-    for (const [id, outcome] of Object.entries(outcomes)) await this.redis.hsetnx(keys.batchOutcomes, id, outcome);
-    if (again.length > 0) await this.repark(intent.runId, again, 0);
-    await this.redis.hdel(keys.batchIntents, intent.id);
+    // Outcomes, requests sent again and the intent's end in one step: a coordinator that lost
+    // its lease meanwhile finds the intent resolved by its successor and writes nothing.
+    if (!(await this.resolve(intent, undefined, again, outcomes))) {
+      this.log.warn({ runId: intent.runId, batchId: batch.id }, 'batch coordinator: batch already collected by another coordinator');
+      return;
+    }
     await this.redis.zrem(batchKeys.open, groupMember(intent.runId, intent.id));
     await this.wake(intent.runId, intent.requests.filter((r) => outcomes[r.customId] !== undefined));
     this.log.info({ runId: intent.runId, batchId: batch.id, status: batch.status, answered: Object.keys(outcomes).length, again: again.length }, 'batch collected');
@@ -334,18 +339,25 @@ export class BatchCoordinator {
   /** Gives an unsent intent's requests back: `back` to the pending hash (the rest dropped), its budget released. */
   private async unclaim(intent: BatchIntent, back: ParkedRequest[]): Promise<void> {
     for (const reservation of Object.values(intent.reservations ?? {})) await this.options.ledger.release(reservation);
-    if (back.length > 0) await this.repark(intent.runId, back, 0);
-    await this.redis.hdel(runKeys(intent.runId).batchIntents, intent.id);
+    await this.resolve(intent, undefined, back, {});
     await this.redis.zrem(batchKeys.open, groupMember(intent.runId, intent.id));
   }
 
-  private async repark(runId: string, requests: ParkedRequest[], delayMs: number): Promise<void> {
-    const keys = runKeys(runId);
-    const at = this.now() + delayMs;
-    for (const request of requests) {
-      await this.redis.hset(keys.batchPending, request.customId, JSON.stringify({ ...request, parkedAt: at }));
-      await this.redis.zadd(batchKeys.groups, 'NX', at, groupMember(runId, request.step));
-    }
+  /**
+   * Rewrites the intent (`next`) or ends it (undefined), puts `back` in the pending hash and
+   * hands `outcomes` back, in one step (resolve-intent.lua); false when the intent was gone.
+   * The run step is then marked as having parked requests (a mark lost to a crash is set
+   * again by the brand's job when it looks again).
+   */
+  private async resolve(intent: BatchIntent, next: BatchIntent | undefined, back: readonly ParkedRequest[], outcomes: Record<string, string>): Promise<boolean> {
+    const keys = runKeys(intent.runId);
+    const at = this.now();
+    const backPairs = back.flatMap((request) => [request.customId, JSON.stringify({ ...request, parkedAt: at })]);
+    const outcomePairs = Object.entries(outcomes).flat();
+    const done = await this.redis.brandqResolveIntent(keys.batchPending, keys.batchIntents, keys.batchOutcomes, intent.id, next ? JSON.stringify(next) : '', back.length, ...backPairs, ...outcomePairs);
+    if (done === 0) return false;
+    for (const step of new Set(back.map((r) => r.step))) await this.redis.zadd(batchKeys.groups, 'NX', at, groupMember(intent.runId, step));
+    return true;
   }
 
   /** Wakes the brands whose requests have an outcome: their jobs wait delayed until then. */

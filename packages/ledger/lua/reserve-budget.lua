@@ -18,8 +18,9 @@
   KEYS[3] reservation amounts hash (id -> micros)
   KEYS[4] reservation providers hash (id -> provider)
   KEYS[5] unconfirmed reservations hash (id -> micros)
-  ARGV[1] reservation id: one that is already held is answered as reserved again, with its
-          amount and nothing added (a holder that died after reserving and reserves again)
+  ARGV[1] reservation id: one that is already held (or expired into unconfirmed spend) is
+          answered as reserved again, with its amount and nothing added (a holder that died
+          after reserving and reserves again)
   ARGV[2] provider ('tavily' | 'llm' | 'sheets')
   ARGV[3] requested amount in micro-dollars (non-negative integer)
   ARGV[4] ttl ms
@@ -56,7 +57,7 @@ for _, rid in ipairs(redis.call('ZRANGEBYSCORE', reservations, '-inf', now)) do
   redis.call('ZREM', reservations, rid)
 end
 
-local already = redis.call('HGET', amounts, id)
+local already = redis.call('HGET', amounts, id) or redis.call('HGET', unconfirmed, id)
 if already then return { 1, tonumber(already), -1, 0, field('budget_epoch') } end
 
 local ratio = field(provider .. ':price_ratio_ppm')

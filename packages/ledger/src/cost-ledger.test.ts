@@ -79,6 +79,19 @@ describe('CostLedger', () => {
     expect(await ledger.snapshot('ledger-same-id')).toMatchObject({ reservedMicros: 0, spentMicros: 100 });
   });
 
+  it('holds an id that expired into unconfirmed spend once when it is asked again, and books its settle against it', async () => {
+    const ledger = new CostLedger(redis.client(), 50);
+    await ledger.setBudget('ledger-expired-id', 1_000);
+    await ledger.reserve('ledger-expired-id', 'llm', 300, 'extract', 'intent-2:a');
+    await new Promise((r) => setTimeout(r, 80));
+    // Another reservation lets the expiry run: the first hold turns into unconfirmed spend.
+    await ledger.release(await ledger.reserve('ledger-expired-id', 'llm', 1));
+    expect((await ledger.snapshot('ledger-expired-id')).unconfirmedMicros).toBe(300);
+    const again = await ledger.reserve('ledger-expired-id', 'llm', 300, 'extract', 'intent-2:a');
+    await ledger.settle(again, { costMicros: 50, inputTokens: 10, outputTokens: 10 });
+    expect(await ledger.snapshot('ledger-expired-id')).toMatchObject({ reservedMicros: 0, unconfirmedMicros: 0, spentMicros: 50 });
+  });
+
   it('refuses a reservation that only calls in flight keep out as retryable, not as an exhausted budget', async () => {
     const ledger = new CostLedger(redis.client());
     await ledger.setBudget('ledger-b', 10_000);
